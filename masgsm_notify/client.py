@@ -29,6 +29,7 @@ from .errors import (
     error_for_code,
     redact,
 )
+from .logs import remember_secret
 from .wire import Fields, answer_code, http_build_query, load_json, require_success
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class MasgsmClient:
             raise UsageError(f"lang must be one of {', '.join(LANGS)}, not {lang!r}.")
         self.user = user
         self._password = password
+        remember_secret(password)
         self.title = title
         self.base_url = base_url.rstrip("/")
         self.lang = lang
@@ -238,6 +240,7 @@ class MasgsmClient:
 
     def register(self, username: str, password: str, fullname: str, email: str, phone: str) -> int:
         """Type 3: a reseller registers a sub-member. Returns the answer code (1)."""
+        remember_secret(password)
         fields = {
             "type": "3",
             **self._auth(),

@@ -15,7 +15,11 @@ def redact(text: str, secret: str | None) -> str:
     """Remove a secret from text in every spelling a URL or form body could give it."""
     if not secret or not text:
         return text
-    for form in {secret, quote_plus(secret, safe=""), quote(secret, safe="")}:
+    encoded = {quote_plus(secret, safe=""), quote(secret, safe="")}
+    # PHP's urlencode (the form bodies, see wire.php_urlencode) also escapes `~` as `%7E`.
+    forms = {secret} | encoded | {form.replace("~", "%7E") for form in encoded}
+    # Longest first, so a spelling that contains another is removed whole, whatever the set order.
+    for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, "***")
     return text
 

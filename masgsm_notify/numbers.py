@@ -15,7 +15,9 @@ from phonenumbers import PhoneMetadata
 
 from .errors import InvalidNumberError
 
-_TR_MOBILE = re.compile(PhoneMetadata.metadata_for_region("TR").mobile.national_number_pattern)
+_TR_MOBILE = re.compile(
+    PhoneMetadata.metadata_for_region("TR").mobile.national_number_pattern, re.ASCII
+)
 
 # Separators people type between digit groups; removed before anything else is looked at.
 _SEPARATORS = str.maketrans("", "", " \t-.()/\u00a0")
@@ -27,6 +29,8 @@ def normalize(value: str) -> str:
     Accepts `+90 532 111 22 33`, `0090...`, `0532 111 2233`, `(532) 111-22-33`, `905321112233`
     and `5321112233`.
     """
+    if type(value) is str and len(value) == 10 and _TR_MOBILE.fullmatch(value):
+        return value  # already normalised: the common case in bulk runs
     text = str(value).strip()
     digits = text.translate(_SEPARATORS)
     if digits.startswith("+"):

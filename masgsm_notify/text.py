@@ -44,6 +44,10 @@ _TRANSLITERATION = str.maketrans(
 )  # fmt: skip
 
 
+# Characters that survive a send without `lang=tr` unchanged.
+_KEPT_PLAIN = GSM7 - {chr(code) for code in _TRANSLITERATION}
+
+
 @dataclass(frozen=True, slots=True)
 class TextCost:
     """The encoding a text goes out in, its length in septets or units, and its segments."""
@@ -57,8 +61,11 @@ class TextCost:
 
 
 def wants_lang_tr(text: str) -> bool:
-    """True when plain GSM 7-bit would lose some of the text, so it should go with `lang=tr`."""
-    return not GSM7.issuperset(text)
+    """True when sending without `lang=tr` would change the text.
+
+    Without it the provider sends plain text, so even ö and ü (which GSM 7-bit has) are at risk.
+    """
+    return not _KEPT_PLAIN.issuperset(text)
 
 
 def choose_encoding(text: str, lang_tr: bool) -> Encoding:

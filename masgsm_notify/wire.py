@@ -18,8 +18,28 @@ from .errors import UnexpectedAnswerError, error_for_code
 Fields = Mapping[str, Any]
 
 
+_BARE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def _escape(char: str) -> str:
+    if char in _BARE:
+        return char
+    return "+" if char == " " else "".join(f"%{byte:02X}" for byte in char.encode())
+
+
+# Escapes for every character up to Latin Extended-B (all of Turkish), for str.translate.
+_LATIN_ESCAPES = [_escape(chr(code)) for code in range(0x250)]
+
+
 def php_urlencode(value: str) -> str:
-    """PHP's `urlencode`: like `quote_plus`, but `~` is escaped too."""
+    """PHP's `urlencode`: like `quote_plus`, but `~` is escaped too.
+
+    It runs once per message of every batch, so the common case is one C-level `translate`;
+    characters beyond the table are left as they are by `translate`, which `isascii` notices.
+    """
+    encoded = value.translate(_LATIN_ESCAPES)
+    if encoded.isascii():
+        return encoded
     return quote_plus(value, safe="").replace("~", "%7E")
 
 
@@ -30,6 +50,8 @@ def _pairs(key: str, value: Any) -> Iterator[str]:
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
             yield from _pairs(f"{key}[{index}]", item)
+    elif isinstance(value, bool):  # PHP writes true and false as 1 and 0
+        yield f"{php_urlencode(key)}={int(value)}"
     elif value is not None:
         yield f"{php_urlencode(key)}={php_urlencode(str(value))}"
 
@@ -43,24 +65,39 @@ def load_json(body: str) -> Any:
     """Parse a JSON answer, or raise an error that carries the body."""
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: deeply nested (e.g. truncated) JSON
         raise UnexpectedAnswerError(
             "MASGSM answered with something that is not JSON.", raw=body
         ) from None
 
 
+def _as_code(text: str) -> int | None:
+    """`text` as an integer when it is ASCII digits with an optional leading minus, else None."""
+    digits = text[1:] if text.startswith("-") else text
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    try:
+        return int(text)
+    except ValueError:  # more digits than int() accepts
+        return None
+
+
 def answer_code(body: str) -> tuple[int, dict[str, Any]]:
     """The code of an answer and the rest of it: `{"code": 1, ...}`, `{"code": "1"}` or `1`."""
     text = body.strip()
-    if text.lstrip("-").isdigit():
-        return int(text), {}
-    data = load_json(text) if text else None
+    code = _as_code(text)
+    if code is not None:
+        return code, {}
+    try:
+        data = load_json(text) if text else None
+    except UnexpectedAnswerError as exc:
+        raise UnexpectedAnswerError(exc.message, raw=body) from None
     if isinstance(data, int) and not isinstance(data, bool):
         return data, {}
     if isinstance(data, dict) and "code" in data:
-        code = str(data["code"]).strip()
-        if code.lstrip("-").isdigit():
-            return int(code), data
+        code = _as_code(str(data["code"]).strip())
+        if code is not None:
+            return code, data
     raise UnexpectedAnswerError("MASGSM answered without the code this request expects.", raw=body)
 
 

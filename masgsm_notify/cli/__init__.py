@@ -1,0 +1,58 @@
+"""The `masgsm-notify` command: a thin click layer over the library.
+
+Each command parses its options and calls one library function. Errors a user can cause arrive as
+`MasgsmError` and leave as one paragraph on standard error with the documented exit code
+(2 bad input, nothing sent; 1 runtime failure), never as a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import __version__
+from ..errors import MasgsmError
+from ..logs import configure_logging, scrub
+from . import account, sandbox
+
+
+class MasgsmCommandError(click.ClickException):
+    """A `MasgsmError` shown the click way, keeping the error's exit code."""
+
+    def __init__(self, error: MasgsmError):
+        super().__init__(scrub(str(error)))
+        self.exit_code = error.exit_code
+
+
+class MasgsmGroup(click.Group):
+    """A group whose commands turn library errors into clean click errors."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MasgsmError as error:
+            raise MasgsmCommandError(error) from None
+
+
+@click.group(cls=MasgsmGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="masgsm-notify")
+@click.option("-v", "--verbose", count=True, help="More log output: -v info, -vv debug.")
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="MASGSM_LOG_FILE",
+    help="Write the log to this file instead of standard error.",
+)
+def main(verbose: int, log_file: Path | None) -> None:
+    """Send SMS through MASGSM: one-off texts, declarative pipelines, and a local sandbox.
+
+    Credentials come from options or from MASGSM_USER, MASGSM_PASSWORD, MASGSM_TITLE and
+    MASGSM_BASE_URL. Exit codes: 0 done, 1 runtime failure, 2 bad input (nothing sent),
+    3 sent but delivery failures remain.
+    """
+    configure_logging(verbose, log_file)
+
+
+for _command in (*account.COMMANDS, *sandbox.COMMANDS):
+    main.add_command(_command)

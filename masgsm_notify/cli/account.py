@@ -1,0 +1,167 @@
+"""One-off account commands: send, balance, report, titles, register."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import numbers as phone
+from .. import text as sms_text
+from ..client import MasgsmClient
+from ..errors import InvalidNumberError, UsageError
+from .common import account_options, emit, json_option, lang_option, title_option
+
+EXIT_PARTIAL = 3
+
+
+def parse_numbers(values: tuple[str, ...]) -> list[str]:
+    """Split `N1,N2` options and normalise them, naming every invalid one at once."""
+    raw = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    good, bad = [], []
+    for value in raw:
+        try:
+            good.append(phone.normalize(value))
+        except InvalidNumberError as error:
+            bad.append(error.message)
+    if bad:
+        raise UsageError("Invalid numbers, nothing was sent: " + " ".join(bad))
+    if not good:
+        raise UsageError("No numbers given: use --to N[,N...].")
+    return good
+
+
+@click.command()
+@click.option(
+    "--to",
+    "to",
+    multiple=True,
+    required=True,
+    metavar="N[,N...]",
+    help="Recipient mobile number(s), any common Turkish form; repeatable.",
+)
+@click.option(
+    "-m", "--message", required=True, help="The text to send; '-' reads it from standard input."
+)
+@title_option
+@lang_option
+@click.option(
+    "--method",
+    type=click.Choice(["post", "get"]),
+    default="post",
+    show_default=True,
+    help="post: the V2 POST API; get: the V2 GET API (plain text, password in URL).",
+)
+@click.option("--dry-run", is_flag=True, help="Show encoding, segments and credits; send nothing.")
+@json_option
+@account_options
+def send(
+    client: MasgsmClient,
+    to: tuple[str, ...],
+    message: str,
+    title: str | None,
+    lang: str,
+    method: str,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Send one text to one or many numbers (type 0)."""
+    if message == "-":
+        message = sys.stdin.read().rstrip("\n")
+    numbers = parse_numbers(to)
+    if method == "get":
+        shown = sms_text.ascii_only(message)
+    else:
+        shown = sms_text.plain(message) if lang == "plain" else message
+    cost = sms_text.cost(shown, lang_tr=method == "post" and lang != "plain")
+    plan = {
+        "numbers": numbers,
+        "text": shown,
+        "encoding": cost.encoding.value,
+        "segments": cost.segments,
+        "credits": cost.credits(len(numbers)),
+    }
+    summary = (
+        f"{len(numbers)} number(s), {cost.encoding.value}, {cost.segments} segment(s) "
+        f"each, {plan['credits']} credit(s)"
+    )
+    if dry_run:
+        emit(as_json, {"dry_run": True, **plan}, f"Dry run, nothing sent: {summary}.")
+        return
+    if method == "get":
+        result = client.send_get(numbers, message, title=title)
+    else:
+        result = client.send(numbers, message, title=title, lang=lang)
+    data = {**plan, "message_id": result.message_id, "code": result.code, "partial": result.partial}
+    if result.partial:
+        emit(
+            as_json,
+            data,
+            f"Partial send: the balance ran out (answer 3). Message id "
+            f"{result.message_id}; `masgsm-notify report {result.message_id}` shows which "
+            "numbers got it.",
+        )
+        sys.exit(EXIT_PARTIAL)
+    emit(as_json, data, f"Sent: message id {result.message_id}; {summary}.")
+
+
+@click.command()
+@json_option
+@account_options
+def balance(client: MasgsmClient, as_json: bool) -> None:
+    """Show the account balance in credits (type 4)."""
+    credits = client.balance()
+    emit(as_json, {"balance": credits}, f"Balance: {credits:,} credits")
+
+
+@click.command()
+@click.argument("message_id")
+@json_option
+@account_options
+def report(client: MasgsmClient, message_id: str, as_json: bool) -> None:
+    """Show the delivery report of one send (type 2)."""
+    result = client.report(message_id)
+    groups = {"delivered": result.delivered, "failed": result.failed, "pending": result.pending}
+    lines = [f"Message {message_id}: " + ", ".join(f"{len(v)} {k}" for k, v in groups.items())]
+    lines += [f"  {state:<9} {number}" for state, group in groups.items() for number in group]
+    emit(as_json, {"message_id": message_id, **groups}, "\n".join(lines))
+
+
+@click.command()
+@json_option
+@account_options
+def titles(client: MasgsmClient, as_json: bool) -> None:
+    """List the titles (sender IDs) registered to the account (older API, apiNo 3)."""
+    names = client.titles()
+    emit(as_json, {"titles": names}, "\n".join(names) if names else "No registered titles.")
+
+
+@click.command()
+@click.option("--username", required=True, help="The new sub-member's user name.")
+@click.option("--fullname", required=True, help="The new sub-member's full name.")
+@click.option("--email", required=True, help="The new sub-member's e-mail address.")
+@click.option("--phone", "member_phone", required=True, help="The new sub-member's phone number.")
+@json_option
+@account_options
+def register(
+    client: MasgsmClient, username: str, fullname: str, email: str, member_phone: str, as_json: bool
+) -> None:
+    """Register a sub-member of a reseller account (type 3).
+
+    The sub-member's password is read from standard input when it is not a terminal, otherwise
+    asked for at a hidden prompt; it is never an option, so it never shows in process lists.
+    """
+    stdin = click.get_text_stream("stdin")
+    if stdin.isatty():
+        password = click.prompt(
+            "Sub-member password", hide_input=True, confirmation_prompt=True, err=True
+        )
+    else:
+        password = stdin.readline().rstrip("\r\n")
+    if not password:
+        raise UsageError("The sub-member password is empty; nothing was registered.")
+    client.register(username, password, fullname, email, member_phone)
+    emit(as_json, {"registered": username}, f"Registered sub-member {username}.")
+
+
+COMMANDS = (send, balance, report, titles, register)

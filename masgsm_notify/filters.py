@@ -1,0 +1,341 @@
+"""Jinja filters for Turkish customer notices: case, money, dates, numbers and SMS length.
+
+Every message is rendered once per recipient, so these are plain functions with no per-character
+Python loops, and each one raises `ValueError` naming the offending value: a bad amount or date
+must stop the batch before it is sent, not reach thousands of customers as `None TL`.
+
+Register them on a (sandboxed) Jinja environment with `env.filters.update(FILTERS)`.
+
+Two things cost money in an SMS and are worth knowing when writing a template:
+
+- `₺` and `…` are neither GSM 7-bit nor in the Turkish shift table, so one of them anywhere in a
+  text sends the whole text as UCS-2 (70 characters a segment instead of 155-160). Prefer the
+  default `TL` and pass `end="..."` to `truncate_sms` when the text must stay in one segment.
+- Everything here separates with a plain space, never a no-break space, for the same reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+
+from . import numbers
+from .text import ascii_only
+
+__all__ = [
+    "DAYS",
+    "DAYS_SHORT",
+    "FILTERS",
+    "MONTHS",
+    "MONTHS_SHORT",
+    "mask_phone",
+    "money",
+    "phone",
+    "to_ascii",
+    "tr_date",
+    "tr_lower",
+    "tr_title",
+    "tr_upper",
+    "truncate_sms",
+]
+
+# --- Case ------------------------------------------------------------------------------------
+#
+# Turkish has two i's: i/İ (dotted) and ı/I (dotless). Python's default mapping pairs i with I,
+# so "istanbul".upper() == "ISTANBUL" and "İ".lower() == "i̇" (i plus a combining dot). Only the
+# two dotted/dotless pairs differ from the default mapping, so they are swapped in first and
+# str.upper()/str.lower() do the rest. This uses str.replace rather than a str.translate table:
+# on a typical 54-character notice it measured 4-13x faster (translate drops to a slow path as
+# soon as its output is not ASCII), and both stay in C.
+
+_COMBINING_DOT = "\u0307"
+# Characters that continue a word for title case: letters and digits (\w), apostrophes, so that
+# "izmir'de" becomes "İzmir'de" (Turkish attaches suffixes to proper names with an apostrophe),
+# and combining marks, so that decomposed letters (s + U+0327) do not split a word.
+_WORD_START = re.compile(r"(?<![\w'’\u0300-\u036f])\w")
+
+
+def tr_upper(text: str) -> str:
+    """Upper-case with Turkish rules: i → İ, ı → I (Python's own upper() turns i into I)."""
+    text = str(text)
+    if _COMBINING_DOT in text:
+        # Decomposed dotted letters: "i̇" is what Python's lower() makes of "İ", and I + dot is
+        # İ spelled in two code points. Both end up as the one-character İ.
+        text = text.replace("i" + _COMBINING_DOT, "i").replace("I" + _COMBINING_DOT, "İ")
+    return text.replace("i", "İ").upper()
+
+
+def tr_lower(text: str) -> str:
+    """Lower-case with Turkish rules: I → ı, İ → i (Python's own lower() turns I into i)."""
+    text = str(text)
+    if _COMBINING_DOT in text:
+        # A decomposed İ (I + combining dot) is a dotted capital, so it becomes plain i; "i̇"
+        # (Python's lower() of "İ") carries a second dot over the i's own, so it loses it.
+        text = text.replace("I" + _COMBINING_DOT, "i").replace("i" + _COMBINING_DOT, "i")
+    return text.replace("I", "ı").replace("İ", "i").lower()
+
+
+def _title_initial(match: re.Match[str]) -> str:
+    return match.group().replace("i", "İ").title()
+
+
+def tr_title(text: str) -> str:
+    """Capitalise each word with Turkish rules and lower-case the rest: "ışık izmir" → "Işık İzmir".
+
+    Unlike str.title(), a letter after an apostrophe does not start a word ("İzmir'de", not
+    "İzmir'De"); a hyphen, slash or bracket does ("Ayşe-Nur"). The rest of each word is lowered,
+    so "İSTANBUL" becomes "İstanbul".
+    """
+    return _WORD_START.sub(_title_initial, tr_lower(text))
+
+
+def _surface_undefined(value: object) -> None:
+    """Let a Jinja StrictUndefined raise its own error, which names the missing variable.
+
+    Otherwise a template that misspells `amount` would fail with "Undefined is not a number".
+    Every other object converts to text harmlessly.
+    """
+    str(value)
+
+
+# --- Money -----------------------------------------------------------------------------------
+
+# A template must not be able to build a huge string from one filter call (the environment is
+# sandboxed because templates may come from users): no real amount needs more than this.
+_MAX_INTEGER_DIGITS = 30
+_MAX_DECIMALS = 10
+# Swaps the separators of Python's "1,234.50" into Turkish "1.234,50" in one pass.
+_TR_SEPARATORS = str.maketrans({",": ".", ".": ","})
+
+
+def _to_decimal(value: int | float | Decimal | str) -> Decimal:
+    """`value` as a finite Decimal, or a ValueError that names it."""
+    if isinstance(value, bool):
+        # bool is an int to Python, but True as an amount is a template bug, not 1 TL.
+        raise ValueError(f"money: {value!r} is not an amount")
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        # Through repr, so 1.005 means 1.005 (and rounds to 1,01), not 1.00499999999999989...
+        number = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(
+                f"money: {value!r} is not a number (write amounts as 1234.56, "
+                "with a dot for decimals and no thousands separator)"
+            ) from None
+    else:
+        _surface_undefined(value)
+        raise ValueError(f"money: {value!r} is not a number")
+    if not number.is_finite():
+        raise ValueError(f"money: {value!r} is not a finite amount")
+    if number.adjusted() >= _MAX_INTEGER_DIGITS:
+        raise ValueError(f"money: {value!r} is too large to be an amount of money")
+    return number
+
+
+def money(value: int | float | Decimal | str, currency: str = "TL", decimals: int = 2) -> str:
+    """Format an amount the Turkish way: 1234.5 → "1.234,50 TL", -1234.5 → "-1.234,50 TL".
+
+    Rounds half up (0.005 → "0,01"), as people expect on a bill, rather than Python's default
+    round-half-even. Accepts int, float, Decimal or a plain Python numeric string ("1234.5");
+    an already formatted "1.234,56" is refused rather than guessed at, because "1.234" would be
+    ambiguous. `currency=""` leaves the suffix off; any other currency ("₺", "USD") follows
+    after a space.
+    """
+    if isinstance(decimals, bool) or not isinstance(decimals, int):
+        raise ValueError(f"money: decimals={decimals!r} is not a whole number")
+    if not 0 <= decimals <= _MAX_DECIMALS:
+        raise ValueError(f"money: decimals={decimals!r} is outside 0..{_MAX_DECIMALS}")
+    number = _to_decimal(value)
+    precision = max(number.adjusted(), 0) + decimals + 2
+    rounded = number.quantize(
+        Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP, context=Context(prec=precision)
+    )
+    if rounded.is_zero():
+        rounded = rounded.copy_abs()  # -0.001 is "0,00", not "-0,00"
+    text = format(rounded, f",.{decimals}f").translate(_TR_SEPARATORS)
+    return f"{text} {currency}" if currency else text
+
+
+# --- Dates -----------------------------------------------------------------------------------
+#
+# Names come from these tables, never from the process locale: a worker started with LANG=C
+# must still write "Kasım", and setlocale() is process-wide and not thread-safe.
+
+MONTHS = (
+    "Ocak", "Şubat", "Mart", "Nisan", "Mayıs", "Haziran",
+    "Temmuz", "Ağustos", "Eylül", "Ekim", "Kasım", "Aralık",
+)  # fmt: skip
+MONTHS_SHORT = ("Oca", "Şub", "Mar", "Nis", "May", "Haz", "Tem", "Ağu", "Eyl", "Eki", "Kas", "Ara")
+# Monday first, in the order of date.weekday().
+DAYS = ("Pazartesi", "Salı", "Çarşamba", "Perşembe", "Cuma", "Cumartesi", "Pazar")
+DAYS_SHORT = ("Pzt", "Sal", "Çar", "Per", "Cum", "Cmt", "Paz")
+
+_NAMED_FORMATS = ("short", "long", "full", "time", "datetime")
+_DIRECTIVE = re.compile(r"%(.)", re.DOTALL)
+# strftime directives that read the time of day, which a bare date does not have.
+_TIME_DIRECTIVES = frozenset("HIMSpfzZXcklsPTRr")
+
+
+def _to_date(value: dt.date | dt.datetime | str) -> dt.date:
+    """A date or datetime from `value`, or a ValueError that names it."""
+    if isinstance(value, dt.date):  # datetime is a subclass: kept as it is
+        return value
+    if not isinstance(value, str):
+        _surface_undefined(value)
+        raise ValueError(f"date: {value!r} is not a date (expected a date or an ISO string)")
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"  # Python 3.10 does not read the Z suffix itself
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"date: {value!r} is not an ISO date (expected 2026-11-25 or 2026-11-25T14:30:00)"
+        ) from None
+
+
+def _require_time(value: object, when: dt.date, format: str) -> dt.datetime:
+    if not isinstance(when, dt.datetime):
+        # Printing 00:00 for an appointment that has no time would tell the customer a time.
+        raise ValueError(f"date: {value!r} has no time of day for format {format!r}")
+    return when
+
+
+def tr_date(value: dt.date | dt.datetime | str, format: str = "short") -> str:
+    """Format a date for a Turkish notice, with Turkish names whatever the process locale.
+
+    `value` is a date, a datetime or an ISO string ("2026-11-25", "2026-11-25T14:30:00"). Named
+    formats: short "25.11.2026", long "25 Kasım 2026", full "25 Kasım 2026 Çarşamba", time
+    "14:30", datetime "25.11.2026 14:30". Anything else is a strftime pattern in which %B, %b,
+    %A and %a give Turkish month and day names. Time formats on a date without a time raise
+    ValueError instead of inventing midnight. Aware datetimes are printed in their own zone;
+    convert to Europe/Istanbul before rendering.
+    """
+    when = _to_date(value)
+    if format == "short":
+        return f"{when.day:02d}.{when.month:02d}.{when.year:04d}"
+    if format == "long":
+        return f"{when.day} {MONTHS[when.month - 1]} {when.year}"
+    if format == "full":
+        return f"{when.day} {MONTHS[when.month - 1]} {when.year} {DAYS[when.weekday()]}"
+    if format == "time":
+        moment = _require_time(value, when, format)
+        return f"{moment.hour:02d}:{moment.minute:02d}"
+    if format == "datetime":
+        moment = _require_time(value, when, format)
+        return (
+            f"{moment.day:02d}.{moment.month:02d}.{moment.year:04d} "
+            f"{moment.hour:02d}:{moment.minute:02d}"
+        )
+    if not isinstance(format, str) or "%" not in format:
+        # A typo such as date('lng') would otherwise print "lng" to every recipient.
+        raise ValueError(
+            f"date: format {format!r} is neither one of {', '.join(_NAMED_FORMATS)} "
+            "nor a strftime pattern"
+        )
+
+    def directive(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code == "B":
+            return MONTHS[when.month - 1]
+        if code == "b":
+            return MONTHS_SHORT[when.month - 1]
+        if code == "A":
+            return DAYS[when.weekday()]
+        if code == "a":
+            return DAYS_SHORT[when.weekday()]
+        if code in _TIME_DIRECTIVES:
+            _require_time(value, when, format)
+        return match.group()  # "%%" and every other directive are left to strftime
+
+    # The names contain no "%", so strftime cannot misread them.
+    return when.strftime(_DIRECTIVE.sub(directive, format))
+
+
+# --- ASCII and phone numbers -----------------------------------------------------------------
+
+
+def to_ascii(text: str) -> str:
+    """Plain ASCII ("Işık Şahin" → "Isik Sahin"), for the GET method or a recipient who asks.
+
+    Delegates to `text.ascii_only` so a filtered field and a whole transliterated message agree.
+    """
+    return ascii_only(str(text))
+
+
+def phone(number: str) -> str:
+    """A Turkish mobile number as notices print it: "0532 111 22 33".
+
+    Accepts every form `numbers.normalize` does; raises `InvalidNumberError` (a ValueError) that
+    names the input for anything that is not a Turkish mobile number.
+    """
+    return numbers.display(str(number))
+
+
+def mask_phone(number: str) -> str:
+    """A Turkish mobile number with its middle hidden: "0532 *** ** 33".
+
+    The operator prefix and last two digits are enough for a customer to recognise their own
+    number, and an SMS can be read over a shoulder or forwarded. Raises like `phone`.
+    """
+    n = numbers.normalize(str(number))
+    return f"0{n[:3]} *** ** {n[8:]}"
+
+
+# --- Length ----------------------------------------------------------------------------------
+
+# Trailing punctuation that reads badly right before the end marker ("borcunuz,…").
+_TRAILING = " \t\r\n\f\v,;:"
+# The last whitespace character with only non-whitespace after it.
+_LAST_BREAK = re.compile(r"\s\S*\Z")
+
+
+def truncate_sms(text: str, length: int, end: str = "…") -> str:
+    """Cut `text` to at most `length` characters, at a word boundary where possible, plus `end`.
+
+    Used to keep a variable field (or a whole text) within one segment. Text that fits is
+    returned unchanged. Otherwise the last partial word is dropped, unless that would throw away
+    more than half the room, in which case the word is cut. Note that the default "…" is not in
+    GSM 7-bit: pass end="..." when the point is to stay within a 160-character segment.
+    """
+    text = str(text)
+    if isinstance(length, bool) or not isinstance(length, int):
+        raise ValueError(f"truncate_sms: length {length!r} is not a whole number")
+    if length < len(end):
+        raise ValueError(f"truncate_sms: length {length!r} leaves no room for end {end!r}")
+    if len(text) <= length:
+        return text
+    room = length - len(end)
+    cut = text[:room]
+    if not text[room].isspace():  # the last word in `cut` is partial
+        last_break = _LAST_BREAK.search(cut)
+        if last_break and len(cut[: last_break.start()].rstrip(_TRAILING)) * 2 >= room:
+            cut = cut[: last_break.start()]
+    return cut.rstrip(_TRAILING) + end
+
+
+# --- Registration ----------------------------------------------------------------------------
+
+#: Jinja filter name → function, for `env.filters.update(FILTERS)`. The date filter is `tr_date`
+#: in Python (so it does not shadow the `date` class) and `date` in templates.
+FILTERS: dict[str, Callable[..., str]] = {
+    "tr_upper": tr_upper,
+    "tr_lower": tr_lower,
+    "tr_title": tr_title,
+    "money": money,
+    "date": tr_date,
+    "ascii": to_ascii,
+    "phone": phone,
+    "mask_phone": mask_phone,
+    "truncate_sms": truncate_sms,
+}
