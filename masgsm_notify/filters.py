@@ -9,8 +9,8 @@ Register them on a (sandboxed) Jinja environment with `env.filters.update(FILTER
 Two things cost money in an SMS and are worth knowing when writing a template:
 
 - `₺` and `…` are neither GSM 7-bit nor in the Turkish shift table, so one of them anywhere in a
-  text sends the whole text as UCS-2 (70 characters a segment instead of 155-160). Prefer the
-  default `TL` and pass `end="..."` to `truncate_sms` when the text must stay in one segment.
+  text sends the whole text as UCS-2 (70 characters a segment instead of 155-160). That is why
+  `money` defaults to `TL` and `truncate_sms` to `...`.
 - Everything here separates with a plain space, never a no-break space, for the same reason.
 """
 
@@ -22,6 +22,7 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
 from . import numbers
+from .hookspecs import hookimpl
 from .text import ascii_only
 
 __all__ = [
@@ -47,7 +48,7 @@ __all__ = [
 # so "istanbul".upper() == "ISTANBUL" and "İ".lower() == "i̇" (i plus a combining dot). Only the
 # two dotted/dotless pairs differ from the default mapping, so they are swapped in first and
 # str.upper()/str.lower() do the rest. This uses str.replace rather than a str.translate table:
-# on a typical 54-character notice it measured 4-13x faster (translate drops to a slow path as
+# on a typical 54-character notice it measured 8-13x faster (translate drops to a slow path as
 # soon as its output is not ASCII), and both stay in C.
 
 _COMBINING_DOT = "\u0307"
@@ -300,13 +301,13 @@ _TRAILING = " \t\r\n\f\v,;:"
 _LAST_BREAK = re.compile(r"\s\S*\Z")
 
 
-def truncate_sms(text: str, length: int, end: str = "…") -> str:
+def truncate_sms(text: str, length: int, end: str = "...") -> str:
     """Cut `text` to at most `length` characters, at a word boundary where possible, plus `end`.
 
     Used to keep a variable field (or a whole text) within one segment. Text that fits is
     returned unchanged. Otherwise the last partial word is dropped, unless that would throw away
-    more than half the room, in which case the word is cut. Note that the default "…" is not in
-    GSM 7-bit: pass end="..." when the point is to stay within a 160-character segment.
+    more than half the room, in which case the word is cut. The default end is three dots, not
+    "…", because "…" is outside GSM 7-bit and would make the whole text UCS-2.
     """
     text = str(text)
     if isinstance(length, bool) or not isinstance(length, int):
@@ -339,3 +340,10 @@ FILTERS: dict[str, Callable[..., str]] = {
     "mask_phone": mask_phone,
     "truncate_sms": truncate_sms,
 }
+
+
+@hookimpl
+def register_filters(register: Callable[[str, Callable[..., str]], None]) -> None:
+    """The built-in filters, registered the way any plugin's are."""
+    for name, function in FILTERS.items():
+        register(name, function)

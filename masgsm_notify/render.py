@@ -1,0 +1,128 @@
+"""The one Jinja environment every message is rendered in (pipelines and Apprise alike).
+
+Sandboxed, so a template cannot reach Python internals; `StrictUndefined`, so a missing field is
+an error before anything is sent rather than an empty hole in a customer's text. Filters and
+globals come from the plugins (the built-in Turkish filters among them).
+
+Rendering runs once per recipient, so a template that is only `{{ field }}` (the usual `number:`)
+skips Jinja entirely and reads the field directly, with the same error for a missing one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+from .errors import UsageError
+from .plugins import collect
+
+_SIMPLE_FIELD = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_FALSE_WORDS = frozenset({"", "false", "0", "no", "none", "off"})
+
+Renderer = Callable[[Mapping[str, Any]], str]
+
+
+class RenderError(UsageError):
+    """A template failed to compile or to render; `where` names the template line and the row."""
+
+    def __init__(self, message: str, where: str = ""):
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where
+
+
+def make_environment(search_path: Iterable[Path] = ()) -> SandboxedEnvironment:
+    """A sandboxed, strict environment with the plugins' filters and globals."""
+    folders = [str(p) for p in dict.fromkeys(search_path) if Path(p).is_dir()]
+    env = SandboxedEnvironment(
+        undefined=StrictUndefined,
+        autoescape=False,
+        loader=FileSystemLoader(folders) if folders else None,
+        keep_trailing_newline=False,
+    )
+    env.filters.update(collect("register_filters"))
+    env.globals.update(collect("register_globals"))
+    return env
+
+
+def compile_text(env: SandboxedEnvironment, source: str, name: str) -> Renderer:
+    """A function from a row's fields to the rendered text, or a RenderError for bad syntax.
+
+    `name` says where the template came from (a file, or `pipeline.yaml:12`) in error messages.
+    """
+    simple = _SIMPLE_FIELD.fullmatch(source.strip())
+    if simple:
+        return _field_reader(simple.group(1), name)
+    try:
+        code = env.compile(source, name=name, filename=name)
+    except TemplateSyntaxError as error:
+        raise RenderError(
+            f"template syntax error: {error.message}", f"{name}:{error.lineno}"
+        ) from None
+    return env.template_class.from_code(env, code, env.make_globals(None)).render
+
+
+def load_template(env: SandboxedEnvironment, filename: str) -> Renderer:
+    """A template file from the environment's search path, compiled."""
+    try:
+        return env.get_template(filename).render
+    except TemplateSyntaxError as error:
+        raise RenderError(
+            f"template syntax error: {error.message}", f"{error.filename}:{error.lineno}"
+        ) from None
+    except TemplateError as error:
+        looked = ", ".join(getattr(env.loader, "searchpath", [])) or "nowhere (no templates/)"
+        raise RenderError(f"template {filename!r} not found (looked in {looked})") from error
+
+
+def render(renderer: Renderer, context: Mapping[str, Any], row: str) -> str:
+    """Render for one row; any failure becomes a RenderError naming the row and template line."""
+    try:
+        return renderer(context)
+    except SecurityError as error:
+        raise RenderError(
+            f"{_template_line(error)}the template tried to reach Python internals ({error})", row
+        ) from None
+    except Exception as error:  # any failure inside a template is the template author's to fix
+        raise RenderError(f"{_template_line(error)}{type(error).__name__}: {error}", row) from None
+
+
+def is_true(text: str) -> bool:
+    """How a rendered `when:` reads: empty, false, 0, no, none and off are false."""
+    return text.strip().lower() not in _FALSE_WORDS
+
+
+def _field_reader(field: str, name: str) -> Renderer:
+    def read(context: Mapping[str, Any]) -> str:
+        try:
+            value = context[field]
+        except KeyError:
+            raise _Undefined(f"'{field}' is undefined") from None
+        return "" if value is None else str(value)
+
+    read.__name__ = f"field_{field}"
+    read.__qualname__ = name
+    return read
+
+
+class _Undefined(Exception):
+    """What a missing field raises on the fast path, worded as Jinja words it."""
+
+
+def _template_line(error: BaseException) -> str:
+    """`template.j2:3: ` for the innermost template frame of the traceback, if any.
+
+    Jinja rewrites tracebacks so that template frames carry the template's file name and line,
+    and marks them with `__jinja_exception__` in their globals.
+    """
+    where = ""
+    tb = error.__traceback__
+    while tb is not None:
+        if "__jinja_exception__" in tb.tb_frame.f_globals:
+            where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}: "
+        tb = tb.tb_next
+    return where

@@ -1,0 +1,227 @@
+"""Built-in recipient sources: csv, jsonl, yaml, inline and input.
+
+A source turns the value under a pipeline's `recipients:` key into a stream of rows, each with a
+location (`customers.csv:12`) for error messages. Sources stream: a CSV of a million rows is read
+a row at a time, never held whole. Plugins add sources the same way these are added, through the
+`register_sources` hook.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from . import yamlfile
+from .errors import UsageError
+from .hookspecs import hookimpl
+
+Row = tuple[str, dict[str, Any]]
+
+
+class SourceError(UsageError):
+    """Recipients could not be read; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What a source may need besides its own value."""
+
+    base_dir: Path  # relative paths are resolved against the pipeline's folder
+    input: Any  # the JSON document given with --input, or None
+    where: str  # location of the source's value in the pipeline file
+
+
+class Source:
+    """A stream of recipient rows.
+
+    Subclasses set `name` (the key under `recipients:`), `options` (further keys they accept under
+    `recipients:`, with their types) and implement `rows()`.
+    """
+
+    name: ClassVar[str]
+    options: ClassVar[dict[str, type]] = {}
+
+    def __init__(self, value: Any, options: dict[str, Any], context: SourceContext):
+        self.value = value
+        self.settings = options
+        self.context = context
+
+    def rows(self) -> Iterator[Row]:
+        raise NotImplementedError
+
+    def fingerprint(self) -> bytes:
+        """Bytes that change when the recipients change (for run keys derived from inputs)."""
+        return b""
+
+
+class FileSource(Source):
+    """A source read from a file named by its value, relative to the pipeline."""
+
+    def __init__(self, value: Any, options: dict[str, Any], context: SourceContext):
+        super().__init__(value, options, context)
+        if not isinstance(value, str) or not value:
+            raise SourceError(f"{context.where}: {self.name}: expected a file path")
+        self.path = context.base_dir / value
+        self.shown = value
+        if not self.path.is_file():
+            raise SourceError(f"{context.where}: {self.name} file {str(self.path)!r} not found")
+
+    def fingerprint(self) -> bytes:
+        digest = hashlib.sha256()
+        with self.path.open("rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.digest()
+
+
+class CsvSource(FileSource):
+    """CSV with a header row. The delimiter is sniffed among `, ; tab |` unless given; the
+    encoding is UTF-8 (with or without BOM), falling back to Windows-1254, the code page Turkish
+    spreadsheets export, unless given."""
+
+    name = "csv"
+    options: ClassVar[dict[str, type]] = {"delimiter": str, "encoding": str}
+
+    def rows(self) -> Iterator[Row]:
+        encoding = self.settings.get("encoding") or _detect_encoding(self.path)
+        try:
+            with self.path.open(newline="", encoding=encoding) as file:
+                yield from self._read(file)
+        except UnicodeDecodeError as error:
+            raise SourceError(
+                f"{self.shown}: not valid {encoding} text (byte {error.start} of a chunk); "
+                "set recipients.encoding (e.g. utf-8 or cp1254)"
+            ) from None
+        except LookupError:
+            raise SourceError(f"{self.context.where}: unknown encoding {encoding!r}") from None
+
+    def _read(self, file: Any) -> Iterator[Row]:
+        delimiter = self.settings.get("delimiter") or _sniff_delimiter(file.read(16384))
+        file.seek(0)
+        reader = csv.reader(file, delimiter=delimiter)
+        header = [name.strip() for name in next(reader, [])]
+        if not header or not any(header):
+            raise SourceError(f"{self.shown}:1: the CSV file has no header row")
+        duplicated = sorted({h for h in header if header.count(h) > 1})
+        if duplicated:
+            raise SourceError(f"{self.shown}:1: repeated column names {duplicated}")
+        width, shown = len(header), self.shown
+        for fields in reader:
+            if len(fields) != width:
+                if not any(fields):
+                    continue
+                raise SourceError(
+                    f"{shown}:{reader.line_num}: the row has {len(fields)} fields but the header "
+                    f"has {width} (an unquoted {delimiter!r} inside a value?)"
+                )
+            yield f"{shown}:{reader.line_num}", dict(zip(header, fields, strict=True))
+
+
+class JsonLinesSource(FileSource):
+    """One JSON object per line; blank lines are ignored."""
+
+    name = "jsonl"
+
+    def rows(self) -> Iterator[Row]:
+        with self.path.open(encoding="utf-8-sig") as file:
+            for number, line in enumerate(file, start=1):
+                if not line.strip():
+                    continue
+                where = f"{self.shown}:{number}"
+                try:
+                    row = json.loads(line)
+                except ValueError as error:
+                    raise SourceError(f"{where}: invalid JSON: {error}") from None
+                yield where, _require_mapping(row, where)
+
+
+class YamlSource(FileSource):
+    """A YAML file holding a list of mappings (read whole: meant for short lists)."""
+
+    name = "yaml"
+
+    def rows(self) -> Iterator[Row]:
+        data = yamlfile.load_file(self.path, self.shown)
+        yield from _located_rows(data, self.shown)
+
+
+class InlineSource(Source):
+    """A list of mappings written in the pipeline itself."""
+
+    name = "inline"
+
+    def rows(self) -> Iterator[Row]:
+        yield from _located_rows(self.value, self.context.where)
+
+
+class InputSource(Source):
+    """A list inside the JSON given with `--input`, at a dotted path (`alerts`, `data.items`);
+    an empty path means the document itself is the list."""
+
+    name = "input"
+
+    def rows(self) -> Iterator[Row]:
+        path = "" if self.value in (None, True) else str(self.value)
+        data = self.context.input
+        if data is None:
+            raise SourceError(f"{self.context.where}: this pipeline reads --input, none was given")
+        for part in filter(None, path.split(".")):
+            if isinstance(data, dict) and part in data:
+                data = data[part]
+            elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+                data = data[int(part)]
+            else:
+                raise SourceError(f"{self.context.where}: the --input JSON has no {path!r}")
+        if not isinstance(data, list):
+            raise SourceError(
+                f"{self.context.where}: --input at {path or 'the top'!r} is not a list"
+            )
+        for index, row in enumerate(data):
+            where = f"input:{path or ''}[{index}]"
+            yield where, _require_mapping(row, where)
+
+
+def _located_rows(data: Any, shown: str) -> Iterator[Row]:
+    if not isinstance(data, list):
+        raise SourceError(f"{yamlfile.where(data, None) or shown}: expected a list of recipients")
+    for index, row in enumerate(data):
+        where = yamlfile.where(data, index) or f"{shown}[{index}]"
+        yield where, _require_mapping(row, where)
+
+
+def _require_mapping(row: Any, where: str) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise SourceError(f"{where}: a recipient must be a mapping of fields, got {row!r:.60}")
+    return row
+
+
+def _detect_encoding(path: Path) -> str:
+    """utf-8-sig when the whole file decodes as UTF-8, else cp1254 (checked in chunks, in C)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "cp1254"
+    return "utf-8-sig"
+
+
+def _sniff_delimiter(sample: str) -> str:
+    header = sample.split("\n", 1)[0]
+    counts = {d: header.count(d) for d in ",;\t|"}
+    best = max(counts, key=counts.__getitem__)
+    return best if counts[best] else ","
+
+
+@hookimpl
+def register_sources(register: Callable[[str, type[Source]], None]) -> None:
+    for source in (CsvSource, JsonLinesSource, YamlSource, InlineSource, InputSource):
+        register(source.name, source)
