@@ -15,7 +15,13 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateSyntaxError,
+    UndefinedError,
+)
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from .errors import UsageError
@@ -56,7 +62,7 @@ def compile_text(env: SandboxedEnvironment, source: str, name: str) -> Renderer:
     """
     simple = _SIMPLE_FIELD.fullmatch(source.strip())
     if simple:
-        return _field_reader(simple.group(1), name)
+        return _field_reader(simple.group(1), env.globals)
     try:
         code = env.compile(source, name=name, filename=name)
     except TemplateSyntaxError as error:
@@ -96,21 +102,21 @@ def is_true(text: str) -> bool:
     return text.strip().lower() not in _FALSE_WORDS
 
 
-def _field_reader(field: str, name: str) -> Renderer:
-    def read(context: Mapping[str, Any]) -> str:
-        try:
-            value = context[field]
-        except KeyError:
-            raise _Undefined(f"'{field}' is undefined") from None
-        return "" if value is None else str(value)
+def _field_reader(field: str, env_globals: Mapping[str, Any]) -> Renderer:
+    """`{{ field }}` without Jinja: the row's value, else a global's, else Jinja's error."""
 
-    read.__name__ = f"field_{field}"
-    read.__qualname__ = name
+    def read(context: Mapping[str, Any]) -> str:
+        value = context.get(field, _MISSING)
+        if value is _MISSING:
+            value = env_globals.get(field, _MISSING)
+            if value is _MISSING:
+                raise UndefinedError(f"'{field}' is undefined")
+        return str(value)
+
     return read
 
 
-class _Undefined(Exception):
-    """What a missing field raises on the fast path, worded as Jinja words it."""
+_MISSING = object()
 
 
 def _template_line(error: BaseException) -> str:

@@ -1,0 +1,247 @@
+"""`run`, `check` and `plugins`: the pipeline commands."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import UsageError
+from ..pipeline import (
+    UI,
+    Runner,
+    RunOptions,
+    Summary,
+    find_journal,
+    format_summary,
+    load_pipeline,
+    parse_duration,
+    recheck,
+)
+from ..plugins import describe_plugins
+from .common import json_option
+
+
+class ClickUI(UI):
+    """Human output on stdout (stderr with --json); progress bars on stderr, on a terminal only."""
+
+    def __init__(self, as_json: bool):
+        self.err = as_json
+
+    def echo(self, text: str) -> None:
+        click.echo(text, err=self.err)
+
+    def note(self, text: str) -> None:
+        self.echo(text)
+
+    def plan(self, details: dict[str, Any]) -> None:
+        self.echo(format_plan(details))
+
+    @contextlib.contextmanager
+    def progress(self, label: str, total: int) -> Iterator[Any]:
+        if not sys.stderr.isatty():
+            yield lambda n: None
+            return
+        with click.progressbar(
+            length=total or None, label=label, file=sys.stderr, show_pos=True
+        ) as bar:
+            yield bar.update
+
+
+def format_plan(d: dict[str, Any]) -> str:
+    """The plan for a person: counts, cost, checks and the first texts."""
+    head = "Dry run (nothing will be sent)" if d["dry_run"] else "Plan"
+    encodings = ", ".join(f"{k} {v}" for k, v in sorted(d["encodings"].items()))
+    segments = ", ".join(f"{v}x{k}" for k, v in sorted(d["segments"].items()))
+    lines = [
+        f"{head}: {d['name']} (run key {d['run_key']})",
+        f"  {d['rows']} row(s) read, {d['filtered']} filtered out by when:, {d['skipped']} "
+        f"skipped as invalid, {d['duplicates']} duplicate(s) merged",
+        f"  {d['messages']} message(s): {encodings or 'none'}; segments {segments or '-'}; "
+        f"{d['credits']:,} credit(s) in all",
+        f"  to send now: {d['to_send']} message(s), {d['credits_to_send']:,} credit(s)",
+    ]
+    if d.get("service"):
+        lines.append(f"  service {d['service']}, title {d['title']}")
+    if "balance" in d:
+        lines.append(f"  balance {d['balance']:,} credit(s)")
+    if "titles" in d:
+        lines.append(f"  registered titles: {', '.join(d['titles']) or 'none'}")
+    for key in ("balance_error", "titles_error"):
+        if d.get(key):
+            lines.append(f"  could not check: {d[key]}")
+    lines += [f"  PROBLEM: {p}" for p in d.get("problems", [])]
+    if d["preview"]:
+        lines.append("  first messages:")
+        lines += [
+            f"    {p['number']} ({p['row']}, {p['segments']} segment(s)): {p['text']}"
+            for p in d["preview"]
+        ]
+    return "\n".join(lines)
+
+
+def _parse_vars(values: tuple[str, ...]) -> dict[str, str]:
+    found = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--var")
+        found[key.strip()] = text
+    return found
+
+
+def _read_input(source: str | None) -> tuple[Any, bytes]:
+    if source is None:
+        return None, b""
+    shown = "standard input" if source == "-" else source
+    try:
+        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except OSError as error:
+        raise UsageError(f"--input {shown}: cannot read it: {error.strerror}") from None
+    try:
+        return json.loads(raw.decode("utf-8-sig")), raw
+    except UnicodeDecodeError:
+        raise UsageError(f"--input {shown}: not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise UsageError(
+            f"--input {shown}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}"
+        ) from None
+
+
+def _conclude(summary: Summary, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_summary(summary))
+    if summary.error:
+        click.echo(f"Error: {summary.error}", err=True)
+    sys.exit(summary.exit_code)
+
+
+@click.command()
+@click.argument(
+    "pipeline_file", metavar="PIPELINE.yaml", type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Render and validate everything, show the cost and checks; send nothing.",
+)
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Run against an embedded sandbox MASGSM (no account, no real SMS).",
+)
+@click.option(
+    "--run-key",
+    help="Identity of this run in the journal; re-running the same key "
+    "sends only what was never attempted. Default: the pipeline's run_key, else "
+    "derived from the pipeline and its inputs.",
+)
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Journal file (SQLite). Default: PIPELINE.journal.sqlite beside the pipeline.",
+)
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A value for templates as vars.KEY; repeatable; overrides the pipeline's vars.",
+)
+@click.option(
+    "--input",
+    "input_file",
+    metavar="FILE|-",
+    help="A JSON document for templates (as input) and the input: source; - is stdin.",
+)
+@click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Send again the messages whose earlier request got no answer (they may then "
+    "arrive twice).",
+)
+@click.option(
+    "--preview",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="How many rendered texts the plan shows.",
+)
+@json_option
+def run(
+    pipeline_file: Path,
+    dry_run: bool,
+    sandbox: bool,
+    run_key: str | None,
+    journal: Path | None,
+    variables: tuple[str, ...],
+    input_file: str | None,
+    resend_unknown: bool,
+    preview: int,
+    as_json: bool,
+) -> None:
+    """Run a pipeline: plan, check, send in personalised batches, check delivery, summarise.
+
+    Exit codes: 0 all sent (and delivered, where checked); 1 runtime failure; 2 bad input,
+    nothing sent; 3 sent, but report.fail_if holds (failures or pending numbers remain).
+    """
+    input_data, input_bytes = _read_input(input_file)
+    options = RunOptions(
+        dry_run=dry_run,
+        sandbox=sandbox,
+        run_key=run_key,
+        journal=journal,
+        vars=_parse_vars(variables),
+        input=input_data,
+        input_bytes=input_bytes,
+        resend_unknown=resend_unknown,
+        preview=preview,
+    )
+    summary = Runner(load_pipeline(pipeline_file), options, ClickUI(as_json)).run()
+    _conclude(summary, as_json)
+
+
+@click.command()
+@click.argument("run_key")
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Journal file. Default: the *.journal.sqlite here or one folder down that holds RUN_KEY.",
+)
+@click.option(
+    "--wait",
+    "wait",
+    metavar="DURATION",
+    help="How long to keep polling pending numbers (30s, 10m); default the pipeline's report.wait.",
+)
+@json_option
+def check(run_key: str, journal: Path | None, wait: str | None, as_json: bool) -> None:
+    """Check the delivery reports of a past run again, and summarise it."""
+    try:
+        seconds = None if wait is None else parse_duration(wait)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--wait") from None
+    path = journal or find_journal(run_key, Path.cwd())
+    _conclude(recheck(run_key, path, seconds, ClickUI(as_json)), as_json)
+
+
+@click.command()
+@json_option
+def plugins(as_json: bool) -> None:
+    """List the loaded plugins and the hooks each implements."""
+    found = describe_plugins()
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    for plugin in found:
+        click.echo(f"{plugin['name']} ({plugin['package']}): {', '.join(plugin['hooks'])}")
+
+
+COMMANDS = (run, check, plugins)

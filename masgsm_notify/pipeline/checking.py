@@ -1,0 +1,68 @@
+"""Checking: poll type-2 delivery reports until nothing is pending or the wait is over.
+
+Reports are read-only, so a failed poll is simply tried again at the next round. The first poll
+comes right after sending (early batches have often settled by then); later ones back off from a
+quarter second up to `poll_every`, so a short run finishes quickly and a long one does not hammer
+the provider.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from ..client import DeliveryReport, MasgsmClient
+from ..errors import CredentialsError, MasgsmError
+from .journal import Journal, RunRecord
+
+log = logging.getLogger(__name__)
+
+FIRST_DELAY = 0.25
+
+
+def check_reports(
+    journal: Journal,
+    run: RunRecord,
+    client: MasgsmClient,
+    *,
+    wait: float,
+    poll_every: float,
+    concurrency: int,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Poll until every accepted message is delivered or failed, or `wait` seconds pass.
+
+    Returns the number of polling rounds.
+    """
+    deadline = time.monotonic() + wait
+    delay = min(FIRST_DELAY, poll_every)
+    rounds = 0
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="masgsm-report") as pool:
+        while todo := journal.batches_to_check(run):
+            if rounds:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                sleep(min(delay, remaining))
+                delay = min(delay * 2, poll_every)
+            rounds += 1
+            reports = pool.map(lambda item: _fetch(client, item[1]), todo)
+            for done, ((batch_id, _), report) in enumerate(zip(todo, reports, strict=True), 1):
+                if report is not None:
+                    journal.apply_report(batch_id, report.delivered, report.failed, report.pending)
+                progress(done, len(todo))
+    journal.mark_checked(run)
+    return rounds
+
+
+def _fetch(client: MasgsmClient, message_id: str) -> DeliveryReport | None:
+    try:
+        return client.report(message_id)
+    except CredentialsError:
+        raise
+    except MasgsmError as error:
+        log.warning("Report of message %s not read this round: %s", message_id, error)
+        return None

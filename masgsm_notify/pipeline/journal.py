@@ -1,0 +1,475 @@
+"""The journal: a SQLite (WAL) record of every run, message, batch and delivery state.
+
+An SMS cannot be taken back and MASGSM has no idempotency key, so the journal is what makes
+re-running safe. A run's plan (one row per distinct number and text) is written in full before
+anything is sent. A batch is committed as in flight before its request leaves and as sent (with
+the provider's message id) after; a batch found in flight later, after a crash, is unknown, and is
+only sent again when the user asks. Re-running a run key sends only what was never attempted.
+
+Only one process sends from a journal at a time: an OS file lock, released by the kernel even
+when the process is killed, guards it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import MasgsmError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    run_key TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    pipeline TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    service TEXT,
+    title TEXT,
+    created_at REAL NOT NULL,
+    planned_at REAL,
+    checked_at REAL,
+    rows INTEGER NOT NULL DEFAULT 0,
+    filtered INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    row TEXT NOT NULL,
+    number TEXT NOT NULL,
+    text TEXT NOT NULL,
+    encoding TEXT NOT NULL,
+    segments INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    copies INTEGER NOT NULL DEFAULT 1,
+    batch_id INTEGER,
+    state TEXT NOT NULL DEFAULT 'planned',
+    UNIQUE (run_id, digest)
+);
+CREATE INDEX IF NOT EXISTS messages_by_batch ON messages(batch_id);
+CREATE TABLE IF NOT EXISTS skipped (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    row TEXT NOT NULL,
+    value TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    state TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    credits INTEGER NOT NULL,
+    message_id TEXT,
+    code INTEGER,
+    error TEXT,
+    started_at REAL NOT NULL,
+    answered_at REAL
+);
+"""
+
+# Message states. Those a run may (re)send; those whose outcome is unknown.
+SENDABLE = ("planned", "rejected", "not_sent")
+UNCERTAIN = ("in_flight", "unknown")
+FINAL_REPORT = ("delivered", "failed")
+
+
+_RUN_COLUMNS = "id, run_key, name, pipeline, fingerprint, planned_at, created_at, rows, filtered"
+
+
+class JournalBusyError(MasgsmError):
+    """Another process holds the journal: two senders must never share one."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    run_key: str
+    name: str
+    pipeline: str
+    fingerprint: str
+    planned_at: float | None
+    created_at: float
+    rows: int
+    filtered: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Messages picked for one batch, in journal order."""
+
+    ids: list[int]
+    numbers: list[str]
+    texts: list[str]
+    credits: int
+
+
+def message_digest(number: str, text: str) -> bytes:
+    """What makes two messages the same: the number and the exact text."""
+    return hashlib.blake2b(f"{number}\0{text}".encode(), digest_size=16).digest()
+
+
+class Journal:
+    """One journal file. Use as a context manager; `lock()` before sending or checking."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=10000")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise MasgsmError(f"{path}: cannot open the journal: {error}") from None
+        self._lock_file: Any = None
+
+    def close(self) -> None:
+        self.db.close()
+        if self._lock_file:
+            self._lock_file.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def lock(self) -> None:
+        """Take the journal's exclusive lock, or fail at once if another process has it."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = lock_path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise JournalBusyError(
+                f"{self.path} is in use by {holder}; wait for it to finish (two runs sending "
+                "from one journal could send the same message twice)."
+            ) from None
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._lock_file = handle
+
+    def transaction(self) -> sqlite3.Connection:
+        """`with journal.transaction():` commits on success and rolls back on error."""
+        return _Transaction(self.db)  # type: ignore[return-value]
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def find_run(self, run_key: str) -> RunRecord | None:
+        row = self.db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_key = ?",
+            (run_key,),
+        ).fetchone()
+        return RunRecord(*row) if row else None
+
+    def latest_runs(self, limit: int = 20) -> list[RunRecord]:
+        rows = self.db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created_at DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [RunRecord(*row) for row in rows]
+
+    def create_run(
+        self,
+        run_key: str,
+        name: str,
+        pipeline: str,
+        fingerprint: str,
+        service: str | None,
+        title: str | None,
+    ) -> RunRecord:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO runs (run_key, name, pipeline, fingerprint, service, title,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_key, name, pipeline, fingerprint, service, title, time.time()),
+            )
+        record = self.find_run(run_key)
+        assert record is not None
+        return record
+
+    def discard_plan(self, run: RunRecord) -> None:
+        """Forget an unfinished or never-sent plan so it can be made again from the inputs."""
+        with self.transaction():
+            for table in ("messages", "skipped", "batches"):
+                self.db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run.id,))
+            self.db.execute("DELETE FROM runs WHERE id = ?", (run.id,))
+
+    def ever_attempted(self, run: RunRecord) -> bool:
+        """True once any batch of the run may have reached the provider."""
+        row = self.db.execute(
+            "SELECT 1 FROM batches WHERE run_id = ? AND state != 'rejected' LIMIT 1", (run.id,)
+        ).fetchone()
+        return row is not None
+
+    # -- planning ------------------------------------------------------------------------------
+
+    def add_messages(self, run: RunRecord, rows: Iterable[tuple]) -> None:
+        """Insert (row, number, text, encoding, segments, digest); a repeat adds a copy."""
+        self.db.executemany(
+            "INSERT INTO messages (run_id, row, number, text, encoding, segments, digest)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (run_id, digest) DO UPDATE SET copies = copies + 1",
+            ((run.id, *row) for row in rows),
+        )
+
+    def add_skipped(self, run: RunRecord, rows: Iterable[tuple[str, str, str]]) -> None:
+        self.db.executemany(
+            "INSERT INTO skipped (run_id, row, value, reason) VALUES (?, ?, ?, ?)",
+            ((run.id, *row) for row in rows),
+        )
+
+    def finish_plan(self, run: RunRecord, rows: int, filtered: int) -> None:
+        with self.transaction():
+            self.db.execute(
+                "UPDATE runs SET planned_at = ?, rows = ?, filtered = ? WHERE id = ?",
+                (time.time(), rows, filtered, run.id),
+            )
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def settle_interrupted(self, run: RunRecord, resend_unknown: bool) -> int:
+        """Batches left in flight by a crash become unknown (or sendable again, if asked).
+
+        Returns how many messages were made sendable again.
+        """
+        with self.transaction():
+            self.db.execute(
+                "UPDATE batches SET state = 'unknown', error = 'interrupted while in flight'"
+                " WHERE run_id = ? AND state = 'in_flight'",
+                (run.id,),
+            )
+            self.db.execute(
+                "UPDATE messages SET state = 'unknown' WHERE run_id = ? AND state = 'in_flight'",
+                (run.id,),
+            )
+            if not resend_unknown:
+                return 0
+            return self.db.execute(
+                "UPDATE messages SET state = 'planned', batch_id = NULL"
+                " WHERE run_id = ? AND state = 'unknown'",
+                (run.id,),
+            ).rowcount
+
+    def sendable(self, run: RunRecord) -> tuple[int, int]:
+        """(messages, credits) still to send."""
+        count, credits = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(segments), 0) FROM messages"
+            " WHERE run_id = ? AND state IN (?, ?, ?)",
+            (run.id, *SENDABLE),
+        ).fetchone()
+        return count, credits
+
+    def chunks(self, run: RunRecord, size: int) -> Iterator[Chunk]:
+        """Sendable messages in journal order, `size` at a time, each number once per chunk.
+
+        A number appears at most once per batch because the delivery report speaks of numbers:
+        two texts to one number in one batch could not be told apart.
+        """
+        after = 0
+        query = (
+            "SELECT id, number, text, segments FROM messages WHERE run_id = ? AND id > ?"
+            " AND state IN (?, ?, ?) ORDER BY id LIMIT ?"
+        )
+        held: list[tuple] = []
+        while True:
+            rows = self.db.execute(query, (run.id, after, *SENDABLE, size)).fetchall()
+            if rows:
+                after = rows[-1][0]
+            pending, held = held + rows, []
+            if not pending:
+                return
+            ids, numbers, texts, credits, seen = [], [], [], 0, set()
+            for row in pending:
+                if row[1] in seen or len(ids) == size:
+                    held.append(row)
+                    continue
+                seen.add(row[1])
+                ids.append(row[0])
+                numbers.append(row[1])
+                texts.append(row[2])
+                credits += row[3]
+            yield Chunk(ids, numbers, texts, credits)
+
+    def open_batch(self, run: RunRecord, chunk: Chunk) -> int:
+        """Record a batch as in flight, durably, before its request is sent."""
+        with self.transaction():
+            batch_id = self.db.execute(
+                "INSERT INTO batches (run_id, state, size, credits, started_at)"
+                " VALUES (?, 'in_flight', ?, ?, ?)",
+                (run.id, len(chunk.ids), chunk.credits, time.time()),
+            ).lastrowid
+            self.db.executemany(
+                "UPDATE messages SET state = 'in_flight', batch_id = ? WHERE id = ?",
+                ((batch_id, message_id) for message_id in chunk.ids),
+            )
+        return batch_id
+
+    def close_batch(
+        self,
+        batch_id: int,
+        state: str,
+        message_id: str | None = None,
+        code: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record a batch's answer: sent, partial, rejected (nothing sent) or unknown."""
+        message_state = {"sent": "sent", "partial": "sent", "rejected": "rejected"}.get(
+            state, "unknown"
+        )
+        with self.transaction():
+            self.db.execute(
+                "UPDATE batches SET state = ?, message_id = ?, code = ?, error = ?,"
+                " answered_at = ? WHERE id = ?",
+                (state, message_id, code, error, time.time(), batch_id),
+            )
+            self.db.execute(
+                "UPDATE messages SET state = ? WHERE batch_id = ?", (message_state, batch_id)
+            )
+
+    # -- delivery reports ----------------------------------------------------------------------
+
+    def batches_to_check(self, run: RunRecord) -> list[tuple[int, str]]:
+        """(batch id, message id) of accepted batches with numbers not yet final."""
+        return self.db.execute(
+            "SELECT DISTINCT b.id, b.message_id FROM batches b JOIN messages m"
+            " ON m.batch_id = b.id WHERE b.run_id = ? AND b.state IN ('sent', 'partial')"
+            " AND b.message_id IS NOT NULL AND m.state IN ('sent', 'pending')",
+            (run.id,),
+        ).fetchall()
+
+    def apply_report(
+        self, batch_id: int, delivered: list[str], failed: list[str], pending: list[str]
+    ) -> None:
+        """Join a report's numbers back to the batch's messages.
+
+        Numbers of a partial batch missing from every list were never sent (`not_sent`), so a
+        later run may send them.
+        """
+        partial = self.db.execute(
+            "SELECT state = 'partial', size FROM batches WHERE id = ?", (batch_id,)
+        ).fetchone()
+        with self.transaction():
+            if not failed and not pending and len(delivered) == partial[1]:
+                self.db.execute(
+                    "UPDATE messages SET state = 'delivered' WHERE batch_id = ?"
+                    " AND state IN ('sent', 'pending')",
+                    (batch_id,),
+                )
+                return
+            missing = "not_sent" if partial[0] else "pending"
+            self.db.execute(
+                "UPDATE messages SET state = ? WHERE batch_id = ? AND state IN ('sent', 'pending')",
+                (missing, batch_id),
+            )
+            for state, numbers in (
+                ("delivered", delivered),
+                ("failed", failed),
+                ("pending", pending),
+            ):
+                self.db.executemany(
+                    "UPDATE messages SET state = ? WHERE batch_id = ? AND number = ?",
+                    ((state, batch_id, number) for number in numbers),
+                )
+
+    def mark_checked(self, run: RunRecord) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE runs SET checked_at = ? WHERE id = ?", (time.time(), run.id))
+
+    # -- reading back ----------------------------------------------------------------------------
+
+    def state_counts(self, run: RunRecord) -> dict[str, dict[str, int]]:
+        """Per state: distinct messages, recipient rows (copies) and credits."""
+        rows = self.db.execute(
+            "SELECT state, COUNT(*), SUM(copies), SUM(segments) FROM messages WHERE run_id = ?"
+            " GROUP BY state",
+            (run.id,),
+        ).fetchall()
+        return {s: {"messages": n, "rows": c, "credits": cr} for s, n, c, cr in rows}
+
+    def skipped(self, run: RunRecord, limit: int | None = None) -> list[tuple[str, str, str]]:
+        return self.db.execute(
+            "SELECT row, value, reason FROM skipped WHERE run_id = ? ORDER BY id LIMIT ?",
+            (run.id, -1 if limit is None else limit),
+        ).fetchall()
+
+    def skipped_count(self, run: RunRecord) -> int:
+        return self.db.execute(
+            "SELECT COUNT(*) FROM skipped WHERE run_id = ?", (run.id,)
+        ).fetchone()[0]
+
+    def batch_counts(self, run: RunRecord) -> dict[str, int]:
+        return dict(
+            self.db.execute(
+                "SELECT state, COUNT(*) FROM batches WHERE run_id = ? GROUP BY state", (run.id,)
+            ).fetchall()
+        )
+
+    def plan_totals(self, run: RunRecord) -> dict[str, Any]:
+        messages, copies, credits = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(copies), 0), COALESCE(SUM(segments), 0)"
+            " FROM messages WHERE run_id = ?",
+            (run.id,),
+        ).fetchone()
+        encodings = dict(
+            self.db.execute(
+                "SELECT encoding, COUNT(*) FROM messages WHERE run_id = ? GROUP BY encoding",
+                (run.id,),
+            ).fetchall()
+        )
+        segments = dict(
+            self.db.execute(
+                "SELECT segments, COUNT(*) FROM messages WHERE run_id = ? GROUP BY segments",
+                (run.id,),
+            ).fetchall()
+        )
+        return {
+            "messages": messages,
+            "recipients": copies,
+            "duplicates": copies - messages,
+            "credits": credits,
+            "encodings": encodings,
+            "segments": segments,
+        }
+
+    def preview(self, run: RunRecord, limit: int) -> list[tuple[str, str, str, int]]:
+        return self.db.execute(
+            "SELECT row, number, text, segments FROM messages WHERE run_id = ? ORDER BY id LIMIT ?",
+            (run.id, limit),
+        ).fetchall()
+
+    def results(self, run: RunRecord) -> Iterator[tuple]:
+        """Each message, then each skipped row, as export rows (see `summary.export_csv`)."""
+        yield from self.db.execute(
+            "SELECT m.row, m.number, m.state, b.message_id, m.segments, m.copies, m.text"
+            " FROM messages m LEFT JOIN batches b ON b.id = m.batch_id WHERE m.run_id = ?"
+            " ORDER BY m.id",
+            (run.id,),
+        )
+        for row, value, reason in self.skipped(run):
+            yield row, value, "skipped", None, 0, 1, reason
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

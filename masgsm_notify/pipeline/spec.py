@@ -1,0 +1,301 @@
+"""Pipeline files: YAML in, validated `Pipeline` objects out, every error with file:line:column.
+
+The keys are declared once, as data (`_SECTIONS`), so validation, did-you-mean suggestions and
+defaults all come from the same table.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import yamlfile
+from ..errors import UsageError
+from ..plugins import collect
+from ..sources import Source
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class PipelineError(UsageError):
+    """The pipeline file is wrong; the message starts with file:line:column."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One allowed key: its type(s), default, and a check returning an error text or None."""
+
+    types: tuple[type, ...]
+    default: Any = None
+    check: Any = None
+    required: bool = False
+
+
+def _between(low: int, high: int):
+    return lambda v: None if low <= v <= high else f"expected a number from {low} to {high}"
+
+
+def _one_of(*choices: str):
+    return lambda v: None if v in choices else f"expected one of {', '.join(choices)}"
+
+
+def _duration_check(value: Any) -> str | None:
+    try:
+        parse_duration(value)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+_SECTIONS: dict[str, dict[str, Key]] = {
+    "": {
+        "name": Key((str,), required=True),
+        "description": Key((str,)),
+        "service": Key((str,)),
+        "run_key": Key((str,)),
+        "vars": Key((dict,), default={}),
+        "templates": Key((list,), default=[]),
+        "recipients": Key((dict,), required=True),
+        "message": Key((dict,), required=True),
+        "send": Key((dict,), default={}),
+        "report": Key((dict,), default={}),
+        "notify": Key((list,), default=[]),
+    },
+    "recipients": {
+        "number": Key((str,), default="{{ phone }}"),
+        "when": Key((str, bool)),
+    },
+    "message": {
+        "template": Key((str,)),
+        "inline": Key((str,)),
+        "lang": Key((str,), default="auto", check=_one_of("auto", "tr", "plain")),
+        "title": Key((str,)),
+    },
+    "send": {
+        "batch_size": Key((int,), default=500, check=_between(1, 5000)),
+        "concurrency": Key((int,), default=4, check=_between(1, 64)),
+        "max_segments": Key((int,), default=6, check=_between(1, 20)),
+        "on_invalid": Key((str,), default="fail", check=_one_of("fail", "skip")),
+        "retries": Key((int,), default=5, check=_between(0, 20)),
+    },
+    "report": {
+        "check": Key((bool,), default=True),
+        "wait": Key((str, int, float), default="2m", check=_duration_check),
+        "poll_every": Key((str, int, float), default="30s", check=_duration_check),
+        "fail_if": Key((str,)),
+        "export": Key((str,)),
+    },
+}
+
+
+@dataclass(frozen=True)
+class RecipientsSpec:
+    source: str
+    value: Any
+    options: dict[str, Any]
+    number: str
+    when: str | None
+    where: str  # location of the source key
+    number_where: str
+    when_where: str
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    template: str | None
+    inline: str | None
+    lang: str
+    title: str | None
+    where: str
+
+
+@dataclass(frozen=True)
+class SendSpec:
+    batch_size: int
+    concurrency: int
+    max_segments: int
+    on_invalid: str
+    retries: int
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    check: bool
+    wait: float
+    poll_every: float
+    fail_if: str | None
+    fail_if_where: str
+    export: str | None
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    path: Path
+    text: str
+    name: str
+    description: str | None
+    service: str | None
+    service_where: str
+    run_key: str | None
+    vars: dict[str, Any]
+    templates: list[Path]
+    recipients: RecipientsSpec
+    message: MessageSpec
+    send: SendSpec
+    report: ReportSpec
+    notify: list[str] = field(default_factory=list)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def template_dirs(self) -> list[Path]:
+        """Where message templates are looked up, first match wins."""
+        return [
+            *self.templates,
+            self.base_dir / "templates",
+            self.base_dir.parent / "templates",
+            Path.cwd() / "templates",
+        ]
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from `90`, `30s`, `10m`, `1h30m`, `500ms`."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    text = str(value).strip().replace(" ", "")
+    parts = _DURATION.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{value!r} is not a duration (like 30s, 10m, 1h30m, 500ms)")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def load_pipeline(path: Path) -> Pipeline:
+    """Read and validate a pipeline file; every problem is a PipelineError naming its place."""
+    shown = str(path)
+    if not path.is_file():
+        raise PipelineError(f"{shown}: pipeline file not found")
+    data = yamlfile.load_file(path, shown)
+    if not isinstance(data, dict):
+        raise PipelineError(f"{shown}:1:1: a pipeline is a mapping of keys (name, recipients, ...)")
+    top = _validate(data, "", shown)
+    sources = collect("register_sources")
+    recipients = _recipients(data["recipients"], sources)
+    message = _message(data["message"])
+    send = SendSpec(**_validate(data.get("send", {}), "send", yamlfile.where(data, "send")))
+    report_raw = data.get("report", {})
+    report = _validate(report_raw, "report", yamlfile.where(data, "report"))
+    notify = _string_list(data.get("notify", []), "notify")
+    templates = _string_list(data.get("templates", []), "templates")
+    return Pipeline(
+        path=path,
+        text=path.read_text(encoding="utf-8-sig"),
+        name=top["name"],
+        description=top["description"],
+        service=top["service"],
+        service_where=yamlfile.where(data, "service") or shown,
+        run_key=top["run_key"],
+        vars=dict(top["vars"]),
+        templates=[path.parent / t for t in templates],
+        recipients=recipients,
+        message=message,
+        send=send,
+        report=ReportSpec(
+            check=report["check"],
+            wait=parse_duration(report["wait"]),
+            poll_every=parse_duration(report["poll_every"]),
+            fail_if=report["fail_if"],
+            fail_if_where=yamlfile.where(report_raw, "fail_if"),
+            export=report["export"],
+        ),
+        notify=notify,
+    )
+
+
+def _validate(
+    data: Any, section: str, where: str, extra: dict[str, Key] | None = None
+) -> dict[str, Any]:
+    """Check a mapping against its declared keys; return every key with defaults filled in."""
+    label = f"{section}: " if section else ""
+    if not isinstance(data, dict):
+        raise PipelineError(f"{where}: {label}expected a mapping of keys")
+    keys = {**_SECTIONS[section], **(extra or {})}
+    for key, value in data.items():
+        at = yamlfile.where(data, key) or where
+        spec = keys.get(key)
+        if spec is None:
+            close = difflib.get_close_matches(str(key), keys, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(keys)}"
+            raise PipelineError(f"{at}: {label}unknown key {key!r}{hint}")
+        if (isinstance(value, bool) and bool not in spec.types) or not isinstance(
+            value, spec.types
+        ):
+            wanted = " or ".join(_TYPE_NAMES[t] for t in spec.types)
+            raise PipelineError(f"{at}: {label}{key} should be {wanted}, got {value!r:.60}")
+        problem = spec.check(value) if spec.check else None
+        if problem:
+            raise PipelineError(f"{at}: {label}{key}: {problem}, got {value!r:.60}")
+    for key, spec in keys.items():
+        if spec.required and key not in data:
+            raise PipelineError(f"{where}: {label}the key {key!r} is required")
+    return {key: data.get(key, spec.default) for key, spec in keys.items()}
+
+
+_TYPE_NAMES = {
+    str: "text",
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    dict: "a mapping",
+    list: "a list",
+}
+
+
+def _recipients(data: Any, sources: dict[str, type[Source]]) -> RecipientsSpec:
+    where = getattr(data, "where", "")
+    chosen = [key for key in data if key in sources] if isinstance(data, dict) else []
+    if len(chosen) != 1:
+        names = ", ".join(sources)
+        problem = "name exactly one source" if chosen else "name a source"
+        raise PipelineError(f"{where}: recipients: {problem} ({names})")
+    source = sources[chosen[0]]
+    extra = {chosen[0]: Key((object,))}
+    extra.update({name: Key((kind,)) for name, kind in source.options.items()})
+    values = _validate(data, "recipients", where, extra)
+    when = values["when"]
+    return RecipientsSpec(
+        source=chosen[0],
+        value=data[chosen[0]],
+        options={name: values[name] for name in source.options if values[name] is not None},
+        number=values["number"],
+        when=None if when is None else str(when),
+        where=yamlfile.where(data, chosen[0]),
+        number_where=yamlfile.where(data, "number") or where,
+        when_where=yamlfile.where(data, "when") or where,
+    )
+
+
+def _message(data: Any) -> MessageSpec:
+    where = getattr(data, "where", "")
+    values = _validate(data, "message", where)
+    if (values["template"] is None) == (values["inline"] is None):
+        raise PipelineError(
+            f"{where}: message: give exactly one of 'template' (a file in "
+            "templates/) or 'inline' (the template text)"
+        )
+    at = yamlfile.where(data, "template" if values["template"] else "inline")
+    return MessageSpec(values["template"], values["inline"], values["lang"], values["title"], at)
+
+
+def _string_list(items: list, section: str) -> list[str]:
+    for index, item in enumerate(items):
+        if not isinstance(item, str) or not item:
+            raise PipelineError(
+                f"{yamlfile.where(items, index)}: {section}: each entry should "
+                f"be text, got {item!r:.60}"
+            )
+    return list(items)

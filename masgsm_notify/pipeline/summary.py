@@ -1,0 +1,172 @@
+"""A run's account of itself: where every recipient ended up, what it cost, and the verdict.
+
+Every recipient row lands in exactly one of: delivered, failed, pending (accepted, no final report
+yet), unknown (the request left but no answer came back), not sent (never attempted, refused by
+the provider, or beyond a partial send), or skipped (invalid and `on_invalid: skip`). Duplicate
+rows (same number, same text) share their message's fate.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from .journal import Journal, RunRecord
+from .spec import PipelineError
+
+# Journal message states grouped into what a person is told.
+OUTCOMES = {
+    "delivered": ("delivered",),
+    "failed": ("failed",),
+    "pending": ("sent", "pending"),
+    "unknown": ("unknown", "in_flight"),
+    "not_sent": ("planned", "rejected", "not_sent"),
+}
+DEFAULT_FAIL_IF = "failed + pending + unknown + not_sent > 0"
+# Characters that make a spreadsheet treat a cell as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass
+class Summary:
+    name: str
+    run_key: str
+    journal: str
+    dry_run: bool
+    rows: int
+    filtered: int
+    skipped: int
+    duplicates: int
+    messages: int
+    credits: int
+    outcomes: dict[str, int]
+    credits_sent: int
+    batches: dict[str, int]
+    failed_numbers: list[dict[str, str]] = field(default_factory=list)
+    skipped_rows: list[dict[str, str]] = field(default_factory=list)
+    fail_if: str = DEFAULT_FAIL_IF
+    failing: bool = False
+    exit_code: int = 0
+    error: str | None = None
+
+    def variables(self) -> dict[str, Any]:
+        """Names a `report.fail_if` expression can use."""
+        recipients = sum(self.outcomes.values())
+        ratio = (lambda n: n / recipients) if recipients else (lambda n: 0.0)
+        counts = {
+            **self.outcomes,
+            "skipped": self.skipped,
+            "filtered": self.filtered,
+            "recipients": recipients,
+            "credits": self.credits_sent,
+        }
+        return {
+            **counts,
+            **{f"{k}_ratio": ratio(v) for k, v in self.outcomes.items()},
+            "undelivered_ratio": ratio(recipients - self.outcomes["delivered"]),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(journal: Journal, run: RunRecord, *, dry_run: bool, listed: int = 20) -> Summary:
+    counts = journal.state_counts(run)
+    outcomes = {
+        name: sum(counts.get(s, {}).get("rows", 0) for s in states)
+        for name, states in OUTCOMES.items()
+    }
+    totals = journal.plan_totals(run)
+    sent_states = ("sent", "pending", "delivered", "failed", "unknown", "in_flight")
+    failed = journal.db.execute(
+        "SELECT row, number FROM messages WHERE run_id = ? AND state = 'failed' ORDER BY id"
+        " LIMIT ?",
+        (run.id, listed),
+    ).fetchall()
+    return Summary(
+        name=run.name,
+        run_key=run.run_key,
+        journal=str(journal.path),
+        dry_run=dry_run,
+        rows=run.rows,
+        filtered=run.filtered,
+        skipped=journal.skipped_count(run),
+        duplicates=totals["duplicates"],
+        messages=totals["messages"],
+        credits=totals["credits"],
+        outcomes=outcomes,
+        credits_sent=sum(counts.get(s, {}).get("credits", 0) for s in sent_states),
+        batches=journal.batch_counts(run),
+        failed_numbers=[{"row": r, "number": n} for r, n in failed],
+        skipped_rows=[
+            {"row": r, "value": v, "reason": why} for r, v, why in journal.skipped(run, listed)
+        ],
+    )
+
+
+def compile_fail_if(env: SandboxedEnvironment, expression: str | None, where: str):
+    """The fail_if expression as a function of the summary variables (checked at load)."""
+    try:
+        return env.compile_expression(expression or DEFAULT_FAIL_IF, undefined_to_none=False)
+    except TemplateError as error:
+        raise PipelineError(f"{where}: report.fail_if is not a valid expression: {error}") from None
+
+
+def evaluate_fail_if(test, summary: Summary, where: str) -> bool:
+    try:
+        return bool(test(**summary.variables()))
+    except Exception as error:  # any failure of the user's expression is the user's to fix
+        names = ", ".join(summary.variables())
+        raise PipelineError(f"{where}: report.fail_if failed: {error} (names: {names})") from None
+
+
+def export_csv(journal: Journal, run: RunRecord, path: Path) -> int:
+    """Write one row per message and skipped row; cells that could be formulas are defused."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with path.open("w", newline="", encoding="utf-8-sig") as file:
+        writer = csv.writer(file)
+        writer.writerow(["row", "number", "state", "message_id", "segments", "copies", "text"])
+        for record in journal.results(run):
+            writer.writerow([_safe_cell(value) for value in record])
+            written += 1
+    return written
+
+
+def _safe_cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def format_summary(summary: Summary) -> str:
+    """The delivery report for a person."""
+    o = summary.outcomes
+    lines = [
+        f"Delivery report for {summary.name} (run key {summary.run_key}):",
+        f"  delivered {o['delivered']}, failed {o['failed']}, pending {o['pending']}, "
+        f"unknown {o['unknown']}, not sent {o['not_sent']}, skipped {summary.skipped}",
+        f"  {summary.credits_sent} credit(s) spent on {summary.messages} message(s)"
+        + (f"; {summary.duplicates} duplicate row(s) merged" if summary.duplicates else ""),
+    ]
+    lines += [f"  failed: {f['number']} ({f['row']})" for f in summary.failed_numbers]
+    lines += [f"  skipped: {s['row']}: {s['value']!r}: {s['reason']}" for s in summary.skipped_rows]
+    if o["unknown"]:
+        lines.append(
+            f"  {o['unknown']} recipient(s) unknown: their request got no answer, so "
+            "they may or may not have the text. Re-run with --resend-unknown to send "
+            "them again (some may then get it twice)."
+        )
+    if o["not_sent"] and not summary.dry_run:
+        lines.append(
+            f"  {o['not_sent']} recipient(s) not sent; run the same command again to "
+            "send only those."
+        )
+    verdict = "FAIL" if summary.failing else "OK"
+    lines.append(f"  fail_if: {summary.fail_if} -> {verdict}")
+    return "\n".join(lines)
