@@ -89,12 +89,14 @@ def render(renderer: Renderer, context: Mapping[str, Any], row: str) -> str:
     """Render for one row; any failure becomes a RenderError naming the row and template line."""
     try:
         return renderer(context)
-    except SecurityError as error:
-        raise RenderError(
-            f"{_template_line(error)}the template tried to reach Python internals ({error})", row
-        ) from None
     except Exception as error:  # any failure inside a template is the template author's to fix
-        raise RenderError(f"{_template_line(error)}{type(error).__name__}: {error}", row) from None
+        if isinstance(error, SecurityError):
+            problem = f"the template tried to reach Python internals ({error})"
+        elif isinstance(error, UndefinedError):
+            problem = str(error)
+        else:
+            problem = f"{type(error).__name__}: {error}"
+        raise RenderError(f"{_template_line(error)}{problem}", row) from None
 
 
 def is_true(text: str) -> bool:
@@ -120,7 +122,7 @@ _MISSING = object()
 
 
 def _template_line(error: BaseException) -> str:
-    """`template.j2:3: ` for the innermost template frame of the traceback, if any.
+    """`template NAME line N: ` for the innermost template frame of the traceback, if any.
 
     Jinja rewrites tracebacks so that template frames carry the template's file name and line,
     and marks them with `__jinja_exception__` in their globals.
@@ -129,6 +131,6 @@ def _template_line(error: BaseException) -> str:
     tb = error.__traceback__
     while tb is not None:
         if "__jinja_exception__" in tb.tb_frame.f_globals:
-            where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}: "
+            where = f"template {tb.tb_frame.f_code.co_filename} line {tb.tb_lineno}: "
         tb = tb.tb_next
     return where

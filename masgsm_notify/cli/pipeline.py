@@ -56,13 +56,13 @@ class ClickUI(UI):
 def format_plan(d: dict[str, Any]) -> str:
     """The plan for a person: counts, cost, checks and the first texts."""
     head = "Dry run (nothing will be sent)" if d["dry_run"] else "Plan"
-    encodings = ", ".join(f"{k} {v}" for k, v in sorted(d["encodings"].items()))
-    segments = ", ".join(f"{v}x{k}" for k, v in sorted(d["segments"].items()))
+    encodings = ", ".join(f"{v} {k}" for k, v in sorted(d["encodings"].items()))
+    segments = ", ".join(f"{v} of {k}" for k, v in sorted(d["segments"].items()))
     lines = [
         f"{head}: {d['name']} (run key {d['run_key']})",
         f"  {d['rows']} row(s) read, {d['filtered']} filtered out by when:, {d['skipped']} "
         f"skipped as invalid, {d['duplicates']} duplicate(s) merged",
-        f"  {d['messages']} message(s): {encodings or 'none'}; segments {segments or '-'}; "
+        f"  {d['messages']} message(s) ({encodings or 'none'}), by segments {segments or '-'}; "
         f"{d['credits']:,} credit(s) in all",
         f"  to send now: {d['to_send']} message(s), {d['credits_to_send']:,} credit(s)",
     ]
@@ -78,10 +78,9 @@ def format_plan(d: dict[str, Any]) -> str:
     lines += [f"  PROBLEM: {p}" for p in d.get("problems", [])]
     if d["preview"]:
         lines.append("  first messages:")
-        lines += [
-            f"    {p['number']} ({p['row']}, {p['segments']} segment(s)): {p['text']}"
-            for p in d["preview"]
-        ]
+        for p in d["preview"]:
+            lines.append(f"    {p['number']} ({p['row']}, {p['segments']} segment(s)):")
+            lines += [f"      {line}" for line in p["text"].splitlines()]
     return "\n".join(lines)
 
 
@@ -116,6 +115,8 @@ def _read_input(source: str | None) -> tuple[Any, bytes]:
 def _conclude(summary: Summary, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
+    elif summary.dry_run:
+        click.echo("Dry run: nothing was sent.")
     else:
         click.echo(format_summary(summary))
     if summary.error:

@@ -89,6 +89,7 @@ class Runner:
         self.env = make_environment(pipeline.template_dirs())
         self.now = dt.datetime.now().astimezone()
         self.env.globals.update(vars=self._vars(), input=options.input, now=self.now)
+        self.details: dict[str, Any] = {}
         self.fail_if = compile_fail_if(
             self.env, pipeline.report.fail_if, pipeline.report.fail_if_where
         )
@@ -115,7 +116,8 @@ class Runner:
             with contextlib.ExitStack() as stack:
                 if client:
                     stack.enter_context(client)
-                self.ui.plan(self._plan_details(journal, run, client, service))
+                self.details = self._plan_details(journal, run, client, service)
+                self.ui.plan(self.details)
                 if self.options.dry_run:
                     return self._finish(journal, run, info, stop=None)
                 stop = self._send(journal, run, info, client, service.title, lang)
@@ -141,7 +143,7 @@ class Runner:
     @contextlib.contextmanager
     def _service(self) -> Iterator[Service | None]:
         if self.options.sandbox:
-            title = self.pipeline.message.title or "MASGSMTEST"
+            title = self.pipeline.message.title or self._title_from_url() or "MASGSMTEST"
             config = SandboxConfig()
             config.titles = tuple(dict.fromkeys((*config.titles, title)))
             with SandboxServer(config) as sandbox:
@@ -162,6 +164,13 @@ class Runner:
             self.ui.note("No MASGSM service configured: the dry run skips balance and title.")
             service = None
         yield service
+
+    def _title_from_url(self) -> str | None:
+        """The title the pipeline's own service URL names, if it can be read without secrets."""
+        try:
+            return self._configured_service().title if self.pipeline.service else None
+        except MasgsmError:
+            return None
 
     def _configured_service(self) -> Service:
         spec = self.pipeline
@@ -418,6 +427,7 @@ class Runner:
                 self.ui.note(f"Wrote {rows} result row(s) to {path}.")
         summary.exit_code = _exit_code(summary, stop, journal.batch_counts(run))
         summary.error = str(stop) if stop else None
+        summary.plan = self.details
         if not self.options.dry_run:
             self.hooks.after_report(run=info, summary=summary)
             self._notify(summary)

@@ -53,6 +53,7 @@ class Summary:
     failing: bool = False
     exit_code: int = 0
     error: str | None = None
+    plan: dict[str, Any] = field(default_factory=dict)
 
     def variables(self) -> dict[str, Any]:
         """Names a `report.fail_if` expression can use."""
