@@ -8,6 +8,7 @@ the journal instead of planning again, so texts never change between attempts.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import hashlib
@@ -15,7 +16,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,21 +167,24 @@ class Runner:
         yield service
 
     def _title_from_url(self) -> str | None:
-        """The title the pipeline's own service URL names, if it can be read without secrets."""
+        """The title the pipeline's service URL names, read with stand-ins for its secrets."""
+        if not self.pipeline.service:
+            return None
         try:
-            return self._configured_service().title if self.pipeline.service else None
+            stand_ins = collections.defaultdict(lambda: "sandbox", os.environ)
+            return Service.from_url(self._service_url(stand_ins)).title
         except MasgsmError:
             return None
+
+    def _service_url(self, environment: Mapping[str, str]) -> str:
+        spec = self.pipeline
+        renderer = compile_text(self.env, spec.service or "", f"{spec.service_where} (service)")
+        return render(renderer, {"env": environment}, spec.service_where)
 
     def _configured_service(self) -> Service:
         spec = self.pipeline
         if spec.service:
-            url = render(
-                compile_text(self.env, spec.service, f"{spec.service_where} (service)"),
-                {"env": dict(os.environ)},
-                spec.service_where,
-            )
-            service = Service.from_url(url)
+            service = Service.from_url(self._service_url(os.environ))
         else:
             service = Service.from_env()
         if spec.message.title:
