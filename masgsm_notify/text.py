@@ -14,6 +14,7 @@ A multi-unit character never straddles two parts, so counting is exact rather th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -60,12 +61,29 @@ class TextCost:
         return self.segments * numbers
 
 
+def _outside(alphabet: frozenset[str]) -> re.Pattern[str]:
+    """A pattern matching any character not in `alphabet`: a C-speed scan of a whole text."""
+    return re.compile("[^" + "".join(re.escape(ch) for ch in sorted(alphabet)) + "]")
+
+
+def _inside(alphabet: frozenset[str]) -> re.Pattern[str]:
+    return re.compile("[" + "".join(re.escape(ch) for ch in sorted(alphabet)) + "]")
+
+
+_NOT_GSM7 = _outside(GSM7)
+_NOT_TURKISH = _outside(TURKISH)
+_NOT_KEPT_PLAIN = _outside(_KEPT_PLAIN)
+# Characters costing two septets, by encoding.
+_DOUBLE = {Encoding.GSM7: GSM7_EXTENSION, Encoding.TURKISH: TURKISH_SHIFT}
+_DOUBLE_PATTERN = {encoding: _inside(chars) for encoding, chars in _DOUBLE.items()}
+
+
 def wants_lang_tr(text: str) -> bool:
     """True when sending without `lang=tr` would change the text.
 
     Without it the provider sends plain text, so even ö and ü (which GSM 7-bit has) are at risk.
     """
-    return not _KEPT_PLAIN.issuperset(text)
+    return _NOT_KEPT_PLAIN.search(text) is not None
 
 
 def choose_encoding(text: str, lang_tr: bool) -> Encoding:
@@ -74,35 +92,43 @@ def choose_encoding(text: str, lang_tr: bool) -> Encoding:
     Without `lang=tr` the provider sends plain text, so a text outside GSM 7-bit is first
     transliterated (see `plain`); cost it with `cost(plain(text), False)` in that case.
     """
-    if GSM7.issuperset(text):
+    if _NOT_GSM7.search(text) is None:
         return Encoding.GSM7
-    if lang_tr and TURKISH.issuperset(text):
+    if lang_tr and _NOT_TURKISH.search(text) is None:
         return Encoding.TURKISH
     return Encoding.UCS2
 
 
 def cost(text: str, lang_tr: bool = True) -> TextCost:
-    """Encoding, length and segment count of one text."""
+    """Encoding, length and segment count of one text.
+
+    It runs once per recipient, so the common cases are C-level scans and counts; only a long
+    text that holds two-unit characters is walked character by character, to place them.
+    """
     encoding = choose_encoding(text, lang_tr)
     if encoding is Encoding.UCS2:
-        units = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
-    elif encoding is Encoding.GSM7:
-        units = (
-            None if GSM7_BASIC.issuperset(text) else [1 if ch in GSM7_BASIC else 2 for ch in text]
-        )
+        length = len(text.encode("utf-16-le")) // 2
     else:
-        units = [1 if ch in GSM7_BASIC else 2 for ch in text]
+        length = 2 * len(text) - len(_DOUBLE_PATTERN[encoding].sub("", text))
     single, part = LIMITS[encoding]
-    if units is None:
-        length = len(text)
-        return TextCost(encoding, length, 1 if length <= single else -(-length // part))
-    length = sum(units)
-    return TextCost(encoding, length, _segments(units, length, single, part))
-
-
-def _segments(units: list[int], length: int, single: int, part: int) -> int:
     if length <= single:
-        return 1
+        segments = 1
+    elif length == len(text):
+        segments = -(-length // part)
+    else:
+        segments = _segments(_units(text, encoding), part)
+    return TextCost(encoding, length, segments)
+
+
+def _units(text: str, encoding: Encoding) -> list[int]:
+    if encoding is Encoding.UCS2:
+        return [2 if ord(ch) > 0xFFFF else 1 for ch in text]
+    double = _DOUBLE[encoding]
+    return [2 if ch in double else 1 for ch in text]
+
+
+def _segments(units: list[int], part: int) -> int:
+    """Parts needed when no multi-unit character may straddle two parts."""
     segments, used = 1, 0
     for unit in units:
         if used + unit > part:
@@ -119,7 +145,7 @@ def plain(text: str) -> str:
     handset that received the text without `lang=tr`.
     """
     text = text.translate(_TRANSLITERATION)
-    if GSM7.issuperset(text):
+    if _NOT_GSM7.search(text) is None:
         return text
     return "".join(ch if ch in GSM7 else "?" for ch in text)
 

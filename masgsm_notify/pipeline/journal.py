@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS messages (
     state TEXT NOT NULL DEFAULT 'planned',
     UNIQUE (run_id, digest)
 );
-CREATE INDEX IF NOT EXISTS messages_by_batch ON messages(batch_id);
+CREATE INDEX IF NOT EXISTS messages_by_batch ON messages(batch_id, number);
 CREATE TABLE IF NOT EXISTS skipped (
     id INTEGER PRIMARY KEY,
     run_id INTEGER NOT NULL REFERENCES runs(id),
@@ -109,6 +109,34 @@ class Chunk:
     numbers: list[str]
     texts: list[str]
     credits: int
+
+
+@dataclass(frozen=True)
+class Tally:
+    """(state, encoding, segments, messages, recipient rows) groups of a run's messages."""
+
+    groups: list[tuple[str, str, int, int, int]]
+
+    def _pick(self, states: Iterable[str] | None) -> list[tuple[str, str, int, int, int]]:
+        wanted = None if states is None else set(states)
+        return [g for g in self.groups if wanted is None or g[0] in wanted]
+
+    def messages(self, states: Iterable[str] | None = None) -> int:
+        return sum(g[3] for g in self._pick(states))
+
+    def rows(self, states: Iterable[str] | None = None) -> int:
+        """Recipient rows, counting each duplicate merged into a message."""
+        return sum(g[4] for g in self._pick(states))
+
+    def credits(self, states: Iterable[str] | None = None) -> int:
+        return sum(g[2] * g[3] for g in self._pick(states))
+
+    def by(self, column: int) -> dict[Any, int]:
+        """Messages per encoding (column 1) or per segment count (column 2)."""
+        found: dict[Any, int] = {}
+        for group in self.groups:
+            found[group[column]] = found.get(group[column], 0) + group[3]
+        return found
 
 
 def message_digest(number: str, text: str) -> bytes:
@@ -264,15 +292,6 @@ class Journal:
                 (run.id,),
             ).rowcount
 
-    def sendable(self, run: RunRecord) -> tuple[int, int]:
-        """(messages, credits) still to send."""
-        count, credits = self.db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(segments), 0) FROM messages"
-            " WHERE run_id = ? AND state IN (?, ?, ?)",
-            (run.id, *SENDABLE),
-        ).fetchone()
-        return count, credits
-
     def chunks(self, run: RunRecord, size: int) -> Iterator[Chunk]:
         """Sendable messages in journal order, `size` at a time, each number once per chunk.
 
@@ -281,7 +300,9 @@ class Journal:
         """
         after = 0
         query = (
-            "SELECT id, number, text, segments FROM messages WHERE run_id = ? AND id > ?"
+            # `+run_id` keeps SQLite on the rowid range instead of the run_id index, which
+            # would make every chunk a scan of the whole run.
+            "SELECT id, number, text, segments FROM messages WHERE +run_id = ? AND id > ?"
             " AND state IN (?, ?, ?) ORDER BY id LIMIT ?"
         )
         held: list[tuple] = []
@@ -359,31 +380,30 @@ class Journal:
         Numbers of a partial batch missing from every list were never sent (`not_sent`), so a
         later run may send them.
         """
-        partial = self.db.execute(
+        partial, size = self.db.execute(
             "SELECT state = 'partial', size FROM batches WHERE id = ?", (batch_id,)
         ).fetchone()
+        lists = {"delivered": delivered, "failed": failed, "pending": pending}
+        # One statement sets the commonest state for the whole batch; only the exceptions are
+        # then written number by number. When numbers are missing from every list, the base is
+        # what that means: never sent (partial batch) or not reported yet.
+        if partial:
+            base = "not_sent"
+        elif sum(map(len, lists.values())) < size:
+            base = "pending"
+        else:
+            base = max(lists, key=lambda state: len(lists[state]))
         with self.transaction():
-            if not failed and not pending and len(delivered) == partial[1]:
-                self.db.execute(
-                    "UPDATE messages SET state = 'delivered' WHERE batch_id = ?"
-                    " AND state IN ('sent', 'pending')",
-                    (batch_id,),
-                )
-                return
-            missing = "not_sent" if partial[0] else "pending"
             self.db.execute(
                 "UPDATE messages SET state = ? WHERE batch_id = ? AND state IN ('sent', 'pending')",
-                (missing, batch_id),
+                (base, batch_id),
             )
-            for state, numbers in (
-                ("delivered", delivered),
-                ("failed", failed),
-                ("pending", pending),
-            ):
-                self.db.executemany(
-                    "UPDATE messages SET state = ? WHERE batch_id = ? AND number = ?",
-                    ((state, batch_id, number) for number in numbers),
-                )
+            for state, numbers in lists.items():
+                if state != base:
+                    self.db.executemany(
+                        "UPDATE messages SET state = ? WHERE batch_id = ? AND number = ?",
+                        ((state, batch_id, number) for number in numbers),
+                    )
 
     def mark_checked(self, run: RunRecord) -> None:
         with self.transaction():
@@ -391,19 +411,28 @@ class Journal:
 
     # -- reading back ----------------------------------------------------------------------------
 
-    def state_counts(self, run: RunRecord) -> dict[str, dict[str, int]]:
-        """Per state: distinct messages, recipient rows (copies) and credits."""
-        rows = self.db.execute(
-            "SELECT state, COUNT(*), SUM(copies), SUM(segments) FROM messages WHERE run_id = ?"
-            " GROUP BY state",
-            (run.id,),
-        ).fetchall()
-        return {s: {"messages": n, "rows": c, "credits": cr} for s, n, c, cr in rows}
+    def tally(self, run: RunRecord) -> Tally:
+        """Counts of the run's messages by state, encoding and segments, in one pass."""
+        return Tally(
+            self.db.execute(
+                "SELECT state, encoding, segments, COUNT(*), SUM(copies) FROM messages"
+                " WHERE run_id = ? GROUP BY state, encoding, segments",
+                (run.id,),
+            ).fetchall()
+        )
 
     def skipped(self, run: RunRecord, limit: int | None = None) -> list[tuple[str, str, str]]:
         return self.db.execute(
             "SELECT row, value, reason FROM skipped WHERE run_id = ? ORDER BY id LIMIT ?",
             (run.id, -1 if limit is None else limit),
+        ).fetchall()
+
+    def failed(self, run: RunRecord, limit: int) -> list[tuple[str, str]]:
+        """(row, number) of the first failed deliveries."""
+        return self.db.execute(
+            "SELECT row, number FROM messages WHERE run_id = ? AND state = 'failed' ORDER BY id"
+            " LIMIT ?",
+            (run.id, limit),
         ).fetchall()
 
     def skipped_count(self, run: RunRecord) -> int:
@@ -417,33 +446,6 @@ class Journal:
                 "SELECT state, COUNT(*) FROM batches WHERE run_id = ? GROUP BY state", (run.id,)
             ).fetchall()
         )
-
-    def plan_totals(self, run: RunRecord) -> dict[str, Any]:
-        messages, copies, credits = self.db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(copies), 0), COALESCE(SUM(segments), 0)"
-            " FROM messages WHERE run_id = ?",
-            (run.id,),
-        ).fetchone()
-        encodings = dict(
-            self.db.execute(
-                "SELECT encoding, COUNT(*) FROM messages WHERE run_id = ? GROUP BY encoding",
-                (run.id,),
-            ).fetchall()
-        )
-        segments = dict(
-            self.db.execute(
-                "SELECT segments, COUNT(*) FROM messages WHERE run_id = ? GROUP BY segments",
-                (run.id,),
-            ).fetchall()
-        )
-        return {
-            "messages": messages,
-            "recipients": copies,
-            "duplicates": copies - messages,
-            "credits": credits,
-            "encodings": encodings,
-            "segments": segments,
-        }
 
     def preview(self, run: RunRecord, limit: int) -> list[tuple[str, str, str, int]]:
         return self.db.execute(

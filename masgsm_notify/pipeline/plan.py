@@ -54,7 +54,7 @@ def plan(
     number_of = compile_text(env, spec.number, f"{spec.number_where} (number)")
     when = compile_text(env, spec.when, f"{spec.when_where} (when)") if spec.when else None
     if message.template:
-        text_of = load_template(env, message.template)
+        text_of = load_template(env, message.template, message.where)
     else:
         text_of = compile_text(env, message.inline or "", f"{message.where} (inline)")
     plain = lang == "plain"

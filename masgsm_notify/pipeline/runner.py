@@ -25,11 +25,11 @@ import apprise
 
 from ..errors import CredentialsError, InsufficientBalanceError, MasgsmError, TitleError, UsageError
 from ..plugins import get_plugin_manager
-from ..render import compile_text, make_environment, render
+from ..render import compile_text, make_environment, render, template_source
 from ..sandbox import SandboxConfig, SandboxServer
 from ..service import Service
 from .checking import check_reports
-from .journal import Journal, RunRecord
+from .journal import SENDABLE, Journal, RunRecord
 from .plan import PlanStats, make_source, plan
 from .sending import Batch, BatchSender, Outcome, send_all
 from .spec import Pipeline, PipelineError, load_pipeline
@@ -220,9 +220,9 @@ class Runner:
         digest.update(json.dumps(self._vars(), sort_keys=True, default=str).encode())
         digest.update(self.options.input_bytes)
         digest.update(source_bytes)
-        if self.pipeline.message.template and self.env.loader:
-            source, _, _ = self.env.loader.get_source(self.env, self.pipeline.message.template)
-            digest.update(source.encode())
+        message = self.pipeline.message
+        if message.template:
+            digest.update(template_source(self.env, message.template, message.where).encode())
         return digest.hexdigest()
 
     def _run_key(self, fingerprint: str) -> str:
@@ -304,7 +304,8 @@ class Runner:
     def _plan_details(
         self, journal: Journal, run: RunRecord, client: Any, service: Service | None
     ) -> dict[str, Any]:
-        to_send, credits = journal.sendable(run)
+        tally = journal.tally(run)
+        to_send, credits = tally.messages(SENDABLE), tally.credits(SENDABLE)
         details: dict[str, Any] = {
             "name": run.name,
             "run_key": run.run_key,
@@ -313,7 +314,11 @@ class Runner:
             "rows": run.rows,
             "filtered": run.filtered,
             "skipped": journal.skipped_count(run),
-            **journal.plan_totals(run),
+            "messages": tally.messages(),
+            "duplicates": tally.rows() - tally.messages(),
+            "credits": tally.credits(),
+            "encodings": tally.by(1),
+            "segments": tally.by(2),
             "to_send": to_send,
             "credits_to_send": credits,
             "service": service.url(privacy=True) if service else None,
@@ -373,7 +378,7 @@ class Runner:
         title: str | None,
         lang: str,
     ) -> MasgsmError | None:
-        to_send, _ = journal.sendable(run)
+        to_send = journal.tally(run).messages(SENDABLE)
         if not to_send:
             self.ui.note("Nothing left to send for this run key.")
             return None

@@ -27,6 +27,8 @@ OUTCOMES = {
     "unknown": ("unknown", "in_flight"),
     "not_sent": ("planned", "rejected", "not_sent"),
 }
+# States whose messages were (or may have been) paid for.
+SPENT = ("sent", "pending", "delivered", "failed", "unknown", "in_flight")
 DEFAULT_FAIL_IF = "failed + pending + unknown + not_sent > 0"
 # Characters that make a spreadsheet treat a cell as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -77,18 +79,8 @@ class Summary:
 
 
 def summarize(journal: Journal, run: RunRecord, *, dry_run: bool, listed: int = 20) -> Summary:
-    counts = journal.state_counts(run)
-    outcomes = {
-        name: sum(counts.get(s, {}).get("rows", 0) for s in states)
-        for name, states in OUTCOMES.items()
-    }
-    totals = journal.plan_totals(run)
-    sent_states = ("sent", "pending", "delivered", "failed", "unknown", "in_flight")
-    failed = journal.db.execute(
-        "SELECT row, number FROM messages WHERE run_id = ? AND state = 'failed' ORDER BY id"
-        " LIMIT ?",
-        (run.id, listed),
-    ).fetchall()
+    tally = journal.tally(run)
+    outcomes = {name: tally.rows(states) for name, states in OUTCOMES.items()}
     return Summary(
         name=run.name,
         run_key=run.run_key,
@@ -97,13 +89,13 @@ def summarize(journal: Journal, run: RunRecord, *, dry_run: bool, listed: int = 
         rows=run.rows,
         filtered=run.filtered,
         skipped=journal.skipped_count(run),
-        duplicates=totals["duplicates"],
-        messages=totals["messages"],
-        credits=totals["credits"],
+        duplicates=tally.rows() - tally.messages(),
+        messages=tally.messages(),
+        credits=tally.credits(),
         outcomes=outcomes,
-        credits_sent=sum(counts.get(s, {}).get("credits", 0) for s in sent_states),
+        credits_sent=tally.credits(SPENT),
         batches=journal.batch_counts(run),
-        failed_numbers=[{"row": r, "number": n} for r, n in failed],
+        failed_numbers=[{"row": r, "number": n} for r, n in journal.failed(run, listed)],
         skipped_rows=[
             {"row": r, "value": v, "reason": why} for r, v, why in journal.skipped(run, listed)
         ],

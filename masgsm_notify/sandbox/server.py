@@ -9,6 +9,7 @@ check a client's account of what happened against what the server really did.
 
 from __future__ import annotations
 
+import codecs
 import json
 import random
 import socket
@@ -57,10 +58,35 @@ class FaultPlan:
         return None
 
 
+def _unescape(text: str) -> str:
+    if "%" not in text and "+" not in text:
+        return text
+    escaped = text.replace("+", " ").replace("%", "\\x").encode("ascii")
+    return codecs.escape_decode(escaped)[0].decode("utf-8", "replace")
+
+
+def form_pairs(body: str) -> list[tuple[str, str]]:
+    """`parse_qsl`, but several times faster on the bodies a bulk send posts.
+
+    Percent-escapes become `\\xHH` and C's `escape_decode` turns them into bytes in one call per
+    field. Bodies that could confuse that (a raw backslash, raw non-ASCII, a malformed escape)
+    take the standard library's path.
+    """
+    if "\\" in body:
+        return parse_qsl(body, keep_blank_values=True)
+    try:
+        return [
+            (_unescape(key), _unescape(value))
+            for key, _, value in (pair.partition("=") for pair in body.split("&") if pair)
+        ]
+    except (UnicodeEncodeError, ValueError):
+        return parse_qsl(body, keep_blank_values=True)
+
+
 def parse_form(body: str) -> dict[str, Any]:
     """PHP's `parse_str`: `a[0]=x&a[1]=y&b[k]=z` becomes {'a': {'0': 'x', '1': 'y'}, 'b': {...}}."""
     fields: dict[str, Any] = {}
-    for key, value in parse_qsl(body, keep_blank_values=True):
+    for key, value in form_pairs(body):
         bracket = key.find("[")
         if bracket <= 0 or not key.endswith("]"):
             fields[key] = value
