@@ -1,5 +1,6 @@
 """masgsm-notify: SMS through MASGSM as an Apprise service, declarative pipelines and a client."""
 
+from . import apprise_plugin
 from .client import DEFAULT_BASE_URL, DeliveryReport, MasgsmClient, SendResult
 from .errors import MasgsmError
 
@@ -13,3 +14,8 @@ __all__ = [
     "SendResult",
     "__version__",
 ]
+
+# Importing the package makes masgsm:// and masgsms:// URLs work in every Apprise object of the
+# process (the `apprise` command gets the same through `masgsm-notify apprise install`). This is
+# the import's only side effect.
+apprise_plugin.register()

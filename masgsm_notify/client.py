@@ -29,7 +29,7 @@ from .errors import (
     error_for_code,
     redact,
 )
-from .logs import remember_secret
+from .logs import remember_secret, scrub
 from .wire import Fields, answer_code, http_build_query, load_json, require_success
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class LegacyReportEntry:
 class PreparedSend:
     """An encoded send, ready to post: lets callers encode in one place and post in another."""
 
-    body: bytes
+    body: bytes = field(repr=False)  # it holds the password
     count: int
 
 
@@ -253,7 +253,15 @@ class MasgsmClient:
             },
         }
         body = self._post("api_post.php", fields, secrets=(password,))
-        code, _ = require_success(redact(body, password))
+        try:
+            code, _ = require_success(body)
+        except SendError as error:
+            raise SendError(
+                f"MASGSM refused to register the sub-member {username!r} (answer 0): the user "
+                "name may already be taken, or this account is not a reseller.",
+                code=error.code,
+                raw=error.raw,
+            ) from None
         return code
 
     # -- the older apiNo API ---------------------------------------------------------------------
@@ -261,7 +269,7 @@ class MasgsmClient:
     def titles(self) -> list[str]:
         """apiNo 3: the titles registered to the account."""
         body = self._legacy({"apiNo": "3"})
-        data = load_json(body)
+        data = _legacy_json(body)
         if isinstance(data, dict) and "code" in data:
             raise error_for_code(answer_code(body)[0], raw=body)
         if not isinstance(data, list):
@@ -287,7 +295,7 @@ class MasgsmClient:
     def legacy_balance(self) -> int:
         """apiNo 2: the credit balance."""
         body = self._legacy({"apiNo": "2"})
-        data = load_json(body)
+        data = _legacy_json(body)
         return _int_field(data if isinstance(data, dict) else {}, "ORJINLI", body)
 
     def legacy_report(self, message_id: str) -> list[LegacyReportEntry]:
@@ -295,7 +303,7 @@ class MasgsmClient:
         if not str(message_id).isdigit():
             raise UsageError(f"The older report needs a numeric message id, not {message_id!r}.")
         body = self._legacy({"apiNo": "4", "id": str(message_id)})
-        data = load_json(body)
+        data = _legacy_json(body)
         if not isinstance(data, list):
             raise (
                 error_for_code(answer_code(body)[0], raw=body)
@@ -375,7 +383,7 @@ class MasgsmClient:
                 "%s %s %s",
                 method,
                 shown_url,
-                redact(body.decode(), self._password)[:2000] if body else "",
+                scrub(redact(body.decode(), self._password))[:2000] if body else "",
             )
         headers = (
             {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else None
@@ -393,8 +401,11 @@ class MasgsmClient:
                 f"The request to {shown_url} got no answer ({type(exc).__name__}): "
                 "MASGSM may or may not have acted on it."
             ) from None
+        if "charset" not in response.headers.get("Content-Type", "").lower():
+            # Not ISO-8859-1 (requests' guess for text/*): a UTF-8 password would escape redact.
+            response.encoding = "utf-8"
         text = redact(response.text, self._password)
-        log.debug("answer HTTP %s: %s", response.status_code, text[:2000])
+        log.debug("answer HTTP %s: %s", response.status_code, scrub(text)[:2000])
         if response.status_code == 503:
             raise SafeToRetryError(
                 f"MASGSM is unavailable (HTTP 503) at {shown_url}; the request was not processed.",
@@ -435,6 +446,14 @@ def _int_field(data: dict, key: str, body: str) -> int:
     if not value.isdigit():
         raise UnexpectedAnswerError(f"MASGSM's answer has no numeric {key!r}.", raw=body)
     return int(value)
+
+
+def _legacy_json(body: str):
+    """An older-API JSON answer; that API reports errors as a bare code (`401`), raised here."""
+    text = body.strip()
+    if text.isdigit() and int(text) in ERROR_CODES:
+        raise error_for_code(int(text), raw=body)
+    return load_json(body)
 
 
 def _legacy_id(body: str) -> str:

@@ -19,6 +19,7 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
+    TemplateNotFound,
     TemplateSyntaxError,
     UndefinedError,
 )
@@ -72,8 +73,12 @@ def compile_text(env: SandboxedEnvironment, source: str, name: str) -> Renderer:
     return env.template_class.from_code(env, code, env.make_globals(None)).render
 
 
-def load_template(env: SandboxedEnvironment, filename: str) -> Renderer:
-    """A template file from the environment's search path, compiled."""
+def load_template(env: SandboxedEnvironment, filename: str, where: str = "") -> Renderer:
+    """A template file from the environment's search path, compiled.
+
+    `where` (the pipeline's `file:line:column` of the template's name) prefixes a not-found error.
+    """
+    _require_loader(env, filename, where)
     try:
         return env.get_template(filename).render
     except TemplateSyntaxError as error:
@@ -81,8 +86,27 @@ def load_template(env: SandboxedEnvironment, filename: str) -> Renderer:
             f"template syntax error: {error.message}", f"{error.filename}:{error.lineno}"
         ) from None
     except TemplateError as error:
-        looked = ", ".join(getattr(env.loader, "searchpath", [])) or "nowhere (no templates/)"
-        raise RenderError(f"template {filename!r} not found (looked in {looked})") from error
+        raise _not_found(env, filename, where) from error
+
+
+def template_source(env: SandboxedEnvironment, filename: str, where: str = "") -> str:
+    """The text of a template file (for fingerprints), or the same not-found error."""
+    _require_loader(env, filename, where)
+    try:
+        return env.loader.get_source(env, filename)[0]  # type: ignore[union-attr]
+    except TemplateNotFound:
+        raise _not_found(env, filename, where) from None
+
+
+def _require_loader(env: SandboxedEnvironment, filename: str, where: str) -> None:
+    if env.loader is None:
+        raise _not_found(env, filename, where)
+
+
+def _not_found(env: SandboxedEnvironment, filename: str, where: str) -> RenderError:
+    looked = ", ".join(getattr(env.loader, "searchpath", []))
+    place = f"looked in {looked}" if looked else "there is no templates/ folder to look in"
+    return RenderError(f"template {filename!r} not found ({place})", where)
 
 
 def render(renderer: Renderer, context: Mapping[str, Any], row: str) -> str:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -81,3 +84,77 @@ def run_cli(
         cwd=cwd,
     )
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class ScriptedServer:
+    """A tiny HTTP server on 127.0.0.1 that records every request and answers from a script.
+
+    `answers` is a queue of (status, content type, body); a body may be a callable that gets the
+    request body and returns the answer (to echo it). When the queue is empty `default` answers.
+    """
+
+    requests: list[Recorded] = field(default_factory=list)
+    answers: list[tuple[int, str, bytes | Callable[[bytes], bytes]]] = field(default_factory=list)
+    default: tuple[int, str, bytes] = (200, "application/json", b'{"code":1,"id":"777"}')
+    port: int = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/MasApiV2"
+
+    def answer(self, body, status: int = 200, content_type: str = "text/html") -> None:
+        self.answers.append((status, content_type, body))
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[ScriptedServer]:
+    """A `ScriptedServer`, for answers the sandbox never gives and for capturing wire bytes."""
+    script = ScriptedServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # Head and body go out in two writes: without this the body waits ~40 ms for an ACK.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def log_message(self, format, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._answer(b"")
+
+        def do_POST(self) -> None:
+            self._answer(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+        def _answer(self, body: bytes) -> None:
+            script.requests.append(Recorded(self.command, self.path, dict(self.headers), body))
+            status, kind, data = script.answers.pop(0) if script.answers else script.default
+            data = data(body) if callable(data) else data
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    script.port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield script
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -14,7 +14,7 @@ import click
 from .. import __version__
 from ..errors import MasgsmError
 from ..logs import configure_logging, scrub
-from . import account, pipeline, sandbox
+from . import account, apprise, pipeline, sandbox
 
 
 class MasgsmCommandError(click.ClickException):
@@ -54,5 +54,5 @@ def main(verbose: int, log_file: Path | None) -> None:
     configure_logging(verbose, log_file)
 
 
-for _command in (*account.COMMANDS, *pipeline.COMMANDS, *sandbox.COMMANDS):
+for _command in (*account.COMMANDS, *pipeline.COMMANDS, *sandbox.COMMANDS, *apprise.COMMANDS):
     main.add_command(_command)

@@ -13,7 +13,6 @@ when the process is killed, guards it.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import sqlite3
 import time
@@ -24,6 +23,7 @@ from typing import Any
 
 from ..errors import MasgsmError
 
+SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
@@ -47,11 +47,9 @@ CREATE TABLE IF NOT EXISTS messages (
     text TEXT NOT NULL,
     encoding TEXT NOT NULL,
     segments INTEGER NOT NULL,
-    digest BLOB NOT NULL,
     copies INTEGER NOT NULL DEFAULT 1,
     batch_id INTEGER,
-    state TEXT NOT NULL DEFAULT 'planned',
-    UNIQUE (run_id, digest)
+    state TEXT NOT NULL DEFAULT 'planned'
 );
 CREATE INDEX IF NOT EXISTS messages_by_batch ON messages(batch_id, number);
 CREATE TABLE IF NOT EXISTS skipped (
@@ -139,23 +137,28 @@ class Tally:
         return found
 
 
-def message_digest(number: str, text: str) -> bytes:
-    """What makes two messages the same: the number and the exact text."""
-    return hashlib.blake2b(f"{number}\0{text}".encode(), digest_size=16).digest()
-
-
 class Journal:
     """One journal file. Use as a context manager; `lock()` before sending or checking."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, durable: bool = False):
         self.path = path
+        self.durable = durable
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            # The busy timeout first: switching to WAL waits for a lock when another process is
+            # opening the same new journal at the same moment.
+            self.db.execute("PRAGMA busy_timeout=10000")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA busy_timeout=10000")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise MasgsmError(
+                    f"{path}: this journal was written by another version of masgsm-notify "
+                    f"(schema {version}, this one reads {SCHEMA_VERSION}); use a new --journal."
+                )
             self.db.executescript(SCHEMA)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as error:
             raise MasgsmError(f"{path}: cannot open the journal: {error}") from None
         self._lock_file: Any = None
@@ -190,9 +193,12 @@ class Journal:
         handle.flush()
         self._lock_file = handle
 
-    def transaction(self) -> sqlite3.Connection:
-        """`with journal.transaction():` commits on success and rolls back on error."""
-        return _Transaction(self.db)  # type: ignore[return-value]
+    def transaction(self, sync: bool = False) -> sqlite3.Connection:
+        """`with journal.transaction():` commits on success and rolls back on error.
+
+        `sync` makes this one commit wait for the disk (SQLite's synchronous=FULL).
+        """
+        return _Transaction(self.db, sync)  # type: ignore[return-value]
 
     # -- runs ----------------------------------------------------------------------------------
 
@@ -246,13 +252,32 @@ class Journal:
     # -- planning ------------------------------------------------------------------------------
 
     def add_messages(self, run: RunRecord, rows: Iterable[tuple]) -> None:
-        """Insert (row, number, text, encoding, segments, digest); a repeat adds a copy."""
+        """Insert (row, number, text, encoding, segments); `merge_duplicates` runs after."""
         self.db.executemany(
-            "INSERT INTO messages (run_id, row, number, text, encoding, segments, digest)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (run_id, digest) DO UPDATE SET copies = copies + 1",
+            "INSERT INTO messages (run_id, row, number, text, encoding, segments)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
             ((run.id, *row) for row in rows),
         )
+
+    def merge_duplicates(self, run: RunRecord) -> int:
+        """Fold repeated (number, text) pairs into their first message; return how many went.
+
+        One sort of the whole plan once it is written costs a fraction of what a unique index
+        maintained row by row would, and keeps memory flat however many rows there are.
+        """
+        groups = self.db.execute(
+            "SELECT group_concat(id), COUNT(*) FROM messages WHERE run_id = ?"
+            " GROUP BY number, text HAVING COUNT(*) > 1",
+            (run.id,),
+        ).fetchall()
+        merged = 0
+        with self.transaction():
+            for ids, count in groups:
+                first, *others = sorted(int(i) for i in ids.split(","))
+                self.db.execute("UPDATE messages SET copies = ? WHERE id = ?", (count, first))
+                self.db.executemany("DELETE FROM messages WHERE id = ?", ((i,) for i in others))
+                merged += len(others)
+        return merged
 
     def add_skipped(self, run: RunRecord, rows: Iterable[tuple[str, str, str]]) -> None:
         self.db.executemany(
@@ -326,8 +351,12 @@ class Journal:
             yield Chunk(ids, numbers, texts, credits)
 
     def open_batch(self, run: RunRecord, chunk: Chunk) -> int:
-        """Record a batch as in flight, durably, before its request is sent."""
-        with self.transaction():
+        """Record a batch as in flight before its request is sent.
+
+        The commit survives the process being killed at any moment. With `durable`, it is also
+        synced to disk (surviving power loss) at the price of an fsync per batch.
+        """
+        with self.transaction(sync=self.durable):
             batch_id = self.db.execute(
                 "INSERT INTO batches (run_id, state, size, credits, started_at)"
                 " VALUES (?, 'in_flight', ?, ?, ?)",
@@ -466,12 +495,17 @@ class Journal:
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection):
+    def __init__(self, db: sqlite3.Connection, sync: bool):
         self.db = db
+        self.sync = sync
 
     def __enter__(self) -> sqlite3.Connection:
+        if self.sync:
+            self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("BEGIN IMMEDIATE")
         return self.db
 
     def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if self.sync:
+            self.db.execute("PRAGMA synchronous=NORMAL")

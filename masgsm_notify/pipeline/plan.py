@@ -18,7 +18,7 @@ from ..errors import InvalidNumberError
 from ..plugins import collect
 from ..render import compile_text, is_true, load_template, render
 from ..sources import Source, SourceContext
-from .journal import Journal, RunRecord, message_digest
+from .journal import Journal, RunRecord
 from .spec import Pipeline
 
 CHUNK = 2000
@@ -97,13 +97,12 @@ def plan(
                 f"the text needs {cost.segments} segments, more than send.max_segments ({limit})",
             )
             continue
-        pending.append(
-            (where, number, text, cost.encoding.value, cost.segments, message_digest(number, text))
-        )
+        pending.append((where, number, text, cost.encoding.value, cost.segments))
         if len(pending) >= CHUNK:
             _flush(journal, run, pending, skipped)
             progress(stats.rows)
     _flush(journal, run, pending, skipped)
+    journal.merge_duplicates(run)
     progress(stats.rows)
     return stats
 

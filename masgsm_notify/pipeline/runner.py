@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import apprise
 
 from ..errors import CredentialsError, InsufficientBalanceError, MasgsmError, TitleError, UsageError
 from ..plugins import get_plugin_manager
-from ..render import compile_text, make_environment, render, template_source
+from ..render import RenderError, compile_text, make_environment, render, template_source
 from ..sandbox import SandboxConfig, SandboxServer
 from ..service import Service
 from .checking import check_reports
@@ -160,11 +161,25 @@ class Runner:
         try:
             service = self._configured_service()
         except UsageError:
-            if not self.options.dry_run:
+            if not self.options.dry_run or not self._credentials_missing():
                 raise
             self.ui.note("No MASGSM service configured: the dry run skips balance and title.")
             service = None
         yield service
+
+    def _credentials_missing(self) -> bool:
+        """True when the service fails only for want of credentials in the environment.
+
+        A dry run may go on without them; a service URL that is wrong in itself stays an error.
+        """
+        if not self.pipeline.service:
+            return not (os.environ.get("MASGSM_USER") and os.environ.get("MASGSM_PASSWORD"))
+        try:
+            stand_ins = collections.defaultdict(lambda: "sandbox", os.environ)
+            Service.from_url(self._service_url(stand_ins))
+        except MasgsmError:
+            return False
+        return True
 
     def _title_from_url(self) -> str | None:
         """The title the pipeline's service URL names, read with stand-ins for its secrets."""
@@ -184,7 +199,12 @@ class Runner:
     def _configured_service(self) -> Service:
         spec = self.pipeline
         if spec.service:
-            service = Service.from_url(self._service_url(os.environ))
+            try:
+                service = Service.from_url(self._service_url(os.environ))
+            except RenderError:
+                raise
+            except UsageError as error:
+                raise UsageError(f"{spec.service_where}: service: {error}") from None
         else:
             service = Service.from_env()
         if spec.message.title:
@@ -212,7 +232,8 @@ class Runner:
             ):
                 yield journal
             return
-        with Journal(self.options.journal or default_journal(self.pipeline)) as journal:
+        path = self.options.journal or default_journal(self.pipeline)
+        with Journal(path, durable=self.pipeline.send.durable) as journal:
             yield journal
 
     def _fingerprint(self, source_bytes: bytes) -> str:
@@ -264,11 +285,12 @@ class Runner:
         run = journal.create_run(
             run_key,
             self.pipeline.name,
-            str(self.pipeline.path),
+            str(self.pipeline.path.resolve()),  # `check` may run from another folder
             fingerprint,
             service.url(privacy=True) if service else None,
             service.title if service else None,
         )
+        started = time.monotonic()
         try:
             with self.ui.progress("Planning", 0) as advance:
                 seen = 0
@@ -284,6 +306,7 @@ class Runner:
             journal.discard_plan(run)
             raise
         journal.finish_plan(run, stats.rows, stats.filtered)
+        self.ui.note(f"Planned {stats.rows} row(s) in {_took(started)}.")
         return journal.find_run(run_key) or run
 
     def _judge_invalid(self, stats: PlanStats) -> None:
@@ -382,8 +405,8 @@ class Runner:
         if not to_send:
             self.ui.note("Nothing left to send for this run key.")
             return None
-        journal.db.execute("PRAGMA synchronous=FULL")
         sender = BatchSender(client, self.pipeline.send.retries)
+        started = time.monotonic()
         with self.ui.progress("Sending", to_send) as advance:
 
             def after(batch: Batch, outcome: Outcome) -> None:
@@ -401,13 +424,17 @@ class Runner:
                 before=lambda batch: self.hooks.before_batch(run=info, batch=batch),
                 after=after,
             )
-        self.ui.note(f"Sent {totals.messages} message(s) in {totals.batches} batch(es).")
+        self.ui.note(
+            f"Sent {totals.messages} message(s) in {totals.batches} batch(es) in "
+            f"{_took(started, totals.messages)}."
+        )
         return totals.stop
 
     def _check(self, journal: Journal, run: RunRecord, client: Any) -> None:
         spec = self.pipeline.report
+        started = time.monotonic()
         with self.ui.progress("Checking reports", 0) as advance:
-            check_reports(
+            rounds = check_reports(
                 journal,
                 run,
                 client,
@@ -416,6 +443,7 @@ class Runner:
                 concurrency=self.pipeline.send.concurrency,
                 progress=lambda done, total: advance(1),
             )
+        self.ui.note(f"Checked delivery reports in {rounds} round(s), {_took(started)}.")
 
     def _finish(
         self, journal: Journal, run: RunRecord, info: RunInfo, stop: MasgsmError | None
@@ -462,6 +490,12 @@ class Runner:
         )
         if len(notifier) and not notifier.notify(body=body, title=f"masgsm-notify: {summary.name}"):
             self.ui.note("Some notify targets could not be reached (see the log).")
+
+
+def _took(started: float, items: int = 0) -> str:
+    seconds = time.monotonic() - started
+    rate = f" ({items / seconds:,.0f}/s)" if items and seconds > 0 else ""
+    return f"{seconds:.2f} s{rate}"
 
 
 def _exit_code(summary: Summary, stop: MasgsmError | None, batches: dict[str, int]) -> int:

@@ -81,6 +81,7 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "max_segments": Key((int,), default=6, check=_between(1, 20)),
         "on_invalid": Key((str,), default="fail", check=_one_of("fail", "skip")),
         "retries": Key((int,), default=5, check=_between(0, 20)),
+        "durable": Key((bool,), default=False),
     },
     "report": {
         "check": Key((bool,), default=True),
@@ -120,6 +121,7 @@ class SendSpec:
     max_segments: int
     on_invalid: str
     retries: int
+    durable: bool
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ def load_pipeline(path: Path) -> Pipeline:
     data = yamlfile.load_file(path, shown)
     if not isinstance(data, dict):
         raise PipelineError(f"{shown}:1:1: a pipeline is a mapping of keys (name, recipients, ...)")
-    top = _validate(data, "", shown)
+    top = _validate(data, "", getattr(data, "where", "") or shown)
     sources = collect("register_sources")
     recipients = _recipients(data["recipients"], sources)
     message = _message(data["message"])

@@ -1,0 +1,411 @@
+"""The `masgsm-notify` command in real subprocesses, against the sandbox over 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import re
+import select
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import click
+import pytest
+import requests
+from conftest import CLI, SANDBOX_PASSWORD, SANDBOX_USER, CliResult, run_cli, sandbox_messages
+
+from masgsm_notify import MasgsmClient, __version__
+from masgsm_notify.cli import main
+from masgsm_notify.errors import SafeToRetryError
+from masgsm_notify.sandbox import FaultPlan, SandboxConfig, SandboxServer
+
+
+def run_many(jobs: list[tuple[list[str], dict[str, str], str | None]]) -> list[CliResult]:
+    """Run independent CLI invocations side by side (each is a separate process anyway)."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(lambda job: run_cli(job[0], job[1], input=job[2]), jobs))
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO|WARNING) ")
+
+
+def assert_one_paragraph_error(result: CliResult, *words: str) -> None:
+    """A failure a person can read: one paragraph on stderr, nothing on stdout, no traceback.
+
+    Log lines (the GET method's warning) may come before it.
+    """
+    lines = [line for line in result.stderr.splitlines() if not LOG_LINE.match(line)]
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    message = lines[0]
+    for word in words:
+        assert word.lower() in message.lower(), (word, message)
+
+
+def wait_settled(client: MasgsmClient, message_id: str) -> None:
+    deadline = time.monotonic() + 5
+    while client.report(message_id).pending and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+# -- version and help -------------------------------------------------------------------------
+
+
+def test_version(cli_env: dict[str, str]) -> None:
+    result = run_cli(["--version"], cli_env)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"masgsm-notify, version {__version__}"
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()):
+    yield path, group
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def test_help_of_every_command_shows_every_option(cli_env: dict[str, str]) -> None:
+    commands = list(_commands(main))
+    names = {" ".join(path) for path, _ in commands}
+    assert {"send", "balance", "report", "titles", "register", "sandbox serve"} <= names
+
+    results = run_many([([*path, "--help"], cli_env, None) for path, _ in commands])
+    for (path, command), result in zip(commands, results, strict=True):
+        shown = squash(result.stdout)
+        assert result.returncode == 0, (path, result.stderr)
+        assert shown.startswith(" ".join(("Usage: masgsm-notify", *path, "[OPTIONS]")))
+        assert squash(command.help or "").split(".")[0] in shown, path
+        for param in command.params:
+            if not isinstance(param, click.Option) or param.hidden:
+                continue
+            assert param.help and param.help.strip(), f"{path} {param.opts} has no help text"
+            for opt in param.opts:
+                assert opt in shown, (path, opt)
+            assert squash(param.help)[:40] in shown, (path, param.opts)
+
+
+# -- send -------------------------------------------------------------------------------------
+
+
+def test_send_numbers_in_any_form_with_turkish_text(sandbox: SandboxServer, cli_env) -> None:
+    text = "Sayın Ömer, ödemeniz alındı; teşekkürler."
+    result = run_cli(
+        ["send", "--to", "+90 532 111 22 33", "--to", "0532-222-3344, 905323334455", "-m", text],
+        cli_env,
+    )
+
+    assert result.returncode == 0, result.stderr
+    recorded = sandbox.messages()
+    assert [(m["number"], m["text"]) for m in recorded] == [
+        ("5321112233", text),
+        ("5322223344", text),
+        ("5323334455", text),
+    ]
+    assert f"message id {recorded[0]['id']}" in result.stdout
+    assert "3 number(s), turkish, 1 segment(s) each, 3 credit(s)" in result.stdout
+
+
+def test_send_json_output_parses(sandbox: SandboxServer, cli_env: dict[str, str]) -> None:
+    result = run_cli(
+        ["send", "--to", "5321112233,5322223344", "-m", "a" * 161, "--title", "SANDBOX", "--json"],
+        cli_env,
+    )
+
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    recorded = sandbox_messages(sandbox.base_url)
+    assert data == {
+        "numbers": ["5321112233", "5322223344"],
+        "text": "a" * 161,
+        "encoding": "gsm7",
+        "segments": 2,
+        "credits": 4,
+        "message_id": recorded[0]["id"],
+        "code": 1,
+        "partial": False,
+    }
+    assert {m["title"] for m in recorded} == {"SANDBOX"}
+
+
+def test_send_dry_run_sends_nothing(sandbox: SandboxServer, cli_env: dict[str, str]) -> None:
+    human, as_json = run_many(
+        [
+            (["send", "--to", "5321112233", "-m", "Merhaba dünya", "--dry-run"], cli_env, None),
+            (
+                ["send", "--to", "5321112233,5322223344", "-m", "ş" * 80, "--dry-run", "--json"],
+                cli_env,
+                None,
+            ),
+        ]
+    )
+
+    assert human.returncode == 0 and as_json.returncode == 0
+    assert human.stdout.startswith("Dry run, nothing sent: 1 number(s)")
+    assert json.loads(as_json.stdout) == {
+        "dry_run": True,
+        "numbers": ["5321112233", "5322223344"],
+        "text": "ş" * 80,
+        "encoding": "turkish",
+        "segments": 2,
+        "credits": 4,
+    }
+    assert sandbox.messages() == []
+    assert sandbox.state.summary()["balances"] == {SANDBOX_USER: 1_000_000}
+
+
+def test_send_method_get(sandbox: SandboxServer, cli_env: dict[str, str]) -> None:
+    result = run_cli(
+        ["send", "--to", "5321112233", "-m", "Şifreniz değişti", "--method", "get"], cli_env
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert [(m["number"], m["text"]) for m in sandbox.messages()] == [
+        ("5321112233", "Sifreniz degisti")
+    ]
+    assert "Sent: message id" in result.stdout
+    assert "password in the request URL" in result.stderr  # the warning
+    assert SANDBOX_PASSWORD not in result.output
+
+
+def test_send_message_from_stdin_and_lang_plain(sandbox: SandboxServer, cli_env) -> None:
+    from_stdin, plain = run_many(
+        [
+            (["send", "--to", "5321112233", "-m", "-"], cli_env, "Çok satırlı\nmesaj\n"),
+            (["send", "--to", "5322223344", "-m", "Güle güle", "--lang", "plain"], cli_env, None),
+        ]
+    )
+
+    assert from_stdin.returncode == 0 and plain.returncode == 0
+    assert sorted((m["number"], m["text"]) for m in sandbox.messages()) == [
+        ("5321112233", "Çok satırlı\nmesaj"),
+        ("5322223344", "Gule gule"),
+    ]
+
+
+# -- balance, report, titles, register --------------------------------------------------------
+
+
+def test_balance_and_titles(client: MasgsmClient, cli_env: dict[str, str]) -> None:
+    client.send(["5321112233", "5322223344"], "x")
+    jobs = [(["balance"], cli_env, None), (["balance", "--json"], cli_env, None)]
+    balance, as_json, titles = run_many([*jobs, (["titles"], cli_env, None)])
+
+    assert (balance.returncode, balance.stdout) == (0, "Balance: 999,998 credits\n")
+    assert json.loads(as_json.stdout) == {"balance": 999_998}
+    assert (titles.returncode, titles.stdout) == (0, "MASGSMTEST\nSANDBOX\n")
+
+
+def test_report_after_settle(client: MasgsmClient, cli_env: dict[str, str]) -> None:
+    message_id = client.send(["5321112233", "5321112299"], "Rapor").message_id
+    wait_settled(client, message_id)
+
+    human, as_json = run_many(
+        [(["report", message_id], cli_env, None), (["report", message_id, "--json"], cli_env, None)]
+    )
+
+    assert human.returncode == 0, human.stderr
+    assert human.stdout.splitlines() == [
+        f"Message {message_id}: 1 delivered, 1 failed, 0 pending",
+        "  delivered 5321112233",
+        "  failed    5321112299",
+    ]
+    assert json.loads(as_json.stdout) == {
+        "message_id": message_id,
+        "delivered": ["5321112233"],
+        "failed": ["5321112299"],
+        "pending": [],
+    }
+
+
+REGISTER = ["register", "--fullname", "Ali Veli", "--email", "ali@example.com", "--phone"]
+
+
+def test_register_reads_the_password_from_stdin(sandbox: SandboxServer, cli_env) -> None:
+    first = run_cli([*REGISTER, "5325550000", "--username", "bayi-ali"], cli_env, "Alt-Parola1\n")
+
+    assert (first.returncode, first.stdout) == (0, "Registered sub-member bayi-ali.\n")
+    assert "Alt-Parola1" not in first.output
+    with MasgsmClient("bayi-ali", "Alt-Parola1", base_url=sandbox.base_url) as member:
+        assert member.balance() == 0  # the new sub-member can log in
+
+    again, empty = run_many(
+        [
+            ([*REGISTER, "5325550000", "--username", "bayi-ali"], cli_env, "Baska\n"),
+            ([*REGISTER, "5325550000", "--username", "bayi-bos"], cli_env, "\n"),
+        ]
+    )
+    assert again.returncode == 1
+    assert_one_paragraph_error(again, "bayi-ali", "answer 0", "taken")
+    assert empty.returncode == 2
+    assert_one_paragraph_error(empty, "password is empty", "nothing was registered")
+    assert set(sandbox.state.summary()["balances"]) == {SANDBOX_USER, "bayi-ali"}
+
+
+# -- sandbox serve ----------------------------------------------------------------------------
+
+
+@contextmanager
+def serve(env: dict[str, str], *options: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`masgsm-notify sandbox serve OPTIONS` as a real process; yields it and its first line."""
+    process = subprocess.Popen(
+        [*CLI, "sandbox", "serve", *options],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 20)
+        assert ready, "sandbox serve printed nothing"
+        yield process, process.stdout.readline().rstrip("\n")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()
+        process.stderr.close()
+
+
+def test_sandbox_serve_prints_its_url_and_serves(cli_env: dict[str, str]) -> None:
+    options = ("--port", "0", "--balance", "5", "--fail-suffix", "11", "--settle-ms", "0")
+    with serve(cli_env, *options) as (process, url):
+        match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/MasApiV2", url)
+        assert match, url
+        client = MasgsmClient(SANDBOX_USER, SANDBOX_PASSWORD, title="MASGSMTEST", base_url=url)
+        assert client.balance() == 5
+        result = client.send(["5321111111", "5322222299", "5323333333"], "x")
+        report = client.report(result.message_id)
+        assert report.failed == ["5321111111"]  # --fail-suffix replaces the default 99
+        assert report.delivered == ["5322222299", "5323333333"]
+        assert len(sandbox_messages(url)) == 3
+
+        cli = run_cli(["balance"], {**cli_env, "MASGSM_BASE_URL": url})
+        assert cli.stdout == "Balance: 2 credits\n"
+        assert process.poll() is None  # still serving
+
+    assert process.returncode is not None
+    with pytest.raises(SafeToRetryError):  # stopped: nothing listens on the port any more
+        client.balance()
+
+
+def test_sandbox_serve_fault_injection(cli_env: dict[str, str]) -> None:
+    with serve(cli_env, "--fault", "503=1") as (_, url):
+        client = MasgsmClient(SANDBOX_USER, SANDBOX_PASSWORD, title="MASGSMTEST", base_url=url)
+        assert client.balance() == 1_000_000  # faults hit sends only by default
+        with pytest.raises(SafeToRetryError):
+            client.send(["5321111111"], "x")
+        cli = run_cli(
+            ["send", "--to", "5321111111", "-m", "x"], {**cli_env, "MASGSM_BASE_URL": url}
+        )
+        assert cli.returncode == 1
+        assert_one_paragraph_error(cli, "503", "not processed")
+        assert sandbox_messages(url) == []
+        state = requests.get(url.replace("/MasApiV2", "/_sandbox/state"), timeout=10).json()
+        assert [f["fault"] for f in state["faults"]] == ["503", "503"]
+
+
+def test_sandbox_serve_rejects_a_bad_fault(cli_env: dict[str, str]) -> None:
+    result = run_cli(["sandbox", "serve", "--fault", "boom=1"], cli_env)
+    assert result.returncode == 2
+    assert "--fault" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+def test_invalid_number_exits_2_naming_it(sandbox: SandboxServer, cli_env) -> None:
+    result = run_cli(["send", "--to", "5321112233,12345", "--to", "2121234567", "-m", "x"], cli_env)
+
+    assert result.returncode == 2
+    assert_one_paragraph_error(result, "'12345'", "'2121234567'", "nothing was sent")
+    assert sandbox_messages(sandbox.base_url) == []
+
+
+def test_wrong_password_exits_2_with_one_readable_paragraph(sandbox: SandboxServer, cli_env):
+    env = {**cli_env, "MASGSM_PASSWORD": "wrong"}
+    commands = [  # (test_secrets runs every command with a wrong password)
+        ["send", "--to", "5321112233", "-m", "x"],
+        ["send", "--to", "5321112233", "-m", "x", "--method", "get"],  # warns first
+        ["titles"],  # the older API answers a bare 401
+    ]
+    results = run_many([(args, env, "pw\n") for args in commands])
+    for args, result in zip(commands, results, strict=True):
+        assert result.returncode == 2, (args, result.output)
+        assert_one_paragraph_error(result, "password", "answer 401", "MASGSM_PASSWORD")
+    assert sandbox.messages() == []
+
+
+def test_title_errors_exit_2(sandbox: SandboxServer, cli_env: dict[str, str]) -> None:
+    banned, unknown = run_many(
+        [
+            (["send", "--to", "5321112233", "-m", "x", "--title", "BANNED"], cli_env, None),
+            (["send", "--to", "5321112233", "-m", "x", "--title", "NOPE"], cli_env, None),
+        ]
+    )
+    assert banned.returncode == 2 and unknown.returncode == 2
+    assert_one_paragraph_error(banned, "banned", "answer 403")
+    assert_one_paragraph_error(unknown, "title", "answer 402")
+    assert sandbox.messages() == []
+
+
+def test_missing_settings_exit_2(sandbox: SandboxServer, cli_env: dict[str, str]) -> None:
+    no_user = {k: v for k, v in cli_env.items() if k != "MASGSM_USER"}
+    no_password = {k: v for k, v in cli_env.items() if k != "MASGSM_PASSWORD"}
+    no_title = {k: v for k, v in cli_env.items() if k != "MASGSM_TITLE"}
+    results = run_many(
+        [
+            (["balance"], no_user, None),
+            (["send", "--to", "5321112233", "-m", "x"], no_password, None),
+            (["send", "--to", "5321112233", "-m", "x"], no_title, None),
+            (["send", "-m", "x"], cli_env, None),
+        ]
+    )
+    assert [r.returncode for r in results] == [2, 2, 2, 2]
+    for result in results[:2]:
+        assert "credentials are missing" in result.stderr and "MASGSM_USER" in result.stderr
+    assert_one_paragraph_error(results[2], "no title", "MASGSM_TITLE")
+    assert "Missing option '--to'" in results[3].stderr
+    assert all("Traceback" not in r.output for r in results)
+    assert sandbox.messages() == []
+
+
+def test_partial_send_exits_3(cli_env: dict[str, str]) -> None:
+    numbers = ["5321112233", "5322223344", "5323334455"]
+    with SandboxServer(SandboxConfig(balance=3, settle_ms=50)) as server:
+        env = {**cli_env, "MASGSM_BASE_URL": server.base_url}
+        to = ["send", "--to", ",".join(numbers)]
+
+        as_json = run_cli([*to, "-m", "a" * 161, "--json"], env)  # 3 credits: 1 of 3 texts
+        assert as_json.returncode == 3, as_json.output
+        data = json.loads(as_json.stdout)
+        assert (data["partial"], data["code"], data["segments"]) == (True, 3, 2)
+        assert [m["number"] for m in sandbox_messages(server.base_url)] == numbers[:1]
+
+        human = run_cli([*to, "-m", "x"], env)  # 1 credit left: 1 of 3 texts
+        message_id = sandbox_messages(server.base_url)[-1]["id"]
+        assert human.returncode == 3
+        assert human.stdout.startswith("Partial send: the balance ran out (answer 3).")
+        assert f"masgsm-notify report {message_id}" in human.stdout
+
+        empty = run_cli([*to, "-m", "x"], env)  # nothing left
+        assert empty.returncode == 1
+        assert_one_paragraph_error(empty, "balance", "answer 2")
+        assert [m["number"] for m in sandbox_messages(server.base_url)] == numbers[:1] * 2
+
+
+def test_outcome_unknown_exits_1(cli_env: dict[str, str]) -> None:
+    with SandboxServer(SandboxConfig(), faults=FaultPlan(queue=["drop_after"])) as server:
+        env = {**cli_env, "MASGSM_BASE_URL": server.base_url}
+        result = run_cli(["send", "--to", "5321112233", "-m", "x"], env)
+        recorded = server.messages()
+    assert result.returncode == 1
+    assert_one_paragraph_error(result, "may or may not")
+    assert len(recorded) == 1
