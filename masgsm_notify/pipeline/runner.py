@@ -92,6 +92,7 @@ class Runner:
         self.now = dt.datetime.now().astimezone()
         self.env.globals.update(vars=self._vars(), input=options.input, now=self.now)
         self.details: dict[str, Any] = {}
+        self.timings: dict[str, float] = {}
         self.fail_if = compile_fail_if(
             self.env, pipeline.report.fail_if, pipeline.report.fail_if_where
         )
@@ -236,6 +237,13 @@ class Runner:
         with Journal(path, durable=self.pipeline.send.durable) as journal:
             yield journal
 
+    def _took(self, phase: str, started: float, items: int = 0) -> str:
+        """Record how long a phase took (for the summary) and say it for a person."""
+        seconds = time.monotonic() - started
+        self.timings[phase] = round(seconds, 3)
+        rate = f" ({items / seconds:,.0f}/s)" if items and seconds > 0 else ""
+        return f"{seconds:.2f} s{rate}"
+
     def _fingerprint(self, source_bytes: bytes) -> str:
         digest = hashlib.sha256(self.pipeline.text.encode())
         digest.update(json.dumps(self._vars(), sort_keys=True, default=str).encode())
@@ -306,7 +314,7 @@ class Runner:
             journal.discard_plan(run)
             raise
         journal.finish_plan(run, stats.rows, stats.filtered)
-        self.ui.note(f"Planned {stats.rows} row(s) in {_took(started)}.")
+        self.ui.note(f"Planned {stats.rows} row(s) in {self._took('plan', started)}.")
         return journal.find_run(run_key) or run
 
     def _judge_invalid(self, stats: PlanStats) -> None:
@@ -426,7 +434,7 @@ class Runner:
             )
         self.ui.note(
             f"Sent {totals.messages} message(s) in {totals.batches} batch(es) in "
-            f"{_took(started, totals.messages)}."
+            f"{self._took('send', started, totals.messages)}."
         )
         return totals.stop
 
@@ -443,7 +451,9 @@ class Runner:
                 concurrency=self.pipeline.send.concurrency,
                 progress=lambda done, total: advance(1),
             )
-        self.ui.note(f"Checked delivery reports in {rounds} round(s), {_took(started)}.")
+        self.ui.note(
+            f"Checked delivery reports in {rounds} round(s), {self._took('check', started)}."
+        )
 
     def _finish(
         self, journal: Journal, run: RunRecord, info: RunInfo, stop: MasgsmError | None
@@ -465,6 +475,7 @@ class Runner:
         summary.exit_code = _exit_code(summary, stop, journal.batch_counts(run))
         summary.error = str(stop) if stop else None
         summary.plan = self.details
+        summary.timings = self.timings
         if not self.options.dry_run:
             self.hooks.after_report(run=info, summary=summary)
             self._notify(summary)
@@ -490,12 +501,6 @@ class Runner:
         )
         if len(notifier) and not notifier.notify(body=body, title=f"masgsm-notify: {summary.name}"):
             self.ui.note("Some notify targets could not be reached (see the log).")
-
-
-def _took(started: float, items: int = 0) -> str:
-    seconds = time.monotonic() - started
-    rate = f" ({items / seconds:,.0f}/s)" if items and seconds > 0 else ""
-    return f"{seconds:.2f} s{rate}"
 
 
 def _exit_code(summary: Summary, stop: MasgsmError | None, batches: dict[str, int]) -> int:

@@ -56,6 +56,7 @@ class Summary:
     exit_code: int = 0
     error: str | None = None
     plan: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
     def variables(self) -> dict[str, Any]:
         """Names a `report.fail_if` expression can use."""
