@@ -13,8 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# A fresh journal each time, so the demo always shows the whole flow (a kept journal would
+# make a second run send nothing: that is the journal doing its job).
 demo: $(STAMP)
-	$(BIN)/masgsm-notify run pipelines/demo.yaml --sandbox --journal $(VENV)/demo-journal.sqlite
+	rm -f $(VENV)/demo.journal.sqlite*
+	$(BIN)/masgsm-notify run pipelines/demo.yaml --sandbox --journal $(VENV)/demo.journal.sqlite
 
 test: $(STAMP)
 	$(BIN)/ruff check masgsm_notify tests benchmarks
