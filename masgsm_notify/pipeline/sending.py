@@ -22,7 +22,7 @@ from ..errors import (
     SafeToRetryError,
     TitleError,
 )
-from .journal import Journal, RunRecord
+from .journal import Chunk, Journal, RunRecord
 
 # Answers after which no other batch can succeed: stop sending, keep the rest for a re-run.
 STOPPING_ERRORS = (CredentialsError, TitleError, InsufficientBalanceError)
@@ -92,58 +92,97 @@ def send_all(
     *,
     batch_size: int,
     concurrency: int,
-    title: str,
+    title: str | None,
     lang: str,
     before: Callable[[Batch], None],
     after: Callable[[Batch, Outcome], None],
 ) -> SendTotals:
     """Send every sendable message of the run; stop early on an answer that dooms the rest."""
-    totals = SendTotals()
-    chunks = journal.chunks(run, batch_size)
-    in_flight: dict[Future[Outcome], Batch] = {}
+    dispatch = _Dispatch(journal, run, sender, batch_size, title, lang, before, after)
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="masgsm-send") as pool:
         try:
             while True:
-                while totals.stop is None and len(in_flight) < concurrency:
-                    chunk = next(chunks, None)
-                    if chunk is None:
+                while dispatch.totals.stop is None and len(dispatch.in_flight) < concurrency:
+                    if not dispatch.launch(pool):
                         break
-                    batch = Batch(
-                        journal.open_batch(run, chunk), chunk.numbers, chunk.texts, chunk.credits
-                    )
-                    try:
-                        before(batch)
-                        prepared = sender.client.prepare_personalised(
-                            batch.numbers, batch.texts, title=title, lang=lang
-                        )
-                    except BaseException:
-                        journal.close_batch(batch.id, "rejected", error="stopped before sending")
-                        raise
-                    in_flight[pool.submit(sender.post, prepared)] = batch
-                if not in_flight:
+                if not dispatch.in_flight:
                     break
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                dispatch.prepare_next()  # encode the next batch while these are out
+                done, _ = wait(dispatch.in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
-                    batch = in_flight.pop(future)
-                    outcome = future.result()
-                    journal.close_batch(
-                        batch.id, outcome.state, outcome.message_id, outcome.code, outcome.error
-                    )
-                    totals.batches += 1
-                    totals.messages += len(batch.numbers)
-                    if outcome.stop is not None and totals.stop is None:
-                        totals.stop = outcome.stop
-                    if outcome.state == "partial" and totals.stop is None:
-                        totals.stop = InsufficientBalanceError(
-                            "The balance ran out part-way (answer 3); the rest was not sent.",
-                            code=3,
-                        )
-                    after(batch, outcome)
+                    dispatch.settle(future)
         finally:
             sender.stopping.set()
-            for future, batch in in_flight.items():
-                outcome = future.result()
-                journal.close_batch(
-                    batch.id, outcome.state, outcome.message_id, outcome.code, outcome.error
+            for future in list(dispatch.in_flight):
+                dispatch.settle(future, quietly=True)
+    return dispatch.totals
+
+
+class _Dispatch:
+    """The state of one sending pass: the next prepared batch, the batches out, the totals."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        run: RunRecord,
+        sender: BatchSender,
+        batch_size: int,
+        title: str | None,
+        lang: str,
+        before: Callable[[Batch], None],
+        after: Callable[[Batch, Outcome], None],
+    ):
+        self.journal, self.run, self.sender = journal, run, sender
+        self.title, self.lang = title, lang
+        self.before, self.after = before, after
+        self.chunks = journal.chunks(run, batch_size)
+        self.ready: tuple[Chunk, PreparedSend] | None = None
+        self.in_flight: dict[Future[Outcome], Batch] = {}
+        self.totals = SendTotals()
+
+    def prepare_next(self) -> None:
+        """Read and encode the next chunk, if not done yet; nothing is journaled for it."""
+        if self.ready is None and self.totals.stop is None:
+            chunk = next(self.chunks, None)
+            if chunk is not None:
+                prepared = self.sender.client.prepare_personalised(
+                    chunk.numbers, chunk.texts, title=self.title, lang=self.lang
                 )
-    return totals
+                self.ready = (chunk, prepared)
+
+    def launch(self, pool: ThreadPoolExecutor) -> bool:
+        """Journal the next batch as in flight and hand it to a worker; False when none is left."""
+        self.prepare_next()
+        if self.ready is None:
+            return False
+        (chunk, prepared), self.ready = self.ready, None
+        batch = Batch(
+            self.journal.open_batch(self.run, chunk), chunk.numbers, chunk.texts, chunk.credits
+        )
+        try:
+            self.before(batch)
+        except BaseException:
+            self.journal.close_batch(batch.id, "rejected", error="stopped before sending")
+            raise
+        self.in_flight[pool.submit(self.sender.post, prepared)] = batch
+        return True
+
+    def settle(self, future: Future[Outcome], quietly: bool = False) -> None:
+        """Journal a batch's answer; note an answer that must stop the run."""
+        batch = self.in_flight.pop(future)
+        outcome = future.result()
+        self.journal.close_batch(
+            batch.id, outcome.state, outcome.message_id, outcome.code, outcome.error
+        )
+        if quietly:
+            return
+        self.totals.batches += 1
+        self.totals.messages += len(batch.numbers)
+        if self.totals.stop is None:
+            if outcome.stop is not None:
+                self.totals.stop = outcome.stop
+            elif outcome.state == "partial":
+                self.totals.stop = InsufficientBalanceError(
+                    "The balance ran out part-way (answer 3); the rest was not sent.", code=3
+                )
+        self.after(batch, outcome)
