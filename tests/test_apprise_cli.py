@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 from conftest import CliResult, run_cli
 
-from masgsm_notify.apprise_plugin import LOADER_NAME
+from masgsm_notify.apprise_loader import LOADER_NAME
 from masgsm_notify.errors import redact
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ..apprise_plugin import LoaderChange, install_loader, uninstall_loader
+from ..apprise_loader import LoaderChange, install_loader, uninstall_loader
 
 path_option = click.option(
     "--path",

@@ -1,0 +1,125 @@
+"""The loader that makes masgsm:// work in Apprise tools that never import masgsm_notify.
+
+The `apprise` command and apprise-api import every Python file in their plugin folders. This
+module writes (and removes) a small file there that imports the package and registers the
+MASGSM service; `masgsm-notify apprise install|uninstall` call it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+
+LOADER_NAME = "masgsm_notify_loader.py"
+LOADER_MARK = "# Written by `masgsm-notify apprise install`"
+LOADER_SOURCE = f'''\
+"""Makes masgsm:// and masgsms:// URLs work in Apprise (the apprise command, apprise-api).
+
+Apprise imports every Python file in its plugin folders; importing masgsm_notify registers the
+MASGSM service. Remove this file with `masgsm-notify apprise uninstall`.
+"""
+
+{LOADER_MARK}
+import logging
+import sys
+
+try:
+    from masgsm_notify.apprise_plugin import register
+except ImportError as error:
+    logging.getLogger("apprise").warning(
+        "masgsm:// is unavailable: masgsm-notify is not installed for %s (%s). "
+        "Install it there (pip install masgsm-notify) or remove %s.",
+        sys.executable,
+        error,
+        __file__,
+    )
+else:
+    register()
+'''
+
+
+def default_plugin_dir() -> Path:
+    """The per-user folder the `apprise` command scans for plugins.
+
+    The first entry of APPRISE_PLUGIN_PATH when that is set (Apprise then scans only it), else
+    `~/.config/apprise/plugins` (`%APPDATA%\\Apprise\\plugins` on Windows).
+    """
+    override = os.environ.get("APPRISE_PLUGIN_PATH", "").strip()
+    if override:
+        first = re.split(r"[\r\n;]+", override)[0]
+        return Path(os.path.expandvars(first)).expanduser()
+    if sys.platform == "win32":
+        return Path(os.path.expandvars("%APPDATA%")) / "Apprise" / "plugins"
+    return Path("~/.config/apprise/plugins").expanduser()
+
+
+def scanned_by_default(directory: Path) -> bool:
+    """True when the `apprise` command looks in `directory` without `-P`."""
+    from apprise.cli import DEFAULT_PLUGIN_PATHS
+
+    override = os.environ.get("APPRISE_PLUGIN_PATH", "").strip()
+    paths = re.split(r"[\r\n;]+", override) if override else DEFAULT_PLUGIN_PATHS
+    wanted = directory.expanduser().resolve()
+    return any(
+        Path(os.path.expandvars(p)).expanduser().resolve() == wanted for p in paths if p.strip()
+    )
+
+
+@dataclass(frozen=True)
+class LoaderChange:
+    """What `install_loader` or `uninstall_loader` did, for the command to report."""
+
+    path: Path
+    changed: bool
+    message: str
+
+
+def install_loader(directory: Path | None = None) -> LoaderChange:
+    """Write the loader into an Apprise plugin folder (created if needed)."""
+    folder = (directory or default_plugin_dir()).expanduser().absolute()
+    target = folder / LOADER_NAME
+    if target.exists():
+        current = target.read_text(encoding="utf-8", errors="replace")
+        if LOADER_MARK not in current:
+            raise UsageError(f"{target} exists and was not written by masgsm-notify; left alone.")
+        if current == LOADER_SOURCE:
+            return LoaderChange(target, False, f"The MASGSM loader is already in {target}.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".tmp")
+        partial.write_text(LOADER_SOURCE, encoding="utf-8")
+        partial.replace(target)
+    except OSError as error:
+        raise UsageError(f"Could not write the MASGSM loader to {target}: {error}") from None
+    message = f"Installed the MASGSM loader for Apprise: {target}"
+    if not scanned_by_default(folder):
+        message += (
+            f"\nApprise reads this folder only when told: apprise -P {folder} ... "
+            f"(or APPRISE_PLUGIN_PATH={folder})."
+        )
+    return LoaderChange(target, True, message)
+
+
+def uninstall_loader(directory: Path | None = None) -> LoaderChange:
+    """Remove the loader (and the bytecode Python cached for it) from a plugin folder."""
+    folder = (directory or default_plugin_dir()).expanduser().absolute()
+    target = folder / LOADER_NAME
+    if not target.exists():
+        return LoaderChange(target, False, f"No MASGSM loader in {folder}; nothing to remove.")
+    if LOADER_MARK not in target.read_text(encoding="utf-8", errors="replace"):
+        raise UsageError(f"{target} was not written by masgsm-notify; left alone.")
+    try:
+        target.unlink()
+        cache = folder / "__pycache__"
+        for compiled in cache.glob(f"{target.stem}.*.pyc"):
+            compiled.unlink()
+        if cache.is_dir() and not any(cache.iterdir()):
+            cache.rmdir()
+    except OSError as error:
+        raise UsageError(f"Could not remove {target}: {error}") from None
+    return LoaderChange(target, True, f"Removed the MASGSM loader: {target}")
