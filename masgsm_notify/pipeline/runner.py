@@ -34,7 +34,15 @@ from .journal import SENDABLE, Journal, RunRecord
 from .plan import PlanStats, make_source, plan
 from .sending import Batch, BatchSender, Outcome, send_all
 from .spec import Pipeline, PipelineError, load_pipeline
-from .summary import Summary, compile_fail_if, evaluate_fail_if, export_csv, summarize
+from .summary import (
+    DEFAULT_FAIL_IF,
+    UNCHECKED_FAIL_IF,
+    Summary,
+    compile_fail_if,
+    evaluate_fail_if,
+    export_csv,
+    summarize,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +101,12 @@ class Runner:
         self.env.globals.update(vars=self._vars(), input=options.input, now=self.now)
         self.details: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
-        self.fail_if = compile_fail_if(
-            self.env, pipeline.report.fail_if, pipeline.report.fail_if_where
+        report = pipeline.report
+        # Without report checks every accepted number stays pending: that is not a failure.
+        self.fail_if_text = report.fail_if or (
+            DEFAULT_FAIL_IF if report.check else UNCHECKED_FAIL_IF
         )
+        self.fail_if = compile_fail_if(self.env, self.fail_if_text, report.fail_if_where)
 
     def _vars(self) -> dict[str, Any]:
         return {**self.pipeline.vars, **self.options.vars}
@@ -460,7 +471,7 @@ class Runner:
     ) -> Summary:
         summary = summarize(journal, run, dry_run=self.options.dry_run)
         spec = self.pipeline.report
-        summary.fail_if = spec.fail_if or summary.fail_if
+        summary.fail_if = self.fail_if_text
         if not self.options.dry_run:
             summary.failing = evaluate_fail_if(self.fail_if, summary, spec.fail_if_where)
             if spec.export:

@@ -30,6 +30,8 @@ OUTCOMES = {
 # States whose messages were (or may have been) paid for.
 SPENT = ("sent", "pending", "delivered", "failed", "unknown", "in_flight")
 DEFAULT_FAIL_IF = "failed + pending + unknown + not_sent > 0"
+# The default when `report.check` is false: numbers are pending because nobody asked.
+UNCHECKED_FAIL_IF = "failed + unknown + not_sent > 0"
 # Characters that make a spreadsheet treat a cell as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -106,9 +108,28 @@ def summarize(journal: Journal, run: RunRecord, *, dry_run: bool, listed: int = 
 def compile_fail_if(env: SandboxedEnvironment, expression: str | None, where: str):
     """The fail_if expression as a function of the summary variables (checked at load)."""
     try:
-        return env.compile_expression(expression or DEFAULT_FAIL_IF, undefined_to_none=False)
+        test = env.compile_expression(expression or DEFAULT_FAIL_IF, undefined_to_none=False)
     except TemplateError as error:
         raise PipelineError(f"{where}: report.fail_if is not a valid expression: {error}") from None
+    # Tried once on sample counts now, so a misspelt name stops the run before anything is sent
+    # rather than after.
+    sample = Summary(
+        name="",
+        run_key="",
+        journal="",
+        dry_run=False,
+        rows=5,
+        filtered=1,
+        skipped=1,
+        duplicates=0,
+        messages=5,
+        credits=5,
+        outcomes=dict.fromkeys(OUTCOMES, 1),
+        credits_sent=5,
+        batches={},
+    )
+    evaluate_fail_if(test, sample, where)
+    return test
 
 
 def evaluate_fail_if(test, summary: Summary, where: str) -> bool:

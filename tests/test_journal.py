@@ -1,0 +1,256 @@
+"""The journal's delivery guarantees, end to end: resume, a SIGKILL mid-run, a lock, and faults.
+
+The sandbox's own record is the truth: a recipient is either accepted by it exactly once, or is
+listed `unknown` in the journal (its request left, and no answer came back).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import CLI, CliResult, run_cli
+from pipeline_helpers import (
+    FAST_REPORT,
+    assert_no_traceback,
+    env_for,
+    message_states,
+    numbers_sent,
+    query,
+    summary_of,
+    write,
+)
+
+from masgsm_notify.sandbox import FaultPlan, SandboxConfig, SandboxServer
+
+NUMBERS = [f"53211130{i:02d}" for i in range(6)]
+
+
+def one_by_one(folder: Path, numbers: list[str] = NUMBERS, name: str = "steady") -> Path:
+    """A pipeline sending one number per batch, one batch at a time."""
+    write(folder / "people.csv", "phone\n" + "".join(f"0{n}\n" for n in numbers))
+    return write(
+        folder / f"{name}.yaml",
+        f"""
+        name: {name}
+        recipients: {{csv: people.csv}}
+        message: {{inline: "Kargonuz yolda"}}
+        send: {{batch_size: 1, concurrency: 1}}
+        """
+        + FAST_REPORT,
+    )
+
+
+def run(pipeline: Path, journal: Path, env: dict[str, str], *args: str) -> CliResult:
+    result = run_cli(["run", str(pipeline), "--journal", str(journal), *args], env)
+    assert_no_traceback(result)
+    return result
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def batch_states(journal: Path) -> dict[str, int]:
+    try:
+        return dict(query(journal, "SELECT state, COUNT(*) FROM batches GROUP BY state"))
+    except sqlite3.Error:  # not created yet, or the schema not yet written
+        return {}
+
+
+# -- resume ---------------------------------------------------------------------------------------
+
+
+def test_rerun_of_the_same_run_key_sends_nothing_new_and_accounts_for_everyone(
+    sandbox, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    write(
+        tmp_path / "people.csv",
+        "name,phone\nA,05321112201\nB,05321112202\nFails,05321112299\nBad,12345\nA,05321112201\n",
+    )
+    pipeline = write(
+        tmp_path / "resume.yaml",
+        """
+        name: resume
+        recipients: {csv: people.csv}
+        message: {inline: "Merhaba {{ name }}"}
+        send: {on_invalid: skip}
+        report: {wait: 5s, poll_every: 100ms, fail_if: "failed > 1"}
+        """,
+    )
+    journal = tmp_path / "j.sqlite"
+
+    first = run(pipeline, journal, cli_env, "--json")
+    after_first = sandbox.messages()
+    second = run(pipeline, journal, cli_env, "--json")  # the derived run key: the same inputs
+
+    assert first.returncode == 0 and second.returncode == 0, second.output
+    assert sandbox.messages() == after_first  # nothing new
+    assert numbers_sent(sandbox) == {"5321112201": 1, "5321112202": 1, "5321112299": 1}
+    assert "Nothing left to send for this run key." in second.stderr
+    one, two = summary_of(first), summary_of(second)
+    assert one["run_key"] == two["run_key"]
+    for summary in (one, two):
+        assert summary["outcomes"] == {
+            "delivered": 3,  # A twice (one message), B
+            "failed": 1,
+            "pending": 0,
+            "unknown": 0,
+            "not_sent": 0,
+        }
+        assert summary["skipped"] == 1 and summary["rows"] == 5
+    assert query(journal, "SELECT COUNT(*) FROM runs") == [(1,)]
+
+
+def test_different_inputs_under_the_same_run_key_are_refused(
+    sandbox, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    pipeline = one_by_one(tmp_path, NUMBERS[:2])
+    journal = tmp_path / "j.sqlite"
+    first = run(pipeline, journal, cli_env, "--run-key", "monday")
+    assert first.returncode == 0, first.output
+    with (tmp_path / "people.csv").open("a") as file:
+        file.write(f"0{NUMBERS[2]}\n")
+
+    second = run(pipeline, journal, cli_env, "--run-key", "monday")
+
+    assert second.returncode == 2, second.output
+    assert "Run key 'monday' was already sent from different inputs" in second.stderr
+    assert "use another --run-key" in second.stderr
+    assert numbers_sent(sandbox) == {NUMBERS[0]: 1, NUMBERS[1]: 1}
+
+
+# -- a run killed part-way ------------------------------------------------------------------------
+
+
+def test_run_killed_mid_send_resumes_without_duplicates_and_resends_unknown_only_on_request(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    latency = 0.3
+    with SandboxServer(SandboxConfig(settle_ms=50), latency_ms=int(latency * 1000)) as slow:
+        env = env_for(slow, cli_env)
+        pipeline = one_by_one(tmp_path)
+        journal = tmp_path / "j.sqlite"
+        args = ["run", str(pipeline), "--journal", str(journal), "--run-key", "killed"]
+        process = subprocess.Popen(
+            [*CLI, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            # Kill it once a batch was answered and the next one is in flight.
+            wait_for(lambda: {"sent", "in_flight"} <= batch_states(journal).keys())
+        finally:
+            process.kill()
+            process.wait(timeout=10)
+        assert process.returncode == -9
+        at_kill = batch_states(journal)
+        assert at_kill.get("in_flight") == 1 and at_kill.get("sent", 0) < len(NUMBERS)
+        [(in_flight,)] = query(journal, "SELECT number FROM messages WHERE state = 'in_flight'")
+        time.sleep(latency * 2)  # the sandbox finishes the request the dead process left behind
+        slow.latency_ms = 0  # the rest need no slowness
+
+        resumed = run(pipeline, journal, env, "--run-key", "killed", "--json")
+
+        assert resumed.returncode == 3, resumed.output  # unknown > 0: the default fail_if
+        summary = summary_of(resumed)
+        assert summary["outcomes"]["unknown"] == 1
+        assert summary["outcomes"]["delivered"] == len(NUMBERS) - 1
+        states, sent = message_states(journal), numbers_sent(slow)
+        assert set(states) == set(NUMBERS)
+        for number in NUMBERS:
+            if states[number] == "unknown":
+                assert number == in_flight and sent[number] <= 1
+            else:
+                assert (states[number], sent[number]) == ("delivered", 1), number
+        before = sent[in_flight]
+
+        again = run(pipeline, journal, env, "--run-key", "killed", "--resend-unknown")
+
+        assert again.returncode == 0, again.output
+        assert "1 unknown message(s) will be sent again" in again.stdout
+        assert message_states(journal) == dict.fromkeys(NUMBERS, "delivered")
+        sent = numbers_sent(slow)
+        assert sent[in_flight] == before + 1
+        assert all(sent[n] == 1 for n in NUMBERS if n != in_flight)
+
+
+# -- one journal, one sender ----------------------------------------------------------------------
+
+
+def test_two_runners_on_one_journal_one_refuses_and_nothing_is_duplicated(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    with SandboxServer(SandboxConfig(settle_ms=50), latency_ms=150) as slow:
+        env = env_for(slow, cli_env)
+        pipeline = one_by_one(tmp_path, NUMBERS[:5])
+        args = ["run", str(pipeline), "--journal", str(tmp_path / "j.sqlite"), "--run-key", "same"]
+        processes = [
+            subprocess.Popen(
+                [*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
+        outputs = [p.communicate(timeout=60) for p in processes]
+        finished = [
+            (p.returncode, out, err) for p, (out, err) in zip(processes, outputs, strict=True)
+        ]
+
+        codes = sorted(code for code, _, _ in finished)
+        assert codes[0] == 0 and codes[1] != 0, finished
+        [(_, _, refusal)] = [f for f in finished if f[0] != 0]
+        assert "in use by pid" in refusal and "Traceback" not in refusal
+        assert numbers_sent(slow) == dict.fromkeys(NUMBERS[:5], 1)
+
+
+# -- faults ---------------------------------------------------------------------------------------
+
+
+def test_http_503_is_retried_and_everything_is_sent_once(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    faults = FaultPlan(queue=["503", "503"])
+    with SandboxServer(SandboxConfig(settle_ms=50), faults=faults) as flaky:
+        pipeline = one_by_one(tmp_path, NUMBERS[:3])
+        journal = tmp_path / "j.sqlite"
+
+        result = run(pipeline, journal, env_for(flaky, cli_env))
+
+        assert result.returncode == 0, result.output
+        assert [f["fault"] for f in flaky.fault_log] == ["503", "503"]
+        assert numbers_sent(flaky) == dict.fromkeys(NUMBERS[:3], 1)
+        assert batch_states(journal) == {"sent": 3}
+        assert "delivered 3, failed 0, pending 0, unknown 0" in result.stdout
+
+
+@pytest.mark.parametrize(("fault", "recorded"), [("drop_after", True), ("drop_before", False)])
+def test_dropped_connection_makes_that_batch_unknown_and_the_rest_go(
+    fault: str, recorded: bool, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    with SandboxServer(SandboxConfig(settle_ms=50), faults=FaultPlan(queue=[fault])) as flaky:
+        pipeline = one_by_one(tmp_path, NUMBERS[:3])
+        journal = tmp_path / "j.sqlite"
+
+        result = run(pipeline, journal, env_for(flaky, cli_env))
+
+        assert result.returncode != 0, result.output
+        assert result.returncode == 3  # sent, but an outcome is unknown: the default fail_if
+        [logged] = flaky.fault_log
+        assert (logged["fault"], logged["recorded"]) == (fault, recorded)
+        first = NUMBERS[0]  # the first batch met the fault
+        expected = dict.fromkeys(NUMBERS[1:3], 1) | ({first: 1} if recorded else {})
+        assert numbers_sent(flaky) == expected  # never re-sent behind the user's back
+        assert batch_states(journal) == {"unknown": 1, "sent": 2}
+        assert message_states(journal) == {
+            first: "unknown",
+            NUMBERS[1]: "delivered",
+            NUMBERS[2]: "delivered",
+        }
+        assert "delivered 2, failed 0, pending 0, unknown 1" in result.stdout
+        assert "1 recipient(s) unknown" in result.stdout
+        assert "--resend-unknown" in result.stdout

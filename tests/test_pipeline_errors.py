@@ -1,0 +1,264 @@
+"""Bad input to `masgsm-notify run`: exit 2, nothing sent, and a message that names the place.
+
+Each case runs in its own folder against its own sandbox, all cases side by side (each is a separate
+process), once per module; the tests then read the outcomes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import SANDBOX_PASSWORD, SANDBOX_USER, CliResult, run_cli
+from pipeline_helpers import FAST_REPORT, assert_no_traceback, query, write
+
+from masgsm_notify.sandbox import SandboxConfig, SandboxServer
+
+SECRET = "Sup3r-S3cret"
+ONE = 'recipients: {inline: [{phone: "05321112201", name: Ada}]}\n'
+
+
+@dataclass
+class Case:
+    files: dict[str, str]  # path in the case's folder -> content
+    expect: list[str]  # regular expressions the error output must match
+    args: list[str] = field(default_factory=list)
+    stdin: str | None = None
+    hidden: list[str] = field(default_factory=list)  # strings that must not appear anywhere
+
+
+CASES: dict[str, Case] = {
+    "invalid-yaml": Case(
+        {"p.yaml": "name: x\nrecipients: [a, b\nmessage: {inline: hi}\n"},
+        [r"p\.yaml:3:8: invalid YAML"],
+    ),
+    "unknown-key": Case(
+        {"p.yaml": "name: x\n" + ONE + "message: {inlin: hi}\n"},
+        [r"p\.yaml:3:\d+: message: unknown key 'inlin'; did you mean 'inline'\?"],
+    ),
+    "unknown-top-key": Case(
+        {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nrepot: {wait: 1s}\n"},
+        [r"p\.yaml:4:\d+: unknown key 'repot'; did you mean 'report'\?"],
+    ),
+    "wrong-type": Case(
+        {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nsend: {batch_size: many}\n"},
+        [r"p\.yaml:4:20: send: batch_size should be a whole number, got 'many'"],
+    ),
+    "missing-key": Case(
+        {"p.yaml": "name: x\n" + ONE},
+        [r"p\.yaml:1:1: the key 'message' is required"],
+    ),
+    "missing-template": Case(
+        {
+            "p.yaml": "name: x\n" + ONE + "message: {template: nope.txt.j2}\n",
+            "templates/other.txt.j2": "hi",
+        },
+        [r"p\.yaml:3:21: template 'nope\.txt\.j2' not found \(looked in .*templates"],
+    ),
+    "missing-template-no-folder": Case(
+        {"p.yaml": "name: x\n" + ONE + "message: {template: nope.txt.j2}\n"},
+        [r"p\.yaml:3:21: template 'nope\.txt\.j2' not found"],
+    ),
+    "template-syntax": Case(
+        {
+            "p.yaml": "name: x\n" + ONE + "message: {template: broken.txt.j2}\n",
+            "templates/broken.txt.j2": "Merhaba {{ name }}\n\n{% if name %}\nunclosed\n",
+        },
+        [r"broken\.txt\.j2:\d+: template syntax error: .*'endif'"],
+    ),
+    "inline-syntax": Case(
+        {"p.yaml": "name: x\n" + ONE + 'message:\n  inline: "Merhaba\\n{{ name "\n'},
+        [r"p\.yaml:4:11 \(inline\):2: template syntax error"],
+    ),
+    "when-syntax": Case(
+        {
+            "p.yaml": "name: x\nrecipients:\n  inline: [{phone: '05321112201'}]\n"
+            "  when: '{{ x == }}'\nmessage: {inline: hi}\n"
+        },
+        [r"p\.yaml:4:9 \(when\):1: template syntax error"],
+    ),
+    "undefined-in-one-row": Case(
+        {
+            "p.yaml": "name: x\nrecipients: {csv: people.csv}\nmessage: {template: t.txt.j2}\n",
+            "people.csv": "name,phone,vip\nA,05321112201,no\nB,05321112202,no\nC,05321112203,yes\n",
+            "templates/t.txt.j2": "Merhaba {{ name }}\n"
+            "{% if vip == 'yes' %}{{ discount }}{% endif %}",
+        },
+        [r"people\.csv:4: template \S*t\.txt\.j2 line 2: 'discount' is undefined"],
+    ),
+    "sandbox-escape": Case(
+        {"p.yaml": "name: x\n" + ONE + "message: {inline: \"{{ ''.__class__.__mro__ }}\"}\n"},
+        [r"p\.yaml:2:\d+: template .*line 1: the template tried to reach Python internals"],
+    ),
+    "sandbox-escape-globals": Case(
+        {
+            "p.yaml": "name: x\n" + ONE + "message: {template: evil.txt.j2}\n",
+            "templates/evil.txt.j2": "ok\n{{ cycler.__init__.__globals__.os.system('id') }}",
+        },
+        [r"p\.yaml:2:\d+: template \S*evil\.txt\.j2 line 2: the template tried to reach Python"],
+    ),
+    "bad-duration": Case(
+        {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nreport: {wait: 10 minutes}\n"},
+        [r"p\.yaml:4:16: report: wait: '10 minutes' is not a duration"],
+    ),
+    "bad-fail-if": Case(
+        {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nreport: {fail_if: 'failed >'}\n"},
+        [r"p\.yaml:4:\d+: report\.fail_if is not a valid expression"],
+    ),
+    "fail-if-unknown-name": Case(
+        {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nreport: {fail_if: 'faild > 0'}\n"},
+        [r"p\.yaml:4:\d+: report\.fail_if failed: 'faild' is undefined \(names: delivered, "],
+    ),
+    "service-bad-scheme": Case(
+        {
+            "p.yaml": f'name: x\nservice: "https://{SANDBOX_USER}:{SECRET}@example.com/"\n'
+            + ONE
+            + "message: {inline: hi}\n"
+        },
+        [r"p\.yaml:2:10: service: The service must be a masgsm:// or masgsms:// URL"],
+        hidden=[SECRET],
+    ),
+    "service-bad-base": Case(
+        {
+            "p.yaml": f'name: x\nservice: "masgsm://{SANDBOX_USER}:{SECRET}@MASGSMTEST/'
+            '?base=ftp://nowhere"\n' + ONE + "message: {inline: hi}\n"
+        },
+        [r"p\.yaml:2:10: service: The MASGSM base URL \(ftp://nowhere\) is invalid"],
+        hidden=[SECRET],
+    ),
+    "service-bad-lang-dry-run": Case(
+        {
+            "p.yaml": f'name: x\nservice: "masgsm://{SANDBOX_USER}:{SECRET}@MASGSMTEST/'
+            '?lang=klingon&base=http://127.0.0.1:9/MasApiV2"\n' + ONE + "message: {inline: hi}\n"
+        },
+        [r"p\.yaml:2:10: service: The MASGSM lang \(klingon\) is invalid"],
+        args=["--dry-run"],
+        hidden=[SECRET],
+    ),
+    "bad-var": Case(
+        {"p.yaml": "name: x\n" + ONE + 'message: {inline: "{{ vars.x }}"}\n'},
+        [r"--var.*'novalue' is not KEY=VALUE"],
+        args=["--var", "novalue"],
+    ),
+    "bad-input-file": Case(
+        {
+            "p.yaml": "name: x\nrecipients: {input: alerts}\nmessage: {inline: hi}\n",
+            "bad.json": '{"alerts": [\n  {"phone": "05321112201"},\n  oops\n]}\n',
+        },
+        [r"--input \S*bad\.json:3:3: invalid JSON"],
+        args=["--input", "bad.json"],
+    ),
+    "bad-input-stdin": Case(
+        {"p.yaml": "name: x\nrecipients: {input: alerts}\nmessage: {inline: hi}\n"},
+        [r"--input standard input:1:12: invalid JSON"],
+        args=["--input", "-"],
+        stdin='{"alerts": }',
+    ),
+    "input-path-missing": Case(
+        {"p.yaml": "name: x\nrecipients: {input: alerts}\nmessage: {inline: hi}\n"},
+        [r"p\.yaml:2:21: the --input JSON has no 'alerts'"],
+        args=["--input", "-"],
+        stdin='{"alarms": []}',
+    ),
+    "missing-csv": Case(
+        {"p.yaml": "name: x\nrecipients: {csv: data/nope.csv}\nmessage: {inline: hi}\n"},
+        [r"p\.yaml:2:19: csv file '.*data/nope\.csv' not found"],
+    ),
+    "csv-wrong-field-count": Case(
+        {
+            "p.yaml": "name: x\nrecipients: {csv: people.csv}\nmessage: {inline: hi}\n",
+            "people.csv": "name,phone\nA,05321112201\nB,05321112202,extra\nC,05321112203\n",
+        },
+        [r"people\.csv:3: the row has 3 fields but the header has 2"],
+    ),
+    "jsonl-bad-line": Case(
+        {
+            "p.yaml": "name: x\nrecipients: {jsonl: people.jsonl}\nmessage: {inline: hi}\n",
+            "people.jsonl": '{"phone": "05321112201"}\n{"phone": 05321112202}\n',
+        },
+        [r"people\.jsonl:2: invalid JSON"],
+    ),
+}
+
+
+@dataclass
+class Outcome:
+    result: CliResult
+    sent: list[dict]
+    folder: Path
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Outcome]]:
+    """Every case run once, side by side, each against a sandbox of its own."""
+    root = tmp_path_factory.mktemp("bad-input")
+    servers = {name: SandboxServer(SandboxConfig(settle_ms=50)).start() for name in CASES}
+    try:
+
+        def run(name: str) -> Outcome:
+            case, folder = CASES[name], root / name
+            for relative, content in case.files.items():
+                write(folder / relative, content)
+            env = _env(servers[name], folder)
+            args = ["run", "p.yaml", "--journal", str(folder / "j.sqlite"), *case.args]
+            result = run_cli(args, env, input=case.stdin, cwd=folder)
+            return Outcome(result, servers[name].messages(), folder)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            yield dict(zip(CASES, pool.map(run, CASES), strict=True))
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def _env(server: SandboxServer, folder: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MASGSM_")}
+    env.update(
+        MASGSM_USER=SANDBOX_USER,
+        MASGSM_PASSWORD=SANDBOX_PASSWORD,
+        MASGSM_TITLE="MASGSMTEST",
+        MASGSM_BASE_URL=server.base_url,
+        HOME=str(folder / "home"),
+        PYTHONIOENCODING="utf-8",
+    )
+    return env
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_exits_2_sends_nothing_and_names_the_place(
+    name: str, outcomes: dict[str, Outcome]
+) -> None:
+    case, outcome = CASES[name], outcomes[name]
+    result = outcome.result
+    assert result.returncode == 2, result.output
+    assert outcome.sent == []
+    assert_no_traceback(result)
+    assert result.stdout == "", result.stdout  # nothing planned, nothing summarised
+    assert result.stderr.count("Error:") == 1, result.stderr
+    for pattern in case.expect:
+        assert re.search(pattern, result.stderr), (pattern, result.stderr)
+    for secret in case.hidden:
+        assert secret not in result.output
+    journal = outcome.folder / "j.sqlite"
+    if journal.exists():  # the plan, if one was started, is gone: nothing can be sent from it
+        assert query(journal, "SELECT COUNT(*) FROM messages") == [(0,)]
+        assert query(journal, "SELECT COUNT(*) FROM batches") == [(0,)]
+
+
+def test_every_case_ran_against_a_live_sandbox(outcomes: dict[str, Outcome]) -> None:
+    """A guard for the test above: the same set-up does send when the input is good."""
+    folder = next(iter(outcomes.values())).folder.parent / "good"
+    with SandboxServer(SandboxConfig(settle_ms=50)) as server:
+        write(folder / "p.yaml", "name: x\n" + ONE + "message: {inline: hi}\n" + FAST_REPORT)
+        result = run_cli(
+            ["run", "p.yaml", "--journal", str(folder / "j.sqlite")],
+            _env(server, folder),
+            cwd=folder,
+        )
+        assert result.returncode == 0, result.output
+        assert [m["number"] for m in server.messages()] == ["5321112201"]
