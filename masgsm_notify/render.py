@@ -22,6 +22,7 @@ from jinja2 import (
     TemplateNotFound,
     TemplateSyntaxError,
     UndefinedError,
+    meta,
 )
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
@@ -89,8 +90,34 @@ def load_template(env: SandboxedEnvironment, filename: str, where: str = "") -> 
         raise _not_found(env, filename, where) from error
 
 
+def template_sources(env: SandboxedEnvironment, source: str) -> list[str]:
+    """`source` and the text of every template it includes, imports or extends, recursively.
+
+    What a fingerprint of "the message template" must cover: editing an included signature
+    changes every text as much as editing the main file does. Names computed at render time
+    cannot be followed; a missing file is left to rendering to report.
+    """
+    texts, seen, queue = [source], set(), [source]
+    while queue:
+        try:
+            names = meta.find_referenced_templates(env.parse(queue.pop()))
+        except TemplateSyntaxError:
+            continue
+        for name in names:
+            if name is None or name in seen or env.loader is None:
+                continue
+            seen.add(name)
+            try:
+                text = env.loader.get_source(env, name)[0]
+            except TemplateNotFound:
+                continue
+            texts.append(text)
+            queue.append(text)
+    return texts
+
+
 def template_source(env: SandboxedEnvironment, filename: str, where: str = "") -> str:
-    """The text of a template file (for fingerprints), or the same not-found error."""
+    """The text of a template file, or the same not-found error rendering would give."""
     _require_loader(env, filename, where)
     try:
         return env.loader.get_source(env, filename)[0]  # type: ignore[union-attr]

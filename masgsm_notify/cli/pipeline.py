@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from ..errors import UsageError
+from ..errors import MasgsmError, UsageError
+from ..logs import scrub
 from ..pipeline import (
     UI,
     Runner,
@@ -112,6 +113,20 @@ def _read_input(source: str | None) -> tuple[Any, bytes]:
         ) from None
 
 
+@contextlib.contextmanager
+def _json_errors(as_json: bool) -> Iterator[None]:
+    """With --json, a failure is a JSON document on stdout too (the paragraph still goes to
+    stderr), so a program reading stdout always gets one document."""
+    try:
+        yield
+    except (MasgsmError, click.ClickException) as error:
+        if as_json:
+            message = error.format_message() if isinstance(error, click.ClickException) else error
+            document = {"error": scrub(str(message)), "exit_code": error.exit_code}
+            click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        raise
+
+
 def _conclude(summary: Summary, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
@@ -193,19 +208,20 @@ def run(
     Exit codes: 0 all sent (and delivered, where checked); 1 runtime failure; 2 bad input,
     nothing sent; 3 sent, but report.fail_if holds (failures or pending numbers remain).
     """
-    input_data, input_bytes = _read_input(input_file)
-    options = RunOptions(
-        dry_run=dry_run,
-        sandbox=sandbox,
-        run_key=run_key,
-        journal=journal,
-        vars=_parse_vars(variables),
-        input=input_data,
-        input_bytes=input_bytes,
-        resend_unknown=resend_unknown,
-        preview=preview,
-    )
-    summary = Runner(load_pipeline(pipeline_file), options, ClickUI(as_json)).run()
+    with _json_errors(as_json):
+        input_data, input_bytes = _read_input(input_file)
+        options = RunOptions(
+            dry_run=dry_run,
+            sandbox=sandbox,
+            run_key=run_key,
+            journal=journal,
+            vars=_parse_vars(variables),
+            input=input_data,
+            input_bytes=input_bytes,
+            resend_unknown=resend_unknown,
+            preview=preview,
+        )
+        summary = Runner(load_pipeline(pipeline_file), options, ClickUI(as_json)).run()
     _conclude(summary, as_json)
 
 
@@ -229,8 +245,9 @@ def check(run_key: str, journal: Path | None, wait: str | None, as_json: bool) -
         seconds = None if wait is None else parse_duration(wait)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--wait") from None
-    path = journal or find_journal(run_key, Path.cwd())
-    _conclude(recheck(run_key, path, seconds, ClickUI(as_json)), as_json)
+    with _json_errors(as_json):
+        path = journal or find_journal(run_key, Path.cwd())
+        _conclude(recheck(run_key, path, seconds, ClickUI(as_json)), as_json)
 
 
 @click.command()

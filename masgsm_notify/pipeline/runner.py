@@ -26,7 +26,14 @@ import apprise
 
 from ..errors import CredentialsError, InsufficientBalanceError, MasgsmError, TitleError, UsageError
 from ..plugins import get_plugin_manager
-from ..render import RenderError, compile_text, make_environment, render, template_source
+from ..render import (
+    RenderError,
+    compile_text,
+    make_environment,
+    render,
+    template_source,
+    template_sources,
+)
 from ..sandbox import SandboxConfig, SandboxServer
 from ..service import Service
 from .checking import check_reports
@@ -121,6 +128,8 @@ class Runner:
             source = make_source(self.pipeline, self.options.input)
             fingerprint = self._fingerprint(source.fingerprint())
             run_key = self._run_key(fingerprint)
+            if self.options.dry_run:
+                self._note_journaled(run_key)
             journal.lock()
             run = self._resume_or_plan(journal, run_key, fingerprint, source, service, lang)
             info = RunInfo(
@@ -244,8 +253,7 @@ class Runner:
             ):
                 yield journal
             return
-        path = self.options.journal or default_journal(self.pipeline)
-        with Journal(path, durable=self.pipeline.send.durable) as journal:
+        with Journal(self._journal_path(), durable=self.pipeline.send.durable) as journal:
             yield journal
 
     def _took(self, phase: str, started: float, items: int = 0) -> str:
@@ -255,14 +263,37 @@ class Runner:
         rate = f" ({items / seconds:,.0f}/s)" if items and seconds > 0 else ""
         return f"{seconds:.2f} s{rate}"
 
+    def _note_journaled(self, run_key: str) -> None:
+        """In a dry run, say what a real run would resume from the journal, if anything."""
+        path = self._journal_path()
+        if not path.is_file():
+            return
+        with Journal(path) as journal:
+            run = journal.find_run(run_key)
+            if run is None or not run.planned_at:
+                return
+            tally = journal.tally(run)
+            self.ui.note(
+                f"Run key {run_key!r} is already in {path}: a real run would resume it and send "
+                f"{tally.messages(SENDABLE)} of its {tally.messages()} message(s), not this plan."
+            )
+
+    def _journal_path(self) -> Path:
+        return self.options.journal or default_journal(self.pipeline)
+
     def _fingerprint(self, source_bytes: bytes) -> str:
         digest = hashlib.sha256(self.pipeline.text.encode())
         digest.update(json.dumps(self._vars(), sort_keys=True, default=str).encode())
         digest.update(self.options.input_bytes)
         digest.update(source_bytes)
         message = self.pipeline.message
-        if message.template:
-            digest.update(template_source(self.env, message.template, message.where).encode())
+        main = (
+            template_source(self.env, message.template, message.where)
+            if message.template
+            else message.inline or ""
+        )
+        for text in template_sources(self.env, main):
+            digest.update(text.encode())
         return digest.hexdigest()
 
     def _run_key(self, fingerprint: str) -> str:
@@ -430,7 +461,7 @@ class Runner:
 
             def after(batch: Batch, outcome: Outcome) -> None:
                 advance(len(batch.numbers))
-                self.hooks.after_batch(run=info, batch=batch, outcome=outcome)
+                self._hook("after_batch", run=info, batch=batch, outcome=outcome)
 
             totals = send_all(
                 journal,
@@ -440,7 +471,7 @@ class Runner:
                 concurrency=self.pipeline.send.concurrency,
                 title=title,
                 lang=lang,
-                before=lambda batch: self.hooks.before_batch(run=info, batch=batch),
+                before=lambda batch: self._hook("before_batch", run=info, batch=batch),
                 after=after,
             )
         self.ui.note(
@@ -488,20 +519,37 @@ class Runner:
         summary.plan = self.details
         summary.timings = self.timings
         if not self.options.dry_run:
-            self.hooks.after_report(run=info, summary=summary)
+            self._hook("after_report", run=info, summary=summary)
             self._notify(summary)
         return summary
+
+    def _hook(self, name: str, **kwargs: Any) -> None:
+        """Call a plugin hook. A failing `before_batch` stops the run (its batch is not sent);
+        a failing hook after the fact is reported, since what it reports on has happened."""
+        try:
+            getattr(self.hooks, name)(**kwargs)
+        except Exception as error:  # a plugin's failure, whatever it is
+            if name == "before_batch":
+                raise PluginError(
+                    f"A plugin's before_batch hook stopped the run ({type(error).__name__}: "
+                    f"{error}); that batch and the rest were not sent."
+                ) from error
+            self.ui.note(f"A plugin's {name} hook failed: {type(error).__name__}: {error}")
 
     def _notify(self, summary: Summary) -> None:
         if not self.pipeline.notify:
             return
+        if self.options.sandbox:
+            self.ui.note("notify: skipped, this was a --sandbox run.")
+            return
         notifier = apprise.Apprise()
         for index, template in enumerate(self.pipeline.notify):
-            url = render(
-                compile_text(self.env, template, f"notify[{index}]"),
-                {"env": dict(os.environ)},
-                f"{self.pipeline.path}: notify[{index}]",
-            )
+            where = f"{self.pipeline.path}: notify[{index}]"
+            try:
+                url = render(compile_text(self.env, template, where), {"env": os.environ}, where)
+            except RenderError as error:
+                self.ui.note(f"{error}; that notify target was skipped.")
+                continue
             if not notifier.add(url):
                 self.ui.note(f"notify[{index}]: not a usable Apprise URL; skipped.")
         o = summary.outcomes
@@ -512,6 +560,10 @@ class Runner:
         )
         if len(notifier) and not notifier.notify(body=body, title=f"masgsm-notify: {summary.name}"):
             self.ui.note("Some notify targets could not be reached (see the log).")
+
+
+class PluginError(MasgsmError):
+    """A plugin hook failed before a batch left; nothing of that batch was sent."""
 
 
 def _exit_code(summary: Summary, stop: MasgsmError | None, batches: dict[str, int]) -> int:
