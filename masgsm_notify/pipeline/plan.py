@@ -8,8 +8,9 @@ from the source into the journal in chunks; memory does not grow with the recipi
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from .. import numbers as phone
@@ -17,7 +18,7 @@ from .. import text as sms_text
 from ..errors import InvalidNumberError
 from ..plugins import collect
 from ..render import compile_text, is_true, load_template, render
-from ..sources import Source, SourceContext
+from ..sources import Row, Source, SourceContext
 from .journal import Journal, RunRecord
 from .spec import Pipeline
 
@@ -33,11 +34,73 @@ class PlanStats:
     invalid_examples: list[tuple[str, str, str]] = field(default_factory=list)
 
 
+@dataclass
+class Planned:
+    """One chunk's outcome: messages to journal, invalid rows, and how many rows were filtered."""
+
+    rows: int = 0
+    filtered: int = 0
+    messages: list[tuple[str, str, str, str, int]] = field(default_factory=list)
+    invalid: list[tuple[str, str, str]] = field(default_factory=list)
+
+
 def make_source(pipeline: Pipeline, input_data: Any) -> Source:
     spec = pipeline.recipients
     source_class = collect("register_sources")[spec.source]
     context = SourceContext(pipeline.base_dir, input_data, spec.where)
     return source_class(spec.value, spec.options, context)
+
+
+class RowPlanner:
+    """Turns recipient rows into messages: filter, number, text, cost. No I/O, no shared state."""
+
+    def __init__(self, pipeline: Pipeline, env: Any, lang: str):
+        spec, message = pipeline.recipients, pipeline.message
+        self.number_of = compile_text(env, spec.number, f"{spec.number_where} (number)")
+        self.when = compile_text(env, spec.when, f"{spec.when_where} (when)") if spec.when else None
+        if message.template:
+            self.text_of = load_template(env, message.template, message.where)
+        else:
+            self.text_of = compile_text(env, message.inline or "", f"{message.where} (inline)")
+        self.plain = lang == "plain"
+        self.limit = pipeline.send.max_segments
+
+    def __call__(self, rows: Iterable[Row]) -> Planned:
+        """Plan a chunk of rows; a template failure raises RenderError naming the row."""
+        done = Planned()
+        for where, fields in rows:
+            done.rows += 1
+            context = {**fields, "row": fields}
+            if self.when is not None and not is_true(render(self.when, context, where)):
+                done.filtered += 1
+                continue
+            raw_number = render(self.number_of, context, where)
+            try:
+                number = phone.normalize(raw_number)
+            except InvalidNumberError as error:
+                done.invalid.append((where, raw_number, error.reason))
+                continue
+            text = render(self.text_of, context, where).strip()
+            if not text.isascii():
+                text = unicodedata.normalize("NFC", text)
+            if self.plain:
+                text = sms_text.plain(text)
+            if not text:
+                done.invalid.append((where, number, "the message rendered empty"))
+                continue
+            cost = sms_text.cost(text, not self.plain)
+            if cost.segments > self.limit:
+                done.invalid.append(
+                    (
+                        where,
+                        number,
+                        f"the text needs {cost.segments} segments, "
+                        f"more than send.max_segments ({self.limit})",
+                    )
+                )
+                continue
+            done.messages.append((where, number, text, cost.encoding.value, cost.segments))
+        return done
 
 
 def plan(
@@ -50,68 +113,22 @@ def plan(
     progress: Callable[[int], None],
 ) -> PlanStats:
     """Write the run's messages (and skipped rows) to the journal; return the counts."""
-    spec, message = pipeline.recipients, pipeline.message
-    number_of = compile_text(env, spec.number, f"{spec.number_where} (number)")
-    when = compile_text(env, spec.when, f"{spec.when_where} (when)") if spec.when else None
-    if message.template:
-        text_of = load_template(env, message.template, message.where)
-    else:
-        text_of = compile_text(env, message.inline or "", f"{message.where} (inline)")
-    plain = lang == "plain"
-    limit = pipeline.send.max_segments
+    planner = RowPlanner(pipeline, env, lang)
     stats = PlanStats()
-    pending: list[tuple] = []
-    skipped: list[tuple[str, str, str]] = []
-
-    def invalid(where: str, value: str, reason: str) -> None:
-        stats.invalid += 1
-        if len(stats.invalid_examples) < LISTED_INVALID:
-            stats.invalid_examples.append((where, value, reason))
-        skipped.append((where, value, reason))
-
-    for where, fields in source.rows():
-        stats.rows += 1
-        context = {**fields, "row": fields}
-        if when is not None and not is_true(render(when, context, where)):
-            stats.filtered += 1
-            continue
-        raw_number = render(number_of, context, where)
-        try:
-            number = phone.normalize(raw_number)
-        except InvalidNumberError as error:
-            invalid(where, raw_number, error.reason)
-            continue
-        text = render(text_of, context, where).strip()
-        if not text.isascii():
-            text = unicodedata.normalize("NFC", text)
-        if plain:
-            text = sms_text.plain(text)
-        if not text:
-            invalid(where, number, "the message rendered empty")
-            continue
-        cost = sms_text.cost(text, not plain)
-        if cost.segments > limit:
-            invalid(
-                where,
-                number,
-                f"the text needs {cost.segments} segments, more than send.max_segments ({limit})",
-            )
-            continue
-        pending.append((where, number, text, cost.encoding.value, cost.segments))
-        if len(pending) >= CHUNK:
-            _flush(journal, run, pending, skipped)
-            progress(stats.rows)
-    _flush(journal, run, pending, skipped)
+    for done in map(planner, _chunks(source.rows())):
+        stats.rows += done.rows
+        stats.filtered += done.filtered
+        stats.invalid += len(done.invalid)
+        room = LISTED_INVALID - len(stats.invalid_examples)
+        stats.invalid_examples.extend(done.invalid[: max(room, 0)])
+        with journal.transaction():
+            journal.add_messages(run, done.messages)
+            journal.add_skipped(run, done.invalid)
+        progress(stats.rows)
     journal.merge_duplicates(run)
-    progress(stats.rows)
     return stats
 
 
-def _flush(
-    journal: Journal, run: RunRecord, pending: list[tuple], skipped: list[tuple[str, str, str]]
-) -> None:
-    with journal.transaction():
-        journal.add_messages(run, pending)
-        journal.add_skipped(run, skipped)
-    pending.clear()
-    skipped.clear()
+def _chunks(rows: Iterator[Row]) -> Iterator[list[Row]]:
+    while chunk := list(islice(rows, CHUNK)):
+        yield chunk
