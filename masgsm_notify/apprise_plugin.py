@@ -48,7 +48,7 @@ from apprise.url import PrivacyMode
 from apprise.utils.parse import parse_phone_no
 
 from . import numbers as phone
-from .client import DEFAULT_BASE_URL, LANGS, MasgsmClient, SendResult
+from .client import DEFAULT_BASE_URL, LANGS, MAX_BATCH, MasgsmClient, SendResult
 from .errors import (
     InvalidNumberError,
     MasgsmError,
@@ -64,11 +64,7 @@ DEFAULT_HTTPS_BASE_URL = "https://" + DEFAULT_BASE_URL.split("://", 1)[1]
 METHODS = ("post", "get")
 PROJECT_URL = "https://pypi.org/project/masgsm-notify/"
 
-# Numbers per request. The provider is PHP (api_post.php), and PHP reads at most
-# `max_input_vars` form fields (1000 by default) and silently drops the rest: a type-1 batch
-# carries one `message[i]` field per number plus six others, so 990 keeps a batch whole.
 DEFAULT_BATCH = 500
-MAX_BATCH = 990
 
 # An alphanumeric sender ID is at most 11 characters (GSM 03.40); the provider checks the rest.
 TITLE_RE = re.compile(r"^[\w .&'-]{1,11}$")

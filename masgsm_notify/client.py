@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "http://masgsm.com.tr/MasApiV2"
 DEFAULT_TIMEOUT = (10.0, 30.0)
+# Texts per type-1 request. The provider is PHP (api_post.php), and PHP reads at most
+# `max_input_vars` form fields (1000 by default) and silently drops the rest: a type-1 batch
+# carries one `message[i]` field per number plus six others, so 990 keeps a batch whole.
+MAX_BATCH = 990
 LANGS = ("auto", "tr", "plain")
 
 

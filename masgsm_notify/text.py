@@ -35,6 +35,9 @@ TURKISH_SHIFT = GSM7_EXTENSION | TURKISH_SHIFT_ONLY
 GSM7 = GSM7_BASIC | GSM7_EXTENSION
 TURKISH = GSM7_BASIC | TURKISH_SHIFT
 
+# A text longer than this many segments is more likely a template mistake than a message.
+DEFAULT_MAX_SEGMENTS = 6
+
 # (septets or units in a single segment, per part when concatenated)
 LIMITS = {Encoding.GSM7: (160, 153), Encoding.TURKISH: (155, 149), Encoding.UCS2: (70, 67)}
 

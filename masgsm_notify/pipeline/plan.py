@@ -17,7 +17,7 @@ from .. import numbers as phone
 from .. import text as sms_text
 from ..errors import InvalidNumberError
 from ..plugins import collect
-from ..render import compile_text, is_true, load_template, render
+from ..render import Renderer, compile_text, is_true, load_template, render
 from ..sources import Row, Source, SourceContext
 from .journal import Journal, RunRecord
 from .spec import Pipeline
@@ -52,18 +52,41 @@ def make_source(pipeline: Pipeline, input_data: Any) -> Source:
 
 
 class RowPlanner:
-    """Turns recipient rows into messages: filter, number, text, cost. No I/O, no shared state."""
+    """Turns recipient rows into messages: filter, number, text, cost. No I/O, no shared state.
 
-    def __init__(self, pipeline: Pipeline, env: Any, lang: str):
+    Pipelines and the Apprise service's contacts mode both plan rows with it, so a row means the
+    same text, number and cost wherever it is sent from.
+    """
+
+    def __init__(
+        self,
+        number_of: Renderer,
+        text_of: Renderer,
+        *,
+        when: Renderer | None = None,
+        plain: bool = False,
+        max_segments: int = sms_text.DEFAULT_MAX_SEGMENTS,
+    ):
+        self.number_of = number_of
+        self.text_of = text_of
+        self.when = when
+        self.plain = plain
+        self.limit = max_segments
+
+    @classmethod
+    def for_pipeline(cls, pipeline: Pipeline, env: Any, lang: str) -> RowPlanner:
         spec, message = pipeline.recipients, pipeline.message
-        self.number_of = compile_text(env, spec.number, f"{spec.number_where} (number)")
-        self.when = compile_text(env, spec.when, f"{spec.when_where} (when)") if spec.when else None
         if message.template:
-            self.text_of = load_template(env, message.template, message.where)
+            text_of = load_template(env, message.template, message.where)
         else:
-            self.text_of = compile_text(env, message.inline or "", f"{message.where} (inline)")
-        self.plain = lang == "plain"
-        self.limit = pipeline.send.max_segments
+            text_of = compile_text(env, message.inline or "", f"{message.where} (inline)")
+        return cls(
+            compile_text(env, spec.number, f"{spec.number_where} (number)"),
+            text_of,
+            when=compile_text(env, spec.when, f"{spec.when_where} (when)") if spec.when else None,
+            plain=lang == "plain",
+            max_segments=pipeline.send.max_segments,
+        )
 
     def __call__(self, rows: Iterable[Row]) -> Planned:
         """Plan a chunk of rows; a template failure raises RenderError naming the row."""
@@ -113,7 +136,7 @@ def plan(
     progress: Callable[[int], None],
 ) -> PlanStats:
     """Write the run's messages (and skipped rows) to the journal; return the counts."""
-    planner = RowPlanner(pipeline, env, lang)
+    planner = RowPlanner.for_pipeline(pipeline, env, lang)
     stats = PlanStats()
     for done in map(planner, _chunks(source.rows())):
         stats.rows += done.rows

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import yamlfile
+from ..client import MAX_BATCH
 from ..errors import UsageError
 from ..plugins import collect
 from ..sources import Source
+from ..text import DEFAULT_MAX_SEGMENTS
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -76,9 +78,9 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "title": Key((str,)),
     },
     "send": {
-        "batch_size": Key((int,), default=500, check=_between(1, 5000)),
+        "batch_size": Key((int,), default=500, check=_between(1, MAX_BATCH)),
         "concurrency": Key((int,), default=4, check=_between(1, 64)),
-        "max_segments": Key((int,), default=6, check=_between(1, 20)),
+        "max_segments": Key((int,), default=DEFAULT_MAX_SEGMENTS, check=_between(1, 20)),
         "on_invalid": Key((str,), default="fail", check=_one_of("fail", "skip")),
         "retries": Key((int,), default=5, check=_between(0, 20)),
         "durable": Key((bool,), default=False),
