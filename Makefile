@@ -13,11 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# A fresh journal each time, so the demo always shows the whole flow (a kept journal would
-# make a second run send nothing: that is the journal doing its job).
+# A --sandbox run keeps no journal, so the demo shows the whole flow every time.
 demo: $(STAMP)
-	rm -f $(VENV)/demo.journal.sqlite*
-	$(BIN)/masgsm-notify run pipelines/demo.yaml --sandbox --journal $(VENV)/demo.journal.sqlite
+	$(BIN)/masgsm-notify run pipelines/demo.yaml --sandbox
 
 test: $(STAMP)
 	$(BIN)/ruff check masgsm_notify tests benchmarks

@@ -31,9 +31,14 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 def collect(hook_name: str) -> dict[str, Any]:
-    """Call a `register_*` hook and gather what every plugin registered, by name."""
+    """Call a `register_*` hook and gather what every plugin registered, by name.
+
+    pluggy calls the most recently registered plugin first, and the built-ins are registered
+    first, so keeping the first registration of a name lets an installed plugin replace a
+    built-in filter or source.
+    """
     found: dict[str, Any] = {}
-    getattr(get_plugin_manager().hook, hook_name)(register=found.__setitem__)
+    getattr(get_plugin_manager().hook, hook_name)(register=found.setdefault)
     return found
 
 

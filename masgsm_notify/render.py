@@ -43,10 +43,60 @@ class RenderError(UsageError):
         self.where = where
 
 
+# What one operator may build. No SMS needs more, and without a limit `{{ 10**(10**10) }}` or
+# `{{ 'x' * 10**9 }}` hangs or exhausts memory (Jinja even folds such constants while compiling).
+MAX_POWER_BITS = 4096
+MAX_REPEAT = 100_000  # items or characters from one `*` or `%` (Jinja's MAX_RANGE for range())
+_PERCENT_FIELD = re.compile(r"%[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
+
+
+class LimitedSandbox(SandboxedEnvironment):
+    """Jinja's sandbox, with `**`, `*` and `%` refusing results too large to be a text."""
+
+    intercepted_binops = frozenset({"**", "*", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            _check_power(left, right)
+        elif operator == "*":
+            _check_repeat(left, right)
+        elif isinstance(left, str):
+            _check_percent_format(left)
+        return super().call_binop(context, operator, left, right)
+
+
+def _check_power(base: Any, exponent: Any) -> None:
+    if (
+        isinstance(base, int)
+        and isinstance(exponent, int)
+        and abs(base) > 1
+        and exponent * (abs(base).bit_length() - 1) > MAX_POWER_BITS
+    ):
+        raise OverflowError(f"the sandbox refuses powers above {MAX_POWER_BITS} bits")
+
+
+def _check_repeat(left: Any, right: Any) -> None:
+    for sequence, times in ((left, right), (right, left)):
+        if (
+            isinstance(sequence, (str, list, tuple))
+            and isinstance(times, int)
+            and len(sequence) * times > MAX_REPEAT
+        ):
+            raise OverflowError(f"the sandbox refuses to repeat to more than {MAX_REPEAT:,} items")
+
+
+def _check_percent_format(text: str) -> None:
+    for match in _PERCENT_FIELD.finditer(text):
+        for size in match.groups():
+            if size == "*" or (size and int(size) > MAX_REPEAT):
+                raise OverflowError(f"the sandbox refuses % widths above {MAX_REPEAT:,}")
+
+
 def make_environment(search_path: Iterable[Path] = ()) -> SandboxedEnvironment:
     """A sandboxed, strict environment with the plugins' filters and globals."""
-    folders = [str(p) for p in dict.fromkeys(search_path) if Path(p).is_dir()]
-    env = SandboxedEnvironment(
+    resolved = dict.fromkeys(Path(p).resolve() for p in search_path)
+    folders = [str(p) for p in resolved if p.is_dir()]
+    env = LimitedSandbox(
         undefined=StrictUndefined,
         autoescape=False,
         loader=FileSystemLoader(folders) if folders else None,
@@ -64,13 +114,15 @@ def compile_text(env: SandboxedEnvironment, source: str, name: str) -> Renderer:
     """
     simple = _SIMPLE_FIELD.fullmatch(source.strip())
     if simple:
-        return _field_reader(simple.group(1), env.globals)
+        return field_reader(simple.group(1), env.globals)
     try:
         code = env.compile(source, name=name, filename=name)
     except TemplateSyntaxError as error:
         raise RenderError(
             f"template syntax error: {error.message}", f"{name}:{error.lineno}"
         ) from None
+    except RecursionError:
+        raise RenderError(_TOO_DEEP, name) from None
     return env.template_class.from_code(env, code, env.make_globals(None)).render
 
 
@@ -86,6 +138,8 @@ def load_template(env: SandboxedEnvironment, filename: str, where: str = "") -> 
         raise RenderError(
             f"template syntax error: {error.message}", f"{error.filename}:{error.lineno}"
         ) from None
+    except RecursionError:
+        raise RenderError(_TOO_DEEP, where or filename) from None
     except TemplateError as error:
         raise _not_found(env, filename, where) from error
 
@@ -101,7 +155,7 @@ def template_sources(env: SandboxedEnvironment, source: str) -> list[str]:
     while queue:
         try:
             names = meta.find_referenced_templates(env.parse(queue.pop()))
-        except TemplateSyntaxError:
+        except (TemplateSyntaxError, RecursionError):  # compiling reports it
             continue
         for name in names:
             if name is None or name in seen or env.loader is None:
@@ -139,7 +193,7 @@ def _not_found(env: SandboxedEnvironment, filename: str, where: str) -> RenderEr
 def render(renderer: Renderer, context: Mapping[str, Any], row: str) -> str:
     """Render for one row; any failure becomes a RenderError naming the row and template line."""
     try:
-        return renderer(context)
+        text = renderer(context)
     except Exception as error:  # any failure inside a template is the template author's to fix
         if isinstance(error, SecurityError):
             problem = f"the template tried to reach Python internals ({error})"
@@ -148,6 +202,15 @@ def render(renderer: Renderer, context: Mapping[str, Any], row: str) -> str:
         else:
             problem = f"{type(error).__name__}: {error}"
         raise RenderError(f"{_template_line(error)}{problem}", row) from None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:  # "\ud800" in a template or a JSON row
+            raise RenderError(
+                f"the text holds {text[error.start]!r}, a lone surrogate that is not a character",
+                row,
+            ) from None
+    return text
 
 
 def is_true(text: str) -> bool:
@@ -155,13 +218,19 @@ def is_true(text: str) -> bool:
     return text.strip().lower() not in _FALSE_WORDS
 
 
-def _field_reader(field: str, env_globals: Mapping[str, Any]) -> Renderer:
-    """`{{ field }}` without Jinja: the row's value, else a global's, else Jinja's error."""
+def field_reader(field: str, env_globals: Mapping[str, Any] | None = None) -> Renderer:
+    """`{{ field }}` without Jinja: the row's value, else a global's, else Jinja's error.
+
+    The name may be any text, including one no template could spell (`Telefon No`). The error
+    for a missing field is the one Jinja gives (`'field' is undefined`), so `render` reports it
+    naming the row either way.
+    """
+    fallback: Mapping[str, Any] = env_globals or {}
 
     def read(context: Mapping[str, Any]) -> str:
         value = context.get(field, _MISSING)
         if value is _MISSING:
-            value = env_globals.get(field, _MISSING)
+            value = fallback.get(field, _MISSING)
             if value is _MISSING:
                 raise UndefinedError(f"'{field}' is undefined")
         return str(value)
@@ -170,6 +239,7 @@ def _field_reader(field: str, env_globals: Mapping[str, Any]) -> Renderer:
 
 
 _MISSING = object()
+_TOO_DEEP = "the template nests blocks or brackets too deeply"
 
 
 def _template_line(error: BaseException) -> str:

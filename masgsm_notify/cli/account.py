@@ -28,7 +28,7 @@ def parse_numbers(values: tuple[str, ...]) -> list[str]:
         raise UsageError("Invalid numbers, nothing was sent: " + " ".join(bad))
     if not good:
         raise UsageError("No numbers given: use --to N[,N...].")
-    return good
+    return list(dict.fromkeys(good))  # a number typed two ways gets the text once
 
 
 @click.command()
@@ -68,6 +68,8 @@ def send(
     """Send one text to one or many numbers (type 0)."""
     if message == "-":
         message = sys.stdin.read().rstrip("\n")
+    if not message.strip():
+        raise UsageError("The message is empty; nothing was sent.")
     numbers = parse_numbers(to)
     if method == "get":
         shown = sms_text.ascii_only(message)

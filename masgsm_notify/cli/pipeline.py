@@ -241,11 +241,11 @@ def run(
 @json_option
 def check(run_key: str, journal: Path | None, wait: str | None, as_json: bool) -> None:
     """Check the delivery reports of a past run again, and summarise it."""
-    try:
-        seconds = None if wait is None else parse_duration(wait)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--wait") from None
     with _json_errors(as_json):
+        try:
+            seconds = None if wait is None else parse_duration(wait)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--wait") from None
         path = journal or find_journal(run_key, Path.cwd())
         _conclude(recheck(run_key, path, seconds, ClickUI(as_json)), as_json)
 

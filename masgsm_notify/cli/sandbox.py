@@ -6,6 +6,7 @@ import contextlib
 
 import click
 
+from ..errors import UsageError
 from ..sandbox import FAULTS, FaultPlan, SandboxConfig, SandboxServer
 
 _DEFAULTS = SandboxConfig()
@@ -134,9 +135,12 @@ def serve(
         bare_codes=bare_codes,
     )
     plan = FaultPlan(rates=_fault_rates(faults), scope=fault_scope, stall_ms=stall_ms, seed=seed)
-    server = SandboxServer(
-        config, host=host, port=port, latency_ms=latency_ms, faults=plan if faults else None
-    )
+    try:
+        server = SandboxServer(
+            config, host=host, port=port, latency_ms=latency_ms, faults=plan if faults else None
+        )
+    except OSError as error:
+        raise UsageError(f"The sandbox cannot listen on {host}:{port}: {error.strerror}.") from None
     click.echo(server.base_url)
     click.echo(
         f"sandbox account {user}, titles {', '.join(config.titles)}; Ctrl-C stops it.", err=True

@@ -30,18 +30,20 @@ def check_reports(
     wait: float,
     poll_every: float,
     concurrency: int,
+    partial_only: bool = False,
     progress: Callable[[int, int], None] = lambda done, total: None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Poll until every accepted message is delivered or failed, or `wait` seconds pass.
 
+    `partial_only` polls only batches answered 3 (partial), to learn which numbers never went.
     Returns the number of polling rounds.
     """
     deadline = time.monotonic() + wait
     delay = min(FIRST_DELAY, poll_every)
     rounds = 0
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="masgsm-report") as pool:
-        while todo := journal.batches_to_check(run):
+        while todo := journal.batches_to_check(run, partial_only):
             if rounds:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

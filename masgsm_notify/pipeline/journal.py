@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import MasgsmError
+from .. import numbers as phone
+from ..errors import InvalidNumberError, MasgsmError
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -51,6 +52,7 @@ CREATE TABLE IF NOT EXISTS messages (
     batch_id INTEGER,
     state TEXT NOT NULL DEFAULT 'planned'
 );
+CREATE INDEX IF NOT EXISTS messages_by_run ON messages(run_id);
 CREATE INDEX IF NOT EXISTS messages_by_batch ON messages(batch_id, number);
 CREATE TABLE IF NOT EXISTS skipped (
     id INTEGER PRIMARY KEY,
@@ -73,10 +75,8 @@ CREATE TABLE IF NOT EXISTS batches (
 );
 """
 
-# Message states. Those a run may (re)send; those whose outcome is unknown.
+# Message states a run may (re)send: never attempted, refused, or beyond a partial send.
 SENDABLE = ("planned", "rejected", "not_sent")
-UNCERTAIN = ("in_flight", "unknown")
-FINAL_REPORT = ("delivered", "failed")
 
 
 _RUN_COLUMNS = "id, run_key, name, pipeline, fingerprint, planned_at, created_at, rows, filtered"
@@ -110,31 +110,47 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Group:
+    """Messages of a run that share a state, an encoding and a segment count."""
+
+    state: str
+    encoding: str
+    segments: int
+    messages: int
+    rows: int  # recipient rows, counting each duplicate merged into a message
+
+
+@dataclass(frozen=True)
 class Tally:
-    """(state, encoding, segments, messages, recipient rows) groups of a run's messages."""
+    """A run's messages in groups, from one pass over the journal."""
 
-    groups: list[tuple[str, str, int, int, int]]
+    groups: list[Group]
 
-    def _pick(self, states: Iterable[str] | None) -> list[tuple[str, str, int, int, int]]:
+    def _pick(self, states: Iterable[str] | None) -> list[Group]:
         wanted = None if states is None else set(states)
-        return [g for g in self.groups if wanted is None or g[0] in wanted]
+        return [g for g in self.groups if wanted is None or g.state in wanted]
 
     def messages(self, states: Iterable[str] | None = None) -> int:
-        return sum(g[3] for g in self._pick(states))
+        return sum(g.messages for g in self._pick(states))
 
     def rows(self, states: Iterable[str] | None = None) -> int:
-        """Recipient rows, counting each duplicate merged into a message."""
-        return sum(g[4] for g in self._pick(states))
+        return sum(g.rows for g in self._pick(states))
 
     def credits(self, states: Iterable[str] | None = None) -> int:
-        return sum(g[2] * g[3] for g in self._pick(states))
+        return sum(g.segments * g.messages for g in self._pick(states))
 
-    def by(self, column: int) -> dict[Any, int]:
-        """Messages per encoding (column 1) or per segment count (column 2)."""
-        found: dict[Any, int] = {}
-        for group in self.groups:
-            found[group[column]] = found.get(group[column], 0) + group[3]
-        return found
+    def by_encoding(self) -> dict[str, int]:
+        return _count_by((g.encoding, g.messages) for g in self.groups)
+
+    def by_segments(self) -> dict[int, int]:
+        return _count_by((g.segments, g.messages) for g in self.groups)
+
+
+def _count_by(pairs: Iterable[tuple[Any, int]]) -> dict[Any, int]:
+    found: dict[Any, int] = {}
+    for key, count in pairs:
+        found[key] = found.get(key, 0) + count
+    return found
 
 
 class Journal:
@@ -143,8 +159,8 @@ class Journal:
     def __init__(self, path: Path, durable: bool = False):
         self.path = path
         self.durable = durable
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             # The busy timeout first: switching to WAL waits for a lock when another process is
             # opening the same new journal at the same moment.
@@ -159,7 +175,7 @@ class Journal:
                 )
             self.db.executescript(SCHEMA)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as error:
+        except (sqlite3.DatabaseError, OSError) as error:
             raise MasgsmError(f"{path}: cannot open the journal: {error}") from None
         self._lock_file: Any = None
 
@@ -265,18 +281,27 @@ class Journal:
         One sort of the whole plan once it is written costs a fraction of what a unique index
         maintained row by row would, and keeps memory flat however many rows there are.
         """
-        groups = self.db.execute(
-            "SELECT group_concat(id), COUNT(*) FROM messages WHERE run_id = ?"
-            " GROUP BY number, text HAVING COUNT(*) > 1",
-            (run.id,),
-        ).fetchall()
-        merged = 0
         with self.transaction():
-            for ids, count in groups:
-                first, *others = sorted(int(i) for i in ids.split(","))
-                self.db.execute("UPDATE messages SET copies = ? WHERE id = ?", (count, first))
-                self.db.executemany("DELETE FROM messages WHERE id = ?", ((i,) for i in others))
-                merged += len(others)
+            self.db.execute("DROP TABLE IF EXISTS temp.repeats")
+            self.db.execute(
+                "CREATE TEMP TABLE repeats AS SELECT MIN(id) AS keep, COUNT(*) AS copies"
+                " FROM messages WHERE run_id = ? GROUP BY number, text HAVING COUNT(*) > 1",
+                (run.id,),
+            )
+            self.db.execute(
+                "UPDATE messages SET copies = repeats.copies FROM repeats"
+                " WHERE messages.id = repeats.keep"
+            )
+            merged = (
+                self.db.execute(
+                    "DELETE FROM messages WHERE run_id = ? AND id NOT IN"
+                    " (SELECT MIN(id) FROM messages WHERE run_id = ? GROUP BY number, text)",
+                    (run.id, run.id),
+                ).rowcount
+                if self.db.execute("SELECT 1 FROM repeats LIMIT 1").fetchone()
+                else 0
+            )
+            self.db.execute("DROP TABLE temp.repeats")
         return merged
 
     def add_skipped(self, run: RunRecord, rows: Iterable[tuple[str, str, str]]) -> None:
@@ -392,13 +417,14 @@ class Journal:
 
     # -- delivery reports ----------------------------------------------------------------------
 
-    def batches_to_check(self, run: RunRecord) -> list[tuple[int, str]]:
+    def batches_to_check(self, run: RunRecord, partial_only: bool = False) -> list[tuple[int, str]]:
         """(batch id, message id) of accepted batches with numbers not yet final."""
+        states = ("partial",) if partial_only else ("sent", "partial")
         return self.db.execute(
             "SELECT DISTINCT b.id, b.message_id FROM batches b JOIN messages m"
-            " ON m.batch_id = b.id WHERE b.run_id = ? AND b.state IN ('sent', 'partial')"
+            f" ON m.batch_id = b.id WHERE b.run_id = ? AND b.state IN ({_marks(states)})"
             " AND b.message_id IS NOT NULL AND m.state IN ('sent', 'pending')",
-            (run.id,),
+            (run.id, *states),
         ).fetchall()
 
     def apply_report(
@@ -406,20 +432,30 @@ class Journal:
     ) -> None:
         """Join a report's numbers back to the batch's messages.
 
-        Numbers of a partial batch missing from every list were never sent (`not_sent`), so a
-        later run may send them.
+        Only numbers of this batch count (a report is matched by number, normalised). Numbers
+        missing from every list are not reported yet, except in a partial batch whose report has
+        settled (nothing pending): those were never sent (`not_sent`), and a later run may send
+        them.
         """
-        partial, size = self.db.execute(
-            "SELECT state = 'partial', size FROM batches WHERE id = ?", (batch_id,)
-        ).fetchone()
-        lists = {"delivered": delivered, "failed": failed, "pending": pending}
+        partial = self.db.execute(
+            "SELECT state = 'partial' FROM batches WHERE id = ?", (batch_id,)
+        ).fetchone()[0]
+        ours = {
+            n
+            for (n,) in self.db.execute(
+                "SELECT number FROM messages WHERE batch_id = ?", (batch_id,)
+            )
+        }
+        lists = {
+            "delivered": _ours(delivered, ours),
+            "failed": _ours(failed, ours),
+            "pending": _ours(pending, ours),
+        }
+        covered = set().union(*lists.values())
         # One statement sets the commonest state for the whole batch; only the exceptions are
-        # then written number by number. When numbers are missing from every list, the base is
-        # what that means: never sent (partial batch) or not reported yet.
-        if partial:
-            base = "not_sent"
-        elif sum(map(len, lists.values())) < size:
-            base = "pending"
+        # then written number by number.
+        if covered != ours:
+            base = "not_sent" if partial and not lists["pending"] else "pending"
         else:
             base = max(lists, key=lambda state: len(lists[state]))
         with self.transaction():
@@ -442,13 +478,12 @@ class Journal:
 
     def tally(self, run: RunRecord) -> Tally:
         """Counts of the run's messages by state, encoding and segments, in one pass."""
-        return Tally(
-            self.db.execute(
-                "SELECT state, encoding, segments, COUNT(*), SUM(copies) FROM messages"
-                " WHERE run_id = ? GROUP BY state, encoding, segments",
-                (run.id,),
-            ).fetchall()
+        rows = self.db.execute(
+            "SELECT state, encoding, segments, COUNT(*), SUM(copies) FROM messages"
+            " WHERE run_id = ? GROUP BY state, encoding, segments",
+            (run.id,),
         )
+        return Tally([Group(*row) for row in rows])
 
     def skipped(self, run: RunRecord, limit: int | None = None) -> list[tuple[str, str, str]]:
         return self.db.execute(
@@ -483,7 +518,7 @@ class Journal:
         ).fetchall()
 
     def results(self, run: RunRecord) -> Iterator[tuple]:
-        """Each message, then each skipped row, as export rows (see `summary.export_csv`)."""
+        """Each message, then each skipped row, as export rows (see `results.export_csv`)."""
         yield from self.db.execute(
             "SELECT m.row, m.number, m.state, b.message_id, m.segments, m.copies, m.text"
             " FROM messages m LEFT JOIN batches b ON b.id = m.batch_id WHERE m.run_id = ?"
@@ -492,6 +527,26 @@ class Journal:
         )
         for row, value, reason in self.skipped(run):
             yield row, value, "skipped", None, 0, 1, reason
+
+
+def _marks(values: tuple) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _ours(numbers: list[str], batch: set[str]) -> set[str]:
+    """The report's numbers that belong to the batch, in the journal's 5xxxxxxxxx form."""
+    found = set()
+    for number in numbers:
+        if number in batch:
+            found.add(number)
+            continue
+        try:
+            normal = phone.normalize(number)
+        except InvalidNumberError:
+            continue
+        if normal in batch:
+            found.add(normal)
+    return found
 
 
 class _Transaction:

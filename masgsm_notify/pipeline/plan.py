@@ -66,12 +66,15 @@ class RowPlanner:
         when: Renderer | None = None,
         plain: bool = False,
         max_segments: int = sms_text.DEFAULT_MAX_SEGMENTS,
+        limit_name: str = "send.max_segments",
     ):
+        """`limit_name` is how a refusal names the segment limit to the one who can change it."""
         self.number_of = number_of
         self.text_of = text_of
         self.when = when
         self.plain = plain
         self.limit = max_segments
+        self.limit_name = limit_name
 
     @classmethod
     def for_pipeline(cls, pipeline: Pipeline, env: Any, lang: str) -> RowPlanner:
@@ -118,7 +121,7 @@ class RowPlanner:
                         where,
                         number,
                         f"the text needs {cost.segments} segments, "
-                        f"more than send.max_segments ({self.limit})",
+                        f"more than {self.limit_name} ({self.limit})",
                     )
                 )
                 continue

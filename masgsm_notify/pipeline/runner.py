@@ -8,38 +8,28 @@ the journal instead of planning again, so texts never change between attempts.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import datetime as dt
 import hashlib
 import json
-import logging
-import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import apprise
-
+from ..client import MasgsmClient
 from ..errors import CredentialsError, InsufficientBalanceError, MasgsmError, TitleError, UsageError
 from ..plugins import get_plugin_manager
-from ..render import (
-    RenderError,
-    compile_text,
-    make_environment,
-    render,
-    template_source,
-    template_sources,
-)
-from ..sandbox import SandboxConfig, SandboxServer
+from ..render import compile_text, make_environment, render, template_source, template_sources
 from ..service import Service
 from .checking import check_reports
+from .connection import Connection
 from .journal import SENDABLE, Journal, RunRecord
 from .plan import PlanStats, make_source, plan
-from .sending import Batch, BatchSender, Outcome, send_all
+from .results import export, export_path, notify
+from .sending import Batch, BatchSender, Outcome, SendPlan, send_all
 from .spec import Pipeline, PipelineError, load_pipeline
 from .summary import (
     DEFAULT_FAIL_IF,
@@ -47,11 +37,8 @@ from .summary import (
     Summary,
     compile_fail_if,
     evaluate_fail_if,
-    export_csv,
     summarize,
 )
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -92,6 +79,10 @@ class UI:
         return contextlib.nullcontext(lambda n: None)
 
 
+class PluginError(MasgsmError):
+    """A plugin hook failed before a batch left; nothing of that batch was sent."""
+
+
 def default_journal(pipeline: Pipeline) -> Path:
     """Beside the pipeline: `invoice-reminder.yaml` keeps `invoice-reminder.journal.sqlite`."""
     return pipeline.path.with_name(pipeline.path.stem + ".journal.sqlite")
@@ -104,8 +95,12 @@ class Runner:
         self.ui = ui or UI()
         self.hooks = get_plugin_manager().hook
         self.env = make_environment(pipeline.template_dirs())
-        self.now = dt.datetime.now().astimezone()
-        self.env.globals.update(vars=self._vars(), input=options.input, now=self.now)
+        self.env.globals.update(
+            vars={**pipeline.vars, **options.vars},
+            input=options.input,
+            now=dt.datetime.now().astimezone(),
+        )
+        self.connection = Connection(pipeline, self.env)
         self.details: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
         report = pipeline.report
@@ -114,19 +109,15 @@ class Runner:
             DEFAULT_FAIL_IF if report.check else UNCHECKED_FAIL_IF
         )
         self.fail_if = compile_fail_if(self.env, self.fail_if_text, report.fail_if_where)
-
-    def _vars(self) -> dict[str, Any]:
-        return {**self.pipeline.vars, **self.options.vars}
+        self.export_to = export_path(pipeline, self.env)  # tried now, while nothing is sent
 
     # -- the run -------------------------------------------------------------------------------
 
     def run(self) -> Summary:
         with self._service() as service, self._journal() as journal:
-            lang = self.pipeline.message.lang
-            if lang == "auto" and service:
-                lang = service.lang
+            lang = self.connection.lang(service)
             source = make_source(self.pipeline, self.options.input)
-            fingerprint = self._fingerprint(source.fingerprint())
+            fingerprint = self._fingerprint(source.fingerprint(), service)
             run_key = self._run_key(fingerprint)
             if self.options.dry_run:
                 self._note_journaled(run_key)
@@ -135,126 +126,63 @@ class Runner:
             info = RunInfo(
                 self.pipeline.name, run_key, self.pipeline.path, journal.path, self.options.dry_run
             )
-            client = service.client(pool_size=self.pipeline.send.concurrency) if service else None
-            with contextlib.ExitStack() as stack:
-                if client:
-                    stack.enter_context(client)
-                self.details = self._plan_details(journal, run, client, service)
-                self.ui.plan(self.details)
+            if service is None:
+                self._show_plan(journal, run, None, None)
+                return self._finish(journal, run, info, stop=None)
+            if service.method == "get":
+                self.ui.note("Pipelines send with the POST API (type 1); method=get is ignored.")
+            with service.client(pool_size=self.pipeline.send.concurrency) as client:
+                if not self.options.dry_run:
+                    self._settle_partial_batches(journal, run, client)
+                self._show_plan(journal, run, client, service)
                 if self.options.dry_run:
                     return self._finish(journal, run, info, stop=None)
                 stop = self._send(journal, run, info, client, service.title, lang)
-                if self.pipeline.report.check:
-                    self._check(journal, run, client)
+                self._check(journal, run, client, partial_only=not self.pipeline.report.check)
                 return self._finish(journal, run, info, stop)
 
     def check_again(self, journal: Journal, run: RunRecord, wait: float | None) -> Summary:
         """Poll a past run's reports once more (for `masgsm-notify check`), then summarise."""
         info = RunInfo(run.name, run.run_key, self.pipeline.path, journal.path, False)
-        spec = self.pipeline.report
-        with self._configured_service().client() as client:
-            check_reports(
-                journal,
-                run,
-                client,
-                wait=spec.wait if wait is None else wait,
-                poll_every=spec.poll_every,
-                concurrency=self.pipeline.send.concurrency,
-            )
+        with self.connection.configured().client() as client:
+            self._check(journal, run, client, wait=wait)
         return self._finish(journal, run, info, stop=None)
 
     @contextlib.contextmanager
     def _service(self) -> Iterator[Service | None]:
         if self.options.sandbox:
-            title = self.pipeline.message.title or self._title_from_url() or "MASGSMTEST"
-            config = SandboxConfig()
-            config.titles = tuple(dict.fromkeys((*config.titles, title)))
-            with SandboxServer(config) as sandbox:
-                self.ui.note(f"Sandbox MASGSM at {sandbox.base_url} (no real SMS is sent).")
-                yield Service(
-                    config.user,
-                    config.password,
-                    title,
-                    sandbox.base_url,
-                    self.pipeline.message.lang,
-                )
+            with self.connection.sandbox() as service:
+                self.ui.note(f"Sandbox MASGSM at {service.base_url} (no real SMS is sent).")
+                yield service
             return
         try:
-            service = self._configured_service()
+            service = self.connection.configured()
         except UsageError:
-            if not self.options.dry_run or not self._credentials_missing():
+            if not self.options.dry_run or not self.connection.credentials_missing():
                 raise
             self.ui.note("No MASGSM service configured: the dry run skips balance and title.")
             service = None
         yield service
 
-    def _credentials_missing(self) -> bool:
-        """True when the service fails only for want of credentials in the environment.
-
-        A dry run may go on without them; a service URL that is wrong in itself stays an error.
-        """
-        if not self.pipeline.service:
-            return not (os.environ.get("MASGSM_USER") and os.environ.get("MASGSM_PASSWORD"))
-        try:
-            stand_ins = collections.defaultdict(lambda: "sandbox", os.environ)
-            Service.from_url(self._service_url(stand_ins))
-        except MasgsmError:
-            return False
-        return True
-
-    def _title_from_url(self) -> str | None:
-        """The title the pipeline's service URL names, read with stand-ins for its secrets."""
-        if not self.pipeline.service:
-            return None
-        try:
-            stand_ins = collections.defaultdict(lambda: "sandbox", os.environ)
-            return Service.from_url(self._service_url(stand_ins)).title
-        except MasgsmError:
-            return None
-
-    def _service_url(self, environment: Mapping[str, str]) -> str:
-        spec = self.pipeline
-        renderer = compile_text(self.env, spec.service or "", f"{spec.service_where} (service)")
-        return render(renderer, {"env": environment}, spec.service_where)
-
-    def _configured_service(self) -> Service:
-        spec = self.pipeline
-        if spec.service:
-            try:
-                service = Service.from_url(self._service_url(os.environ))
-            except RenderError:
-                raise
-            except UsageError as error:
-                raise UsageError(f"{spec.service_where}: service: {error}") from None
-        else:
-            service = Service.from_env()
-        if spec.message.title:
-            service = Service(
-                service.user,
-                service.password,
-                spec.message.title,
-                service.base_url,
-                service.lang,
-                service.method,
-            )
-        if not service.title:
-            raise UsageError(
-                f"{spec.path}: no title (sender ID): put it in the service URL "
-                "(masgsm://USER:PASS@TITLE), message.title, or MASGSM_TITLE."
-            )
-        return service
-
     @contextlib.contextmanager
     def _journal(self) -> Iterator[Journal]:
-        if self.options.dry_run:
+        """The run's journal; a dry run or a sandbox run without --journal gets a throwaway one,
+        so trying a pipeline never marks its messages as sent in the real journal."""
+        if self._throwaway_journal():
             with (
-                tempfile.TemporaryDirectory(prefix="masgsm-dry-run-") as folder,
-                Journal(Path(folder) / "plan.sqlite") as journal,
+                tempfile.TemporaryDirectory(prefix="masgsm-trial-") as folder,
+                Journal(Path(folder) / "trial.journal.sqlite") as journal,
             ):
                 yield journal
             return
         with Journal(self._journal_path(), durable=self.pipeline.send.durable) as journal:
             yield journal
+
+    def _throwaway_journal(self) -> bool:
+        return self.options.dry_run or (self.options.sandbox and not self.options.journal)
+
+    def _journal_path(self) -> Path:
+        return self.options.journal or default_journal(self.pipeline)
 
     def _took(self, phase: str, started: float, items: int = 0) -> str:
         """Record how long a phase took (for the summary) and say it for a person."""
@@ -262,6 +190,38 @@ class Runner:
         self.timings[phase] = round(seconds, 3)
         rate = f" ({items / seconds:,.0f}/s)" if items and seconds > 0 else ""
         return f"{seconds:.2f} s{rate}"
+
+    # -- the run key and the plan --------------------------------------------------------------
+
+    def _fingerprint(self, source_bytes: bytes, service: Service | None) -> str:
+        """What makes this run this run: the pipeline, its inputs and templates, and the account
+        it sends through (so a run key never resumes against another account or a sandbox)."""
+        digest = hashlib.sha256(self.pipeline.text.encode())
+        digest.update(json.dumps(self.env.globals["vars"], sort_keys=True, default=str).encode())
+        digest.update(self.options.input_bytes)
+        digest.update(source_bytes)
+        if service is not None:
+            digest.update(f"\0{service.user}\0{service.base_url}\0{service.title}".encode())
+        message = self.pipeline.message
+        main = (
+            template_source(self.env, message.template, message.where)
+            if message.template
+            else message.inline or ""
+        )
+        for text in template_sources(self.env, main):
+            digest.update(text.encode())
+        return digest.hexdigest()
+
+    def _run_key(self, fingerprint: str) -> str:
+        if self.options.run_key:
+            return self.options.run_key
+        if self.pipeline.run_key:
+            where = self.pipeline.run_key_where
+            key = render(compile_text(self.env, self.pipeline.run_key, where), {}, where).strip()
+            if not key:
+                raise PipelineError(f"{where}: run_key rendered empty")
+            return key
+        return f"{self.pipeline.name}-{fingerprint[:12]}"
 
     def _note_journaled(self, run_key: str) -> None:
         """In a dry run, say what a real run would resume from the journal, if anything."""
@@ -278,35 +238,6 @@ class Runner:
                 f"{tally.messages(SENDABLE)} of its {tally.messages()} message(s), not this plan."
             )
 
-    def _journal_path(self) -> Path:
-        return self.options.journal or default_journal(self.pipeline)
-
-    def _fingerprint(self, source_bytes: bytes) -> str:
-        digest = hashlib.sha256(self.pipeline.text.encode())
-        digest.update(json.dumps(self._vars(), sort_keys=True, default=str).encode())
-        digest.update(self.options.input_bytes)
-        digest.update(source_bytes)
-        message = self.pipeline.message
-        main = (
-            template_source(self.env, message.template, message.where)
-            if message.template
-            else message.inline or ""
-        )
-        for text in template_sources(self.env, main):
-            digest.update(text.encode())
-        return digest.hexdigest()
-
-    def _run_key(self, fingerprint: str) -> str:
-        if self.options.run_key:
-            return self.options.run_key
-        if self.pipeline.run_key:
-            renderer = compile_text(self.env, self.pipeline.run_key, "run_key")
-            key = render(renderer, {}, f"{self.pipeline.path}: run_key").strip()
-            if not key:
-                raise PipelineError(f"{self.pipeline.path}: run_key rendered empty")
-            return key
-        return f"{self.pipeline.name}-{fingerprint[:12]}"
-
     def _resume_or_plan(
         self,
         journal: Journal,
@@ -321,8 +252,8 @@ class Runner:
             if existing.fingerprint != fingerprint:
                 raise UsageError(
                     f"Run key {run_key!r} was already sent from different inputs (the pipeline, "
-                    "its recipients, templates, --var or --input changed). Its messages stay as "
-                    "they were; to send the new inputs, use another --run-key."
+                    "its recipients, templates, --var, --input or the account changed). Its "
+                    "messages stay as they were; to send the new inputs, use another --run-key."
                 )
             interrupted = journal.settle_interrupted(existing, self.options.resend_unknown)
             self.ui.note(
@@ -374,15 +305,15 @@ class Runner:
 
     # -- pre-flight and the plan ---------------------------------------------------------------
 
-    def _plan_details(
-        self, journal: Journal, run: RunRecord, client: Any, service: Service | None
-    ) -> dict[str, Any]:
+    def _show_plan(
+        self, journal: Journal, run: RunRecord, client: MasgsmClient | None, service: Service | None
+    ) -> None:
         tally = journal.tally(run)
         to_send, credits = tally.messages(SENDABLE), tally.credits(SENDABLE)
-        details: dict[str, Any] = {
+        self.details = {
             "name": run.name,
             "run_key": run.run_key,
-            "journal": str(journal.path),
+            "journal": None if self._throwaway_journal() else str(journal.path),
             "dry_run": self.options.dry_run,
             "rows": run.rows,
             "filtered": run.filtered,
@@ -390,8 +321,8 @@ class Runner:
             "messages": tally.messages(),
             "duplicates": tally.rows() - tally.messages(),
             "credits": tally.credits(),
-            "encodings": tally.by(1),
-            "segments": tally.by(2),
+            "encodings": tally.by_encoding(),
+            "segments": tally.by_segments(),
             "to_send": to_send,
             "credits_to_send": credits,
             "service": service.url(privacy=True) if service else None,
@@ -401,12 +332,14 @@ class Runner:
                 for r, n, t, s in journal.preview(run, self.options.preview)
             ],
         }
-        if client is not None and to_send:
-            details.update(self._preflight(client, service, credits))
-        return details
+        if client is not None and service is not None and to_send:
+            self.details.update(self._preflight(client, service, credits))
+        self.ui.plan(self.details)
 
-    def _preflight(self, client: Any, service: Service, credits: int) -> dict[str, Any]:
-        """Balance and title checks; fatal in a real run, reported in a dry run."""
+    def _preflight(self, client: MasgsmClient, service: Service, credits: int) -> dict[str, Any]:
+        """Balance and title checks. In a real run a short or unreadable balance, or a title
+        the account does not list, stops the run; a dry run reports them. (A title list that
+        cannot be read is only reported: some accounts lack the older API.)"""
         found: dict[str, Any] = {}
         problems: list[MasgsmError] = []
         try:
@@ -422,6 +355,9 @@ class Runner:
             raise
         except MasgsmError as error:
             found["balance_error"] = str(error)
+            problems.append(
+                MasgsmError(f"The balance could not be read ({error}); nothing was sent.")
+            )
         try:
             found["titles"] = client.titles()
             if service.title not in found["titles"]:
@@ -442,12 +378,20 @@ class Runner:
 
     # -- sending and checking ------------------------------------------------------------------
 
+    def _settle_partial_batches(
+        self, journal: Journal, run: RunRecord, client: MasgsmClient
+    ) -> None:
+        """Before resuming, learn which numbers of an earlier partial send never went, so this
+        run sends them; the report is the only place that says."""
+        if journal.batches_to_check(run, partial_only=True):
+            self._check(journal, run, client, partial_only=True)
+
     def _send(
         self,
         journal: Journal,
         run: RunRecord,
         info: RunInfo,
-        client: Any,
+        client: MasgsmClient,
         title: str | None,
         lang: str,
     ) -> MasgsmError | None:
@@ -455,7 +399,6 @@ class Runner:
         if not to_send:
             self.ui.note("Nothing left to send for this run key.")
             return None
-        sender = BatchSender(client, self.pipeline.send.retries)
         started = time.monotonic()
         with self.ui.progress("Sending", to_send) as advance:
 
@@ -463,10 +406,7 @@ class Runner:
                 advance(len(batch.numbers))
                 self._hook("after_batch", run=info, batch=batch, outcome=outcome)
 
-            totals = send_all(
-                journal,
-                run,
-                sender,
+            plan = SendPlan(
                 batch_size=self.pipeline.send.batch_size,
                 concurrency=self.pipeline.send.concurrency,
                 title=title,
@@ -474,53 +414,67 @@ class Runner:
                 before=lambda batch: self._hook("before_batch", run=info, batch=batch),
                 after=after,
             )
+            totals = send_all(journal, run, BatchSender(client, self.pipeline.send.retries), plan)
+        partial = f" (and {totals.partial} partial batch(es))" if totals.partial else ""
         self.ui.note(
-            f"Sent {totals.messages} message(s) in {totals.batches} batch(es) in "
-            f"{self._took('send', started, totals.messages)}."
+            f"Sent {totals.accepted} message(s){partial} in {totals.batches} batch(es) in "
+            f"{self._took('send', started, totals.accepted)}."
         )
         return totals.stop
 
-    def _check(self, journal: Journal, run: RunRecord, client: Any) -> None:
+    def _check(
+        self,
+        journal: Journal,
+        run: RunRecord,
+        client: MasgsmClient,
+        partial_only: bool = False,
+        wait: float | None = None,
+    ) -> None:
         spec = self.pipeline.report
         started = time.monotonic()
-        with self.ui.progress("Checking reports", 0) as advance:
-            rounds = check_reports(
-                journal,
-                run,
-                client,
-                wait=spec.wait,
-                poll_every=spec.poll_every,
-                concurrency=self.pipeline.send.concurrency,
-                progress=lambda done, total: advance(1),
+        try:
+            with self.ui.progress("Checking reports", 0) as advance:
+                rounds = check_reports(
+                    journal,
+                    run,
+                    client,
+                    wait=spec.wait if wait is None else wait,
+                    poll_every=spec.poll_every,
+                    concurrency=self.pipeline.send.concurrency,
+                    partial_only=partial_only,
+                    progress=lambda done, total: advance(1),
+                )
+        except MasgsmError as error:
+            self.ui.note(f"The delivery reports could not be read: {error}")
+            return
+        if rounds:
+            self.ui.note(
+                f"Checked delivery reports in {rounds} round(s), {self._took('check', started)}."
             )
-        self.ui.note(
-            f"Checked delivery reports in {rounds} round(s), {self._took('check', started)}."
-        )
 
     def _finish(
         self, journal: Journal, run: RunRecord, info: RunInfo, stop: MasgsmError | None
     ) -> Summary:
         summary = summarize(journal, run, dry_run=self.options.dry_run)
-        spec = self.pipeline.report
+        summary.journal = None if self._throwaway_journal() else summary.journal
         summary.fail_if = self.fail_if_text
-        if not self.options.dry_run:
-            summary.failing = evaluate_fail_if(self.fail_if, summary, spec.fail_if_where)
-            if spec.export:
-                name = render(
-                    compile_text(self.env, spec.export, "report.export"),
-                    {},
-                    f"{self.pipeline.path}: report.export",
-                )
-                path = self.pipeline.base_dir / name
-                rows = export_csv(journal, run, path)
-                self.ui.note(f"Wrote {rows} result row(s) to {path}.")
-        summary.exit_code = _exit_code(summary, stop, journal.batch_counts(run))
-        summary.error = str(stop) if stop else None
         summary.plan = self.details
         summary.timings = self.timings
-        if not self.options.dry_run:
-            self._hook("after_report", run=info, summary=summary)
-            self._notify(summary)
+        if self.options.dry_run:
+            return summary
+        summary.failing = evaluate_fail_if(
+            self.fail_if, summary, self.pipeline.report.fail_if_where
+        )
+        summary.error = str(stop) if stop else None
+        summary.exit_code = _exit_code(summary, stop)
+        if self.export_to:
+            export(journal, run, self.export_to, self.ui.note)
+        self._hook("after_report", run=info, summary=summary)
+        if self.pipeline.notify:
+            if self.options.sandbox:
+                self.ui.note("notify: skipped, this was a --sandbox run.")
+            else:
+                notify(self.pipeline, self.env, summary, self.ui.note)
         return summary
 
     def _hook(self, name: str, **kwargs: Any) -> None:
@@ -536,40 +490,12 @@ class Runner:
                 ) from error
             self.ui.note(f"A plugin's {name} hook failed: {type(error).__name__}: {error}")
 
-    def _notify(self, summary: Summary) -> None:
-        if not self.pipeline.notify:
-            return
-        if self.options.sandbox:
-            self.ui.note("notify: skipped, this was a --sandbox run.")
-            return
-        notifier = apprise.Apprise()
-        for index, template in enumerate(self.pipeline.notify):
-            where = f"{self.pipeline.path}: notify[{index}]"
-            try:
-                url = render(compile_text(self.env, template, where), {"env": os.environ}, where)
-            except RenderError as error:
-                self.ui.note(f"{error}; that notify target was skipped.")
-                continue
-            if not notifier.add(url):
-                self.ui.note(f"notify[{index}]: not a usable Apprise URL; skipped.")
-        o = summary.outcomes
-        body = (
-            f"{summary.name} ({summary.run_key}): {o['delivered']} delivered, {o['failed']} "
-            f"failed, {o['pending']} pending, {o['unknown']} unknown, {o['not_sent']} not "
-            f"sent, {summary.skipped} skipped; {summary.credits_sent} credits."
-        )
-        if len(notifier) and not notifier.notify(body=body, title=f"masgsm-notify: {summary.name}"):
-            self.ui.note("Some notify targets could not be reached (see the log).")
 
-
-class PluginError(MasgsmError):
-    """A plugin hook failed before a batch left; nothing of that batch was sent."""
-
-
-def _exit_code(summary: Summary, stop: MasgsmError | None, batches: dict[str, int]) -> int:
+def _exit_code(summary: Summary, stop: MasgsmError | None) -> int:
+    """2 only while nothing of the run was ever sent; refusals and transport failures are 1."""
     if stop is not None:
-        return stop.exit_code
-    if batches.get("rejected"):
+        return 1 if stop.exit_code == 2 and summary.credits_sent else stop.exit_code
+    if summary.refused:
         return 1
     return 3 if summary.failing else 0
 
@@ -578,9 +504,12 @@ def find_journal(run_key: str, folder: Path) -> Path:
     """The journal holding `run_key` among `*.journal.sqlite` files in and below `folder`."""
     candidates = sorted([*folder.glob("*.journal.sqlite"), *folder.glob("*/*.journal.sqlite")])
     for path in candidates:
-        with Journal(path) as journal:
-            if journal.find_run(run_key):
-                return path
+        try:
+            with Journal(path) as journal:
+                if journal.find_run(run_key):
+                    return path
+        except MasgsmError:
+            continue  # another version's journal, or not a journal at all
     looked = ", ".join(str(p) for p in candidates) or f"no *.journal.sqlite in {folder}"
     raise UsageError(
         f"No journal holds run key {run_key!r} (looked at: {looked}); name it with --journal."

@@ -21,6 +21,7 @@ from ..errors import (
     OutcomeUnknownError,
     SafeToRetryError,
     TitleError,
+    UnexpectedAnswerError,
 )
 from .journal import Chunk, Journal, RunRecord
 
@@ -51,9 +52,24 @@ class Outcome:
 
 @dataclass
 class SendTotals:
+    """What one sending pass did: batches answered, messages accepted, and why it stopped."""
+
     batches: int = 0
-    messages: int = 0
+    accepted: int = 0  # in batches answered 1 (a partial batch's share is known from its report)
+    partial: int = 0  # batches answered 3
     stop: MasgsmError | None = None
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """How to send: the batch shape, the sender ID and language, and the hooks around a batch."""
+
+    batch_size: int
+    concurrency: int
+    title: str | None
+    lang: str
+    before: Callable[[Batch], None]
+    after: Callable[[Batch, Outcome], None]
 
 
 class BatchSender:
@@ -75,7 +91,8 @@ class BatchSender:
                     return Outcome("rejected", error=str(error))
                 delay = min(delay * 2, 8.0)
                 continue
-            except OutcomeUnknownError as error:
+            except (OutcomeUnknownError, UnexpectedAnswerError) as error:
+                # An answer that cannot be read may still mean the send happened.
                 return Outcome("unknown", error=str(error))
             except MasgsmError as error:
                 stop = error if isinstance(error, STOPPING_ERRORS) else None
@@ -85,24 +102,13 @@ class BatchSender:
         raise AssertionError("unreachable: the loop always returns")
 
 
-def send_all(
-    journal: Journal,
-    run: RunRecord,
-    sender: BatchSender,
-    *,
-    batch_size: int,
-    concurrency: int,
-    title: str | None,
-    lang: str,
-    before: Callable[[Batch], None],
-    after: Callable[[Batch, Outcome], None],
-) -> SendTotals:
+def send_all(journal: Journal, run: RunRecord, sender: BatchSender, plan: SendPlan) -> SendTotals:
     """Send every sendable message of the run; stop early on an answer that dooms the rest."""
-    dispatch = _Dispatch(journal, run, sender, batch_size, title, lang, before, after)
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="masgsm-send") as pool:
+    dispatch = _Dispatch(journal, run, sender, plan)
+    with ThreadPoolExecutor(max_workers=plan.concurrency, thread_name_prefix="masgsm-send") as pool:
         try:
             while True:
-                while dispatch.totals.stop is None and len(dispatch.in_flight) < concurrency:
+                while dispatch.totals.stop is None and len(dispatch.in_flight) < plan.concurrency:
                     if not dispatch.launch(pool):
                         break
                 if not dispatch.in_flight:
@@ -121,21 +127,9 @@ def send_all(
 class _Dispatch:
     """The state of one sending pass: the next prepared batch, the batches out, the totals."""
 
-    def __init__(
-        self,
-        journal: Journal,
-        run: RunRecord,
-        sender: BatchSender,
-        batch_size: int,
-        title: str | None,
-        lang: str,
-        before: Callable[[Batch], None],
-        after: Callable[[Batch, Outcome], None],
-    ):
-        self.journal, self.run, self.sender = journal, run, sender
-        self.title, self.lang = title, lang
-        self.before, self.after = before, after
-        self.chunks = journal.chunks(run, batch_size)
+    def __init__(self, journal: Journal, run: RunRecord, sender: BatchSender, plan: SendPlan):
+        self.journal, self.run, self.sender, self.plan = journal, run, sender, plan
+        self.chunks = journal.chunks(run, plan.batch_size)
         self.ready: tuple[Chunk, PreparedSend] | None = None
         self.in_flight: dict[Future[Outcome], Batch] = {}
         self.totals = SendTotals()
@@ -146,7 +140,7 @@ class _Dispatch:
             chunk = next(self.chunks, None)
             if chunk is not None:
                 prepared = self.sender.client.prepare_personalised(
-                    chunk.numbers, chunk.texts, title=self.title, lang=self.lang
+                    chunk.numbers, chunk.texts, title=self.plan.title, lang=self.plan.lang
                 )
                 self.ready = (chunk, prepared)
 
@@ -160,7 +154,7 @@ class _Dispatch:
             self.journal.open_batch(self.run, chunk), chunk.numbers, chunk.texts, chunk.credits
         )
         try:
-            self.before(batch)
+            self.plan.before(batch)
         except BaseException:
             self.journal.close_batch(batch.id, "rejected", error="stopped before sending")
             raise
@@ -177,7 +171,10 @@ class _Dispatch:
         if quietly:
             return
         self.totals.batches += 1
-        self.totals.messages += len(batch.numbers)
+        if outcome.state == "sent":
+            self.totals.accepted += len(batch.numbers)
+        elif outcome.state == "partial":
+            self.totals.partial += 1
         if self.totals.stop is None:
             if outcome.stop is not None:
                 self.totals.stop = outcome.stop
@@ -185,4 +182,4 @@ class _Dispatch:
                 self.totals.stop = InsufficientBalanceError(
                     "The balance ran out part-way (answer 3); the rest was not sent.", code=3
                 )
-        self.after(batch, outcome)
+        self.plan.after(batch, outcome)

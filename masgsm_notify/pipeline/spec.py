@@ -45,12 +45,27 @@ def _one_of(*choices: str):
     return lambda v: None if v in choices else f"expected one of {', '.join(choices)}"
 
 
-def _duration_check(value: Any) -> str | None:
-    try:
-        parse_duration(value)
-    except ValueError as error:
-        return str(error)
-    return None
+def _duration_check(at_least: float = 0.0):
+    def check(value: Any) -> str | None:
+        try:
+            seconds = parse_duration(value)
+        except ValueError as error:
+            return str(error)
+        return None if seconds >= at_least else f"expected at least {at_least:g} s"
+
+    return check
+
+
+def _text_keys(value: Any) -> str | None:
+    """Names in vars (at any depth) are looked up from templates (vars.NAME), so they are text."""
+    if isinstance(value, list):
+        return next(filter(None, map(_text_keys, value)), None)
+    if not isinstance(value, dict):
+        return None
+    odd = [key for key in value if not isinstance(key, str)]
+    if odd:
+        return f"names must be text, not {odd[0]!r}"
+    return next(filter(None, map(_text_keys, value.values())), None)
 
 
 _SECTIONS: dict[str, dict[str, Key]] = {
@@ -59,7 +74,7 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "description": Key((str,)),
         "service": Key((str,)),
         "run_key": Key((str,)),
-        "vars": Key((dict,), default={}),
+        "vars": Key((dict,), default={}, check=_text_keys),
         "templates": Key((list,), default=[]),
         "recipients": Key((dict,), required=True),
         "message": Key((dict,), required=True),
@@ -87,8 +102,8 @@ _SECTIONS: dict[str, dict[str, Key]] = {
     },
     "report": {
         "check": Key((bool,), default=True),
-        "wait": Key((str, int, float), default="2m", check=_duration_check),
-        "poll_every": Key((str, int, float), default="30s", check=_duration_check),
+        "wait": Key((str, int, float), default="2m", check=_duration_check()),
+        "poll_every": Key((str, int, float), default="30s", check=_duration_check(0.1)),
         "fail_if": Key((str,)),
         "export": Key((str,)),
     },
@@ -145,6 +160,7 @@ class Pipeline:
     service: str | None
     service_where: str
     run_key: str | None
+    run_key_where: str
     vars: dict[str, Any]
     templates: list[Path]
     recipients: RecipientsSpec
@@ -203,6 +219,7 @@ def load_pipeline(path: Path) -> Pipeline:
         service=top["service"],
         service_where=yamlfile.where(data, "service") or shown,
         run_key=top["run_key"],
+        run_key_where=f"{yamlfile.where(data, 'run_key') or shown} (run_key)",
         vars=dict(top["vars"]),
         templates=[path.parent / t for t in templates],
         recipients=recipients,

@@ -8,9 +8,7 @@ rows (same number, same text) share their message's fate.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateError
@@ -32,15 +30,13 @@ SPENT = ("sent", "pending", "delivered", "failed", "unknown", "in_flight")
 DEFAULT_FAIL_IF = "failed + pending + unknown + not_sent > 0"
 # The default when `report.check` is false: numbers are pending because nobody asked.
 UNCHECKED_FAIL_IF = "failed + unknown + not_sent > 0"
-# Characters that make a spreadsheet treat a cell as a formula.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
 class Summary:
     name: str
     run_key: str
-    journal: str
+    journal: str | None  # None for a dry run or a sandbox run, whose journal is thrown away
     dry_run: bool
     rows: int
     filtered: int
@@ -50,6 +46,7 @@ class Summary:
     credits: int
     outcomes: dict[str, int]
     credits_sent: int
+    refused: int  # recipient rows whose last attempt the provider or the network refused
     batches: dict[str, int]
     failed_numbers: list[dict[str, str]] = field(default_factory=list)
     skipped_rows: list[dict[str, str]] = field(default_factory=list)
@@ -97,6 +94,7 @@ def summarize(journal: Journal, run: RunRecord, *, dry_run: bool, listed: int = 
         credits=tally.credits(),
         outcomes=outcomes,
         credits_sent=tally.credits(SPENT),
+        refused=tally.rows(("rejected",)),
         batches=journal.batch_counts(run),
         failed_numbers=[{"row": r, "number": n} for r, n in journal.failed(run, listed)],
         skipped_rows=[
@@ -126,6 +124,7 @@ def compile_fail_if(env: SandboxedEnvironment, expression: str | None, where: st
         credits=5,
         outcomes=dict.fromkeys(OUTCOMES, 1),
         credits_sent=5,
+        refused=0,
         batches={},
     )
     evaluate_fail_if(test, sample, where)
@@ -138,25 +137,6 @@ def evaluate_fail_if(test, summary: Summary, where: str) -> bool:
     except Exception as error:  # any failure of the user's expression is the user's to fix
         names = ", ".join(summary.variables())
         raise PipelineError(f"{where}: report.fail_if failed: {error} (names: {names})") from None
-
-
-def export_csv(journal: Journal, run: RunRecord, path: Path) -> int:
-    """Write one row per message and skipped row; cells that could be formulas are defused."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    written = 0
-    with path.open("w", newline="", encoding="utf-8-sig") as file:
-        writer = csv.writer(file)
-        writer.writerow(["row", "number", "state", "message_id", "segments", "copies", "text"])
-        for record in journal.results(run):
-            writer.writerow([_safe_cell(value) for value in record])
-            written += 1
-    return written
-
-
-def _safe_cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def format_summary(summary: Summary) -> str:

@@ -1,0 +1,98 @@
+"""Which MASGSM a run talks to: the pipeline's `service:` URL, the environment, or a sandbox.
+
+The service URL is a template (`masgsm://{{ env.MASGSM_USER }}:{{ env.MASGSM_PASSWORD }}@ACME`),
+so reading it needs the secrets. Some questions do not: which title and language it names, for a
+sandbox run or a dry run on a machine without the credentials. Those read it with stand-ins.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ..errors import MasgsmError, UsageError
+from ..render import RenderError, compile_text, render
+from ..sandbox import SandboxConfig, SandboxServer
+from ..service import Service
+from .spec import Pipeline
+
+SANDBOX_TITLE = "MASGSMTEST"
+
+
+class Connection:
+    """Resolves the service of one pipeline, in the environment `env` renders templates in."""
+
+    def __init__(self, pipeline: Pipeline, env: Any):
+        self.pipeline = pipeline
+        self.env = env
+
+    def configured(self) -> Service:
+        """The real service: the URL with the real environment, or MASGSM_*; title required."""
+        spec = self.pipeline
+        if spec.service:
+            try:
+                service = Service.from_url(self._url(os.environ))
+            except RenderError:
+                raise
+            except UsageError as error:
+                raise UsageError(f"{spec.service_where}: service: {error}") from None
+        else:
+            service = Service.from_env()
+        if spec.message.title:
+            service = dataclasses.replace(service, title=spec.message.title)
+        if not service.title:
+            raise UsageError(
+                f"{spec.path}: no title (sender ID): put it in the service URL "
+                "(masgsm://USER:PASS@TITLE), message.title, or MASGSM_TITLE."
+            )
+        return service
+
+    def without_secrets(self) -> Service | None:
+        """The service URL read with stand-ins for the environment: its title, language, base.
+
+        None when there is no URL, or it cannot be read even so.
+        """
+        if not self.pipeline.service:
+            return None
+        try:
+            return Service.from_url(
+                self._url(collections.defaultdict(lambda: "stand-in", os.environ))
+            )
+        except MasgsmError:
+            return None
+
+    def credentials_missing(self) -> bool:
+        """True when the service fails only for want of credentials in the environment.
+
+        A dry run may go on without them; a service URL that is wrong in itself stays an error.
+        """
+        if not self.pipeline.service:
+            return not (os.environ.get("MASGSM_USER") and os.environ.get("MASGSM_PASSWORD"))
+        return self.without_secrets() is not None
+
+    def lang(self, service: Service | None) -> str:
+        """The language texts are planned and sent in: the message's, else the service's."""
+        chosen = self.pipeline.message.lang
+        if chosen == "auto":
+            source = service or self.without_secrets()
+            return source.lang if source else "auto"
+        return chosen
+
+    @contextlib.contextmanager
+    def sandbox(self) -> Iterator[Service]:
+        """An embedded sandbox MASGSM with the pipeline's title registered, and its service."""
+        named = self.without_secrets()
+        title = self.pipeline.message.title or (named.title if named else None) or SANDBOX_TITLE
+        config = SandboxConfig()
+        config.titles = tuple(dict.fromkeys((*config.titles, title)))
+        with SandboxServer(config) as server:
+            yield Service(config.user, config.password, title, server.base_url, self.lang(named))
+
+    def _url(self, environment: Mapping[str, str]) -> str:
+        spec = self.pipeline
+        renderer = compile_text(self.env, spec.service or "", f"{spec.service_where} (service)")
+        return render(renderer, {"env": environment}, spec.service_where)

@@ -1,0 +1,256 @@
+"""The journal's account of who got what, in the cases where it is easiest to get wrong:
+sandbox try-outs before a real run, unreadable answers, partial sends, refused batches that go
+through later, reports that do not match a batch, failures after sending. In-process runs (and
+a few CLI runs) against the sandbox over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from pipeline_helpers import query, write
+
+from masgsm_notify.errors import UsageError
+from masgsm_notify.hookspecs import hookimpl
+from masgsm_notify.pipeline import UI, Runner, RunOptions, load_pipeline
+from masgsm_notify.pipeline.journal import Journal
+from masgsm_notify.plugins import get_plugin_manager
+from masgsm_notify.sandbox import FaultPlan, SandboxConfig, SandboxServer
+
+NUMBERS = [f"0532 111 22 {i:02d}" for i in range(10, 18)]
+
+
+class Notes(UI):
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+def pipeline(folder: Path, extra: str = "", report: str = "{wait: 5s, poll_every: 100ms}") -> Path:
+    rows = "\n".join(f'    - {{name: "Kişi {i}", phone: "{n}"}}' for i, n in enumerate(NUMBERS))
+    text = textwrap.dedent(
+        """\
+        name: accounting
+        recipients:
+          inline:
+        {rows}
+        message:
+          inline: "Merhaba {{{{ name }}}}"
+          title: MASGSMTEST
+        send:
+          batch_size: 3
+          concurrency: 1
+          retries: 0
+        report: {report}
+        """
+    ).format(rows=rows, report=report)
+    return write(folder / "p.yaml", text + extra)
+
+
+def use(monkeypatch: pytest.MonkeyPatch, server: SandboxServer | str) -> None:
+    base = server if isinstance(server, str) else server.base_url
+    for key, value in {
+        "MASGSM_USER": "5300000000",
+        "MASGSM_PASSWORD": "sandbox",
+        "MASGSM_TITLE": "MASGSMTEST",
+        "MASGSM_BASE_URL": base,
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
+def run(path: Path, **options):
+    notes = Notes()
+    return Runner(load_pipeline(path), RunOptions(**options), notes).run(), notes
+
+
+def accepted(server: SandboxServer) -> Counter:
+    return Counter(m["number"] for m in server.messages())
+
+
+def test_a_sandbox_try_out_does_not_stop_the_real_run(tmp_path, monkeypatch, sandbox):
+    use(monkeypatch, sandbox)
+    path = pipeline(tmp_path)
+    tried, _ = run(path, sandbox=True)
+    real, _ = run(path)
+    assert tried.outcomes["delivered"] == len(NUMBERS)
+    assert tried.journal is None
+    assert real.outcomes["delivered"] == len(NUMBERS)
+    assert sorted(accepted(sandbox).values()) == [1] * len(NUMBERS)
+
+
+def test_a_run_key_never_resumes_against_another_account(tmp_path, monkeypatch, sandbox):
+    use(monkeypatch, sandbox)
+    path = pipeline(tmp_path)
+    run(path, run_key="k", journal=tmp_path / "j.sqlite")
+    with SandboxServer(SandboxConfig(settle_ms=50)) as other:
+        use(monkeypatch, other)
+        with pytest.raises(UsageError, match="the account changed") as refused:
+            run(path, run_key="k", journal=tmp_path / "j.sqlite")
+        assert refused.value.exit_code == 2
+        assert other.messages() == []
+
+
+def test_an_unreadable_answer_to_a_send_is_unknown_and_never_sent_again(
+    tmp_path, monkeypatch, scripted_server
+):
+    def answer(body: bytes) -> bytes:
+        if b"type=1" in body:  # the send: recorded, but answered with a PHP notice in front
+            return b'<b>Notice</b>: undefined index {"code":1'
+        if b"apiNo=3" in body:
+            return b'["MASGSMTEST"]'
+        return b'{"code":1,"message":"Hesap Bakiyesi","balance":"001000"}'
+
+    scripted_server.default = (200, "text/html", answer)
+    use(monkeypatch, scripted_server.base_url)
+    path = pipeline(tmp_path, report="{check: false}")
+    journal = tmp_path / "j.sqlite"
+    first, _ = run(path, journal=journal, run_key="k")
+    sends = [r for r in scripted_server.requests if b"type=1" in r.body]
+    again, _ = run(path, journal=journal, run_key="k")
+    sends_after = [r for r in scripted_server.requests if b"type=1" in r.body]
+    assert first.outcomes["unknown"] == len(NUMBERS)
+    assert first.exit_code == 3
+    assert len(sends) == 3  # three batches of three, answered in a way nobody can read
+    assert len(sends_after) == len(sends)
+    assert again.outcomes["unknown"] == len(NUMBERS)
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_a_partial_send_sends_the_rest_after_a_top_up_exactly_once(tmp_path, monkeypatch, check):
+    with SandboxServer(SandboxConfig(settle_ms=50)) as server:
+        use(monkeypatch, server)
+        report = "{wait: 5s, poll_every: 100ms}" if check else "{check: false, wait: 5s}"
+        path = pipeline(tmp_path, report=report)
+        journal = tmp_path / "j.sqlite"
+        # The preflight refuses a plan the balance cannot cover, so the balance is taken away
+        # after it: the provider answers 3 part-way through the second batch.
+
+        class Drain:
+            @hookimpl
+            def before_batch(self, run, batch):
+                if batch.id == 2:
+                    server.state.accounts["5300000000"].balance = 1
+
+        drain = Drain()
+        get_plugin_manager().register(drain)
+        try:
+            first, _ = run(path, journal=journal, run_key="k")
+        finally:
+            get_plugin_manager().unregister(drain)
+        went_first = accepted(server)
+        server.state.accounts["5300000000"].balance = 100
+        second, _ = run(path, journal=journal, run_key="k")
+    assert first.exit_code == 1  # the balance ran out: a runtime failure, some were sent
+    assert sum(went_first.values()) == 4  # batch 1 (3 numbers), then 1 of batch 2
+    assert first.outcomes["not_sent"] == len(NUMBERS) - 4
+    assert second.exit_code == 0
+    assert sorted(accepted(server).values()) == [1] * len(NUMBERS)
+    assert second.outcomes["not_sent"] == 0
+
+
+def test_a_batch_refused_once_and_sent_later_ends_with_exit_0(tmp_path, monkeypatch):
+    with SandboxServer(SandboxConfig(settle_ms=50), faults=FaultPlan(queue=["503"])) as server:
+        use(monkeypatch, server)
+        path = pipeline(tmp_path)
+        journal = tmp_path / "j.sqlite"
+        first, _ = run(path, journal=journal, run_key="k")
+        second, _ = run(path, journal=journal, run_key="k")
+        assert first.exit_code == 1
+        assert first.refused == 3
+        assert second.exit_code == 0
+        assert second.refused == 0
+        assert sorted(accepted(server).values()) == [1] * len(NUMBERS)
+
+
+def test_a_report_is_joined_by_number_and_foreign_numbers_do_not_count(tmp_path):
+    with Journal(tmp_path / "j.sqlite") as journal:
+        run_ = journal.create_run("k", "n", "p", "f", None, None)
+        with journal.transaction():
+            journal.add_messages(
+                run_,
+                [(f"r{i}", n, "t", "gsm7", 1) for i, n in enumerate(["5321110001", "5321110002"])],
+            )
+        chunk = next(journal.chunks(run_, 10))
+        batch = journal.open_batch(run_, chunk)
+        journal.close_batch(batch, "sent", "1")
+        # As long as the batch's own numbers: a foreign one, and ours written another way.
+        journal.apply_report(batch, ["905321110001", "5329999999"], [], [])
+        states = dict(query(tmp_path / "j.sqlite", "SELECT number, state FROM messages"))
+    assert states == {"5321110001": "delivered", "5321110002": "pending"}
+
+
+def test_a_bad_export_template_is_found_before_sending(tmp_path, cli_env, sandbox):
+    path = pipeline(tmp_path, extra="", report='{export: "results/{{ vars.nope }}.csv"}')
+    result = run_cli(["run", str(path), "--journal", str(tmp_path / "j.sqlite")], cli_env)
+    assert result.returncode == 2
+    assert "report.export" in result.stderr
+    assert sandbox.messages() == []
+
+
+def test_an_unwritable_export_is_a_note_and_the_result_stands(tmp_path, monkeypatch, sandbox):
+    use(monkeypatch, sandbox)
+    (tmp_path / "results").write_text("a file where a folder should be")
+    path = pipeline(tmp_path, report='{export: "results/out.csv", wait: 5s, poll_every: 100ms}')
+    summary, notes = run(path, journal=tmp_path / "j.sqlite")
+    assert summary.exit_code == 0
+    assert any(note.startswith("Could not write the results to") for note in notes.notes)
+
+
+def test_credentials_failing_after_some_batches_went_is_exit_1(tmp_path, monkeypatch, sandbox):
+    use(monkeypatch, sandbox)
+
+    class ChangePassword:
+        @hookimpl
+        def after_batch(self, run, batch, outcome):
+            sandbox.state.accounts["5300000000"].password = "changed"
+
+    plugin = ChangePassword()
+    get_plugin_manager().register(plugin)
+    try:
+        summary, _ = run(pipeline(tmp_path), journal=tmp_path / "j.sqlite")
+    finally:
+        get_plugin_manager().unregister(plugin)
+    assert summary.exit_code == 1
+    assert "answer 401" in (summary.error or "")
+    assert len(sandbox.messages()) == 3
+
+
+def test_an_installed_plugin_replaces_a_built_in_filter(tmp_path, monkeypatch, sandbox):
+    use(monkeypatch, sandbox)
+
+    class Money:
+        @hookimpl
+        def register_filters(self, register):
+            register("money", lambda value: f"{value} lira")
+
+    plugin = Money()
+    get_plugin_manager().register(plugin)
+    try:
+        write(
+            tmp_path / "m.yaml",
+            """
+            name: money
+            recipients:
+              inline: [{phone: "0532 111 22 10", amount: 5}]
+            message:
+              inline: "Borç: {{ amount|money }}"
+            report: {check: false}
+            """,
+        )
+        run(tmp_path / "m.yaml", journal=tmp_path / "j.sqlite")
+    finally:
+        get_plugin_manager().unregister(plugin)
+    assert [m["text"] for m in sandbox.messages()] == ["Borç: 5 lira"]
+
+
+def test_send_texts_a_number_typed_two_ways_once(cli_env, sandbox):
+    result = run_cli(
+        ["send", "--to", "05321112233", "--to", "+90 532 111 22 33", "-m", "Merhaba"], cli_env
+    )
+    assert result.returncode == 0, result.output
+    assert [m["number"] for m in sandbox.messages()] == ["5321112233"]
