@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import MasgsmError, UsageError
 
 LOADER_NAME = "masgsm_notify_loader.py"
 LOADER_MARK = "# Written by `masgsm-notify apprise install`"
@@ -43,31 +43,47 @@ else:
 '''
 
 
+PLUGIN_PATH_VARIABLE = "APPRISE_PLUGIN_PATH"
+
+
+def plugin_path_override() -> list[Path] | None:
+    """The folders APPRISE_PLUGIN_PATH names, or None when it is not set.
+
+    Read as the `apprise` command reads it: when set (even empty) it replaces the default
+    folders, and it is split on newlines and semicolons; `~` and `$VARS` are expanded.
+    """
+    if PLUGIN_PATH_VARIABLE not in os.environ:
+        return None
+    entries = re.split(r"[\r\n;]+", os.environ[PLUGIN_PATH_VARIABLE].strip())
+    return [_expand(entry) for entry in entries if entry.strip()]
+
+
 def default_plugin_dir() -> Path:
     """The per-user folder the `apprise` command scans for plugins.
 
-    The first entry of APPRISE_PLUGIN_PATH when that is set (Apprise then scans only it), else
-    `~/.config/apprise/plugins` (`%APPDATA%\\Apprise\\plugins` on Windows).
+    The first entry of APPRISE_PLUGIN_PATH when that names one (Apprise then scans only it),
+    else `~/.config/apprise/plugins` (`%APPDATA%\\Apprise\\plugins` on Windows).
     """
-    override = os.environ.get("APPRISE_PLUGIN_PATH", "").strip()
+    override = plugin_path_override()
     if override:
-        first = re.split(r"[\r\n;]+", override)[0]
-        return Path(os.path.expandvars(first)).expanduser()
+        return override[0]
     if sys.platform == "win32":
-        return Path(os.path.expandvars("%APPDATA%")) / "Apprise" / "plugins"
-    return Path("~/.config/apprise/plugins").expanduser()
+        return _expand("%APPDATA%") / "Apprise" / "plugins"
+    return _expand("~/.config/apprise/plugins")
 
 
 def scanned_by_default(directory: Path) -> bool:
     """True when the `apprise` command looks in `directory` without `-P`."""
     from apprise.cli import DEFAULT_PLUGIN_PATHS
 
-    override = os.environ.get("APPRISE_PLUGIN_PATH", "").strip()
-    paths = re.split(r"[\r\n;]+", override) if override else DEFAULT_PLUGIN_PATHS
+    override = plugin_path_override()
+    paths = override if override is not None else [_expand(p) for p in DEFAULT_PLUGIN_PATHS]
     wanted = directory.expanduser().resolve()
-    return any(
-        Path(os.path.expandvars(p)).expanduser().resolve() == wanted for p in paths if p.strip()
-    )
+    return any(path.resolve() == wanted for path in paths)
+
+
+def _expand(entry: str) -> Path:
+    return Path(os.path.expandvars(entry.strip())).expanduser()
 
 
 @dataclass(frozen=True)
@@ -83,8 +99,8 @@ def install_loader(directory: Path | None = None) -> LoaderChange:
     """Write the loader into an Apprise plugin folder (created if needed)."""
     folder = (directory or default_plugin_dir()).expanduser().absolute()
     target = folder / LOADER_NAME
-    if target.exists():
-        current = target.read_text(encoding="utf-8", errors="replace")
+    current = _read_existing(target)
+    if current is not None:
         if LOADER_MARK not in current:
             raise UsageError(f"{target} exists and was not written by masgsm-notify; left alone.")
         if current == LOADER_SOURCE:
@@ -95,7 +111,7 @@ def install_loader(directory: Path | None = None) -> LoaderChange:
         partial.write_text(LOADER_SOURCE, encoding="utf-8")
         partial.replace(target)
     except OSError as error:
-        raise UsageError(f"Could not write the MASGSM loader to {target}: {error}") from None
+        raise MasgsmError(f"Could not write the MASGSM loader to {target}: {error}") from None
     message = f"Installed the MASGSM loader for Apprise: {target}"
     if not scanned_by_default(folder):
         message += (
@@ -109,9 +125,10 @@ def uninstall_loader(directory: Path | None = None) -> LoaderChange:
     """Remove the loader (and the bytecode Python cached for it) from a plugin folder."""
     folder = (directory or default_plugin_dir()).expanduser().absolute()
     target = folder / LOADER_NAME
-    if not target.exists():
+    current = _read_existing(target)
+    if current is None:
         return LoaderChange(target, False, f"No MASGSM loader in {folder}; nothing to remove.")
-    if LOADER_MARK not in target.read_text(encoding="utf-8", errors="replace"):
+    if LOADER_MARK not in current:
         raise UsageError(f"{target} was not written by masgsm-notify; left alone.")
     try:
         target.unlink()
@@ -121,5 +138,18 @@ def uninstall_loader(directory: Path | None = None) -> LoaderChange:
         if cache.is_dir() and not any(cache.iterdir()):
             cache.rmdir()
     except OSError as error:
-        raise UsageError(f"Could not remove {target}: {error}") from None
+        raise MasgsmError(f"Could not remove {target}: {error}") from None
     return LoaderChange(target, True, f"Removed the MASGSM loader: {target}")
+
+
+def _read_existing(target: Path) -> str | None:
+    """The text of the file at `target`, or None when there is none.
+
+    Failing to read it is a runtime failure (exit 1), like failing to write or remove it.
+    """
+    try:
+        if not target.exists():
+            return None
+        return target.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        raise MasgsmError(f"Could not read {target}: {error}") from None

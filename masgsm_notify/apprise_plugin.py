@@ -3,8 +3,9 @@
 `NotifyMasGSM` is written the way Apprise's own SMS services are (BulkSMS, ClickSend): the URL's
 shape is declared as data (`templates`, `template_tokens`, `template_args`), from which Apprise
 derives its `--details` listing; `__init__` validates once; `send()` only sends; `url()` and
-`parse_url()` are inverses. The HTTP work is done by `MasgsmClient`, so Apprise and the rest of
-the project speak to MASGSM in exactly one way.
+`parse_url()` are inverses. The settings are read and checked by `service.py`, the same code
+pipelines use, and the HTTP work is done by the `MasgsmClient` that `Service.client` builds, so
+Apprise and the rest of the project speak to MASGSM in exactly one way.
 
 URL forms (the title is the sender ID, "başlık"):
 
@@ -16,221 +17,75 @@ URL forms (the title is the sender ID, "başlık"):
 `masgsm://` talks to `http://masgsm.com.tr/MasApiV2` (the provider's documented URL),
 `masgsms://` to the same over https; `base=` overrides either (the sandbox, a proxy).
 
-Personalised mode is the reason this project exists: with `contacts=` (a CSV or JSON-lines file,
-one recipient a row, `number=` naming the number field) the Apprise body is a Jinja template,
-rendered once per row in the same sandboxed, `StrictUndefined` environment the pipelines use, and
-the texts go out as type-1 batches. Every row is rendered and checked before the first request,
-so a template error or a bad number in row 4,711 stops the send while nothing has gone out.
+Personalised mode is the reason this project exists: with `contacts=` (one recipient a row:
+CSV with a header, `.jsonl`/`.ndjson` JSON lines, or a `.json` array of objects; `number=`
+naming the number field, any header such as `Telefon%20No`) the Apprise body is a Jinja
+template, and each row is planned exactly as a pipeline plans it (see `contacts.py`). The texts
+go out as type-1 batches, never two to one number in the same batch. Every row is rendered and
+checked before the first request, so a template error or a bad number in row 4,711 stops the
+send while nothing has gone out.
 
 Importing `masgsm_notify` calls `register()`, which maps both schemas to `NotifyMasGSM` in
 Apprise's plugin manager. Programs that do not import the package (the `apprise` command,
 apprise-api) find it through a loader file that `masgsm-notify apprise install` writes into an
-Apprise plugin directory; `install_loader` and `uninstall_loader` below do that work.
+Apprise plugin directory (see `apprise_loader.py`).
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
-import requests
 from apprise.common import NotifyType
 from apprise.exception import AppriseImproperlyConfigured
 from apprise.locale import gettext_lazy as _
 from apprise.manager_plugins import NotificationManager
 from apprise.plugins.base import NotifyBase
-from apprise.url import PrivacyMode
 from apprise.utils.parse import parse_phone_no
 
 from . import numbers as phone
+from .batching import distinct_batches
 from .client import DEFAULT_BASE_URL, LANGS, MAX_BATCH, MasgsmClient, SendResult
-from .errors import (
-    InvalidNumberError,
-    MasgsmError,
-    TransportError,
-    UnexpectedAnswerError,
-    UsageError,
-    redact,
+from .errors import InvalidNumberError, MasgsmError, TransportError, UnexpectedAnswerError
+from .service import (
+    DEFAULT_BATCH,
+    METHODS,
+    SCHEMAS,
+    TITLE_RE,
+    Service,
+    SettingError,
+    assemble_url,
+    check_batch,
+    check_settings,
+    default_base_url,
+    parse_service_url,
 )
-from .logs import RedactSecrets, remember_secret
+from .text import DEFAULT_MAX_SEGMENTS
 
-SCHEMAS = ("masgsm", "masgsms")
-DEFAULT_HTTPS_BASE_URL = "https://" + DEFAULT_BASE_URL.split("://", 1)[1]
-METHODS = ("post", "get")
 PROJECT_URL = "https://pypi.org/project/masgsm-notify/"
 
-DEFAULT_BATCH = 500
-
-# An alphanumeric sender ID is at most 11 characters (GSM 03.40); the provider checks the rest.
-TITLE_RE = re.compile(r"^[\w .&'-]{1,11}$")
-CONTACT_FIELD_RE = re.compile(r"^[^\s]+$")
-JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
+# A field name: no surrounding blanks, but a spreadsheet header such as "Telefon No" is fine.
+CONTACT_FIELD_RE = re.compile(r"^\S(?:.*\S)?$")
 
 # How many problem rows a refused personalised send lists before summarising the rest.
 SHOWN_PROBLEMS = 10
 
-
-class SettingError(ValueError):
-    """A service setting is invalid; the message names the part (never the password)."""
-
-
-# -- settings shared by the Apprise service and `service.Service` ------------------------------
-
-
-def default_base_url(secure: bool) -> str:
-    """The API base URL a schema stands for: http for masgsm://, https for masgsms://."""
-    return DEFAULT_HTTPS_BASE_URL if secure else DEFAULT_BASE_URL
-
-
-def check_settings(
-    *,
-    user: str | None,
-    password: str | None,
-    title: str | None,
-    base: str | None,
-    lang: str | None,
-    method: str | None,
-    secure: bool,
-) -> dict[str, Any]:
-    """Validate the account settings of a masgsm:// URL; raise `SettingError` naming the bad part.
-
-    One function for the Apprise service and for pipelines (`Service.from_url`), so a URL means
-    the same thing in both. A missing title falls back to MASGSM_TITLE, then to None (the caller
-    decides whether that is acceptable).
-    """
-    if not user or not password:
-        raise SettingError(
-            "A MASGSM user code and password are both required: "
-            "masgsm://USER:PASSWORD@TITLE/NUMBER."
-        )
-    remember_secret(password)
-    title = (title or "").strip() or os.environ.get("MASGSM_TITLE", "").strip() or None
-    if title is not None and not TITLE_RE.match(title):
-        raise SettingError(
-            f"The MASGSM title (sender ID) {title!r} is invalid: it must be 1 to 11 letters, "
-            "digits, spaces or . & ' - _ characters."
-        )
-    lang = (lang or "auto").strip().lower()
-    if lang not in LANGS:
-        raise SettingError(f"The MASGSM lang ({lang}) is invalid: use one of {', '.join(LANGS)}.")
-    method = (method or "post").strip().lower()
-    if method not in METHODS:
-        raise SettingError(
-            f"The MASGSM method ({method}) is invalid: use one of {', '.join(METHODS)}."
-        )
-    if method == "get" and lang == "tr":
-        raise SettingError(
-            "The MASGSM GET method sends plain text only, so lang=tr needs method=post."
-        )
-    base_url = (base or "").strip() or default_base_url(secure)
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingError(
-            f"The MASGSM base URL ({redact(base_url, password)}) is invalid: it must look like "
-            f"{DEFAULT_BASE_URL}."
-        )
-    return {
-        "user": user,
-        "password": password,
-        "title": title,
-        "base_url": base_url.rstrip("/"),
-        "lang": lang,
-        "method": method,
-    }
-
-
-def check_batch(value: Any) -> int:
-    """Numbers per request, 1 to MAX_BATCH."""
-    if value is None or value == "":
-        return DEFAULT_BATCH
-    try:
-        batch = int(str(value).strip())
-    except ValueError:
-        raise SettingError(f"The MASGSM batch ({value}) is not a whole number.") from None
-    if not 1 <= batch <= MAX_BATCH:
-        raise SettingError(f"The MASGSM batch ({value}) must be between 1 and {MAX_BATCH}.")
-    return batch
-
-
-def assemble_url(
-    *,
-    secure: bool,
-    user: str,
-    password: str,
-    title: str | None,
-    targets: Sequence[str],
-    params: Mapping[str, str],
-    privacy: bool,
-) -> str:
-    """Build a masgsm:// URL; the password shows as `****` when `privacy` is set."""
-    return "{schema}://{user}:{password}@{title}/{targets}{query}".format(
-        schema=SCHEMAS[1] if secure else SCHEMAS[0],
-        user=NotifyBase.quote(user, safe=""),
-        password=NotifyBase.pprint(password, privacy, mode=PrivacyMode.Secret, safe=""),
-        title=NotifyBase.quote(title or "", safe=""),
-        targets="/".join(NotifyBase.quote(t, safe="") for t in targets),
-        query="?" + NotifyBase.urlencode(params) if params else "",
-    )
-
-
-def parse_service_url(url: str) -> dict[str, Any] | None:
-    """Apprise's parse of a masgsm:// URL, with this service's parts picked out.
-
-    Returns None when the URL cannot be parsed at all. The title comes from `?title=` (or
-    `?from=`), else the host slot; targets from the path and `?to=`.
-    """
-    results = NotifyBase.parse_url(url, verify_host=False)
-    if not results:
-        return results
-    qsd = results.get("qsd") or {}
-    if results.get("password"):
-        # Known before Apprise logs the parsed URL at trace level, so that record is scrubbed.
-        remember_secret(NotifyBase.unquote(results["password"]))
-        protect_apprise_log()
-    results["title"] = (
-        NotifyBase.unquote(qsd.get("title") or qsd.get("from") or results.get("host") or "") or None
-    )
-    results["targets"] = NotifyBase.split_path(results.get("fullpath"))
-    if qsd.get("to"):
-        results["targets"] += NotifyBase.parse_phone_no(qsd["to"])
-    for key in ("lang", "method", "base", "batch", "contacts", "number"):
-        if qsd.get(key):
-            results[key] = NotifyBase.unquote(qsd[key])
-    return results
-
-
-_PROTECTED = False
-
-
-def protect_apprise_log() -> None:
-    """Scrub remembered passwords from everything Apprise logs (idempotent).
-
-    At `-vvvv` Apprise logs each URL it parses, raw, before any plugin sees it; a filter on its
-    logger (the one every Apprise module logs through) replaces the password with `***`.
-    """
-    global _PROTECTED
-    if not _PROTECTED:
-        NotifyBase.logger.addFilter(RedactSecrets())
-        _PROTECTED = True
-
-
-# -- the Apprise service -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Contact:
-    where: str
-    number: str
-    text: str
+# One batch to send: (number, its own text) in personalised mode, (number, None) otherwise.
+Message = tuple[str, str | None]
 
 
 class NotifyMasGSM(NotifyBase):
-    """SMS through MASGSM: one text to many numbers, or one rendered text per contact."""
+    """SMS through MASGSM: one text to many numbers, or one rendered text per contact.
+
+    In personalised mode (`contacts=`) a rendered text longer than `max_segments` segments
+    (`text.DEFAULT_MAX_SEGMENTS`, 6: the same default as a pipeline's `send.max_segments`, and
+    the `body_maxlen` below) refuses the send, naming the row; so does a bad number or a
+    template error. Rows with the same number and text are sent once; two different texts to one
+    number go in different requests.
+    """
 
     # The default descriptive name associated with the Notification
     service_name = "MASGSM"
@@ -263,6 +118,9 @@ class NotifyMasGSM(NotifyBase):
     # that `overflow=split` never asks MASGSM for a message that costs more than six credits a
     # number (Turkish-shift and UCS-2 text fit fewer characters; text.py counts exactly).
     body_maxlen = 918
+
+    # The most segments one personalised text may cost (text.py counts them exactly).
+    max_segments = DEFAULT_MAX_SEGMENTS
 
     # Define object templates
     templates = (
@@ -342,7 +200,7 @@ class NotifyMasGSM(NotifyBase):
                 "default": DEFAULT_BATCH,
             },
             "contacts": {
-                "name": _("Contacts File (CSV or JSON lines)"),
+                "name": _("Contacts File (CSV, JSON lines or JSON array)"),
                 "type": "string",
             },
             "number": {
@@ -399,10 +257,11 @@ class NotifyMasGSM(NotifyBase):
             self.logger.warning(str(error))
             raise AppriseImproperlyConfigured(str(error)) from None
 
-        self.title = settings["title"]
-        self.base_url = settings["base_url"]
-        self.lang = settings["lang"]
-        self.method = settings["method"]
+        self.service = Service(**settings)
+        self.title = self.service.title
+        self.base_url = self.service.base_url
+        self.lang = self.service.lang
+        self.method = self.service.method
 
         # Parse our targets: normalised, invalid ones dropped by name, duplicates sent once
         self.targets: list[str] = []
@@ -431,17 +290,8 @@ class NotifyMasGSM(NotifyBase):
 
     def client(self, **kwargs: Any) -> MasgsmClient:
         """The MASGSM client these settings describe (keyword arguments override them)."""
-        session = requests.Session()
-        session.verify = self.verify_certificate
-        settings: dict[str, Any] = {
-            "title": self.title,
-            "base_url": self.base_url,
-            "lang": self.lang,
-            "timeout": self.request_timeout,
-            "session": session,
-        }
-        settings.update(kwargs)
-        return MasgsmClient(self.user, self.password, **settings)
+        kwargs.setdefault("timeout", self.request_timeout)
+        return self.service.client(verify=self.verify_certificate, **kwargs)
 
     def send(
         self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, **kwargs: Any
@@ -452,6 +302,7 @@ class NotifyMasGSM(NotifyBase):
         and the log says what went, what did not, and what to do. A send that certainly did not
         go out is logged as an error, so the `apprise` command shows it without `-v`.
         """
+        messages: list[Message] | None
         if self.contacts:
             if int(kwargs.get("total") or 1) > 1:
                 self.logger.error(
@@ -459,59 +310,48 @@ class NotifyMasGSM(NotifyBase):
                     "overflow=split, which would cut it apart; use overflow=upstream."
                 )
                 return False
-            contacts = self._render_contacts(body)
-            if contacts is None:
+            messages = self._plan_contacts(body)
+            if messages is None:
                 return False
-            numbers = [c.number for c in contacts]
-            texts: list[str] | None = [c.text for c in contacts]
         else:
-            numbers, texts = self.targets, None
+            messages = [(number, None) for number in self.targets]
 
-        batches = [
-            range(start, min(start + self.batch, len(numbers)))
-            for start in range(0, len(numbers), self.batch)
-        ]
+        batches = list(distinct_batches(messages, self.batch, key=itemgetter(0)))
         with self.client() as masgsm:
-            for index, rows in enumerate(batches, start=1):
-                if not self._send_batch(masgsm, index, len(batches), rows, numbers, texts, body):
+            for index, batch in enumerate(batches, start=1):
+                if not self._send_batch(masgsm, index, len(batches), batch, body):
                     self._log_unsent(batches[index:])
                     return False
         return True
 
     def _send_batch(
-        self,
-        masgsm: MasgsmClient,
-        index: int,
-        count: int,
-        rows: range,
-        numbers: Sequence[str],
-        texts: Sequence[str] | None,
-        body: str,
+        self, masgsm: MasgsmClient, index: int, count: int, batch: list[Message], body: str
     ) -> bool:
         """Send one batch; True when MASGSM accepted all of it.
 
         A batch that went out, even partly or perhaps, is remembered, so Apprise's `retry=`
         sends only the batches that certainly did not go.
         """
-        key = ("masgsm-batch", rows.start)
-        shown = f"batch {index} of {count} ({_count(len(rows), 'number')})"
+        key = ("masgsm-batch", index)
+        shown = f"batch {index} of {count} ({_count(len(batch), 'number')})"
         if self.is_delivered(key):
             state = self.recall(key)
             if state == "accepted":
                 return True
             self.logger.warning(f"MASGSM {shown} is not sent again: {state}.")
             return False
-        batch_numbers = list(numbers[rows.start : rows.stop])
-        kind = "type 1" if texts is not None else ("GET" if self.method == "get" else "type 0")
+        numbers = [number for number, _text in batch]
+        personalised = bool(self.contacts)
+        kind = "type 1" if personalised else ("GET" if self.method == "get" else "type 0")
         self.logger.debug(f"MASGSM {shown}, {kind}, to {self.base_url}")
         self.throttle()
         try:
-            if texts is not None:
-                result = masgsm.send_personalised(batch_numbers, texts[rows.start : rows.stop])
+            if personalised:
+                result = masgsm.send_personalised(numbers, [text or "" for _n, text in batch])
             elif self.method == "get":
-                result = masgsm.send_get(batch_numbers, body)
+                result = masgsm.send_get(numbers, body)
             else:
-                result = masgsm.send(batch_numbers, body)
+                result = masgsm.send(numbers, body)
         except (TransportError, UnexpectedAnswerError) as error:
             self.logger.debug(f"MASGSM answer: {error.raw!r}")
             if isinstance(error, TransportError) and not error.ambiguous:
@@ -533,8 +373,8 @@ class NotifyMasGSM(NotifyBase):
         if result.partial:
             went = self._accepted_count(masgsm, result)
             self.logger.warning(
-                f"MASGSM sent only {went} of {len(rows)} messages of {shown}: the balance ran out "
-                f"(answer 3, message id {result.message_id}). Top up the account; "
+                f"MASGSM sent only {went} of {len(batch)} messages of {shown}: the balance ran "
+                f"out (answer 3, message id {result.message_id}). Top up the account; "
                 f"`masgsm-notify report {result.message_id}` lists the numbers that got it."
             )
             self._remember(key, "it was partly sent (answer 3)")
@@ -558,9 +398,9 @@ class NotifyMasGSM(NotifyBase):
             return "some"
         return str(len(report.delivered) + len(report.failed) + len(report.pending))
 
-    def _log_unsent(self, rest: Sequence[range]) -> None:
+    def _log_unsent(self, rest: Sequence[list[Message]]) -> None:
         if rest:
-            left = sum(len(rows) for rows in rest)
+            left = sum(len(batch) for batch in rest)
             self.logger.warning(
                 f"MASGSM stopped: {_count(len(rest), 'later batch', 'later batches')} "
                 f"({_count(left, 'number')}) {'was' if len(rest) == 1 else 'were'} not sent."
@@ -568,58 +408,48 @@ class NotifyMasGSM(NotifyBase):
 
     # -- personalised mode -----------------------------------------------------------------------
 
-    def _contact_rows(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The contacts file's rows with their `file:line` locations, streamed."""
-        from .sources import CsvSource, JsonLinesSource, SourceContext
+    def _plan_contacts(self, template: str) -> list[Message] | None:
+        """Render and check every contact before anything is sent; None (logged) if any fails."""
+        from .contacts import plan_contacts  # Jinja and the planner only when contacts are used
 
         path = Path(self.contacts).expanduser()
-        source_class = JsonLinesSource if path.suffix.lower() in JSON_LINES_SUFFIXES else CsvSource
-        context = SourceContext(base_dir=Path.cwd(), input=None, where="contacts=")
-        yield from source_class(str(path), {}, context).rows()
-
-    def _render_contacts(self, template: str) -> list[_Contact] | None:
-        """Render and check every contact before anything is sent; None (logged) if any fails."""
-        from .render import RenderError, compile_text, make_environment, render
-
-        problems: list[str] = []
-        contacts: list[_Contact] = []
-        try:
-            renderer = compile_text(make_environment(), template, "message")
-            for where, row in self._contact_rows():
-                try:
-                    value = row.get(self.number)
-                    if value in (None, ""):
-                        raise UsageError(f"{where}: no {self.number!r} field (the number).")
-                    number = phone.normalize(str(value))
-                    text = render(renderer, row, where)
-                    if not text.strip():
-                        raise UsageError(f"{where}: the message renders empty.")
-                except InvalidNumberError as error:
-                    problems.append(f"{where}: {error.message}")
-                except (RenderError, UsageError) as error:
-                    problems.append(error.message)
-                else:
-                    contacts.append(_Contact(where, number, text))
-        except UsageError as error:  # the template's syntax, or an unreadable file
-            problems.append(error.message)
-        except OSError as error:
-            problems.append(f"{self.contacts}: {error.strerror or error}")
-        if not problems and not contacts:
-            problems.append(f"{self.contacts}: the contacts file has no contacts.")
-        if problems:
-            shown = problems[:SHOWN_PROBLEMS]
-            if len(problems) > SHOWN_PROBLEMS:
-                shown.append(f"... and {len(problems) - SHOWN_PROBLEMS} more contacts like these.")
+        plan = plan_contacts(
+            path,
+            self.number,
+            template,
+            plain=self.lang == "plain",
+            max_segments=self.max_segments,
+            limit_name="the MASGSM limit for one text",
+        )
+        if plan.problems:
+            shown = plan.problems[:SHOWN_PROBLEMS]
+            if len(plan.problems) > SHOWN_PROBLEMS:
+                more = len(plan.problems) - SHOWN_PROBLEMS
+                shown.append(f"... and {more} more contacts like these.")
             self.logger.error(
                 "MASGSM personalised send refused, nothing was sent:\n  " + "\n  ".join(shown)
             )
             return None
-        self.logger.debug(f"MASGSM rendered {len(contacts)} contacts from {self.contacts}.")
-        return contacts
+        if plan.merged:
+            at = f"{path}:"  # every location is FILE:LINE
+            repeats = [
+                f"line {where.removeprefix(at)} repeats line {first.removeprefix(at)}"
+                for where, first in plan.merged[:SHOWN_PROBLEMS]
+            ]
+            if len(plan.merged) > SHOWN_PROBLEMS:
+                repeats.append(f"{len(plan.merged) - SHOWN_PROBLEMS} more")
+            self.logger.info(
+                f"MASGSM sends {_count(len(plan.merged), 'repeated contact')} of {path} once "
+                f"(same number and text): {', '.join(repeats)}."
+            )
+        self.logger.debug(f"MASGSM planned {len(plan.messages)} texts from {self.contacts}.")
+        return [(contact.number, contact.text) for contact in plan.messages]
 
     def _contact_count(self) -> int:
+        from .contacts import contact_rows
+
         try:
-            return sum(1 for _ in self._contact_rows())
+            return sum(1 for _ in contact_rows(Path(self.contacts).expanduser()))
         except (MasgsmError, OSError):
             return 1
 
@@ -656,7 +486,7 @@ class NotifyMasGSM(NotifyBase):
         return (self.secure_protocol, self.user, self.password, self.base_url)
 
     def __len__(self) -> int:
-        """Requests a send makes: one per batch of numbers (or of contacts)."""
+        """Requests a send makes: one per batch of numbers (or, estimated, of contact rows)."""
         count = self._contact_count() if self.contacts else len(self.targets)
         return max(1, -(-count // self.batch))
 

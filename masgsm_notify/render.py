@@ -72,7 +72,7 @@ def _check_power(base: Any, exponent: Any) -> None:
         and abs(base) > 1
         and exponent * (abs(base).bit_length() - 1) > MAX_POWER_BITS
     ):
-        raise OverflowError(f"the sandbox refuses powers above {MAX_POWER_BITS} bits")
+        raise OverflowError(f"a power above {MAX_POWER_BITS} bits is refused")
 
 
 def _check_repeat(left: Any, right: Any) -> None:
@@ -82,14 +82,14 @@ def _check_repeat(left: Any, right: Any) -> None:
             and isinstance(times, int)
             and len(sequence) * times > MAX_REPEAT
         ):
-            raise OverflowError(f"the sandbox refuses to repeat to more than {MAX_REPEAT:,} items")
+            raise OverflowError(f"repeating to more than {MAX_REPEAT:,} items is refused")
 
 
 def _check_percent_format(text: str) -> None:
     for match in _PERCENT_FIELD.finditer(text):
         for size in match.groups():
             if size == "*" or (size and int(size) > MAX_REPEAT):
-                raise OverflowError(f"the sandbox refuses % widths above {MAX_REPEAT:,}")
+                raise OverflowError(f"a % width above {MAX_REPEAT:,} is refused")
 
 
 def make_environment(search_path: Iterable[Path] = ()) -> SandboxedEnvironment:

@@ -208,3 +208,11 @@ def test_install_leaves_a_foreign_file_alone(env: dict[str, str], tmp_path: Path
     assert result.returncode == 2
     assert "was not written by masgsm-notify; left alone" in result.stderr
     assert (folder / LOADER_NAME).read_text(encoding="utf-8") == "print('mine')\n"
+
+
+def test_install_where_no_folder_can_be_made_exits_1(env: dict[str, str], tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    result = masgsm_notify(["apprise", "install", "--path", str(blocker / "plugins")], env)
+    assert result.returncode == 1, result.output
+    assert "Could not write the MASGSM loader to" in result.stderr

@@ -376,3 +376,172 @@ def test_a_refused_send_lists_ten_problems_and_counts_the_rest(
     assert "contacts.csv:11: '02125550009'" in output
     assert "contacts.csv:12:" not in output
     assert "... and 15 more contacts like these." in output
+
+
+# -- personalised mode plans rows as pipelines do ----------------------------------------------
+
+
+def contacts_url(sandbox: SandboxServer, contacts: Path, extra: str = "") -> str:
+    return masgsm_url(
+        sandbox.base_url, f"MASGSMTEST/?contacts={quote(str(contacts), safe='')}{extra}"
+    )
+
+
+def test_repeated_contacts_are_sent_once(sandbox: SandboxServer, tmp_path: Path) -> None:
+    retyped = {**CUSTOMERS[0], "phone": "+90 532 111 2233"}  # the same number, typed otherwise
+    rows = [CUSTOMERS[0], CUSTOMERS[1], CUSTOMERS[0], retyped]
+    contacts = write_contacts(tmp_path, "csv", rows)
+    ok, output = notify(contacts_url(sandbox, contacts), TEMPLATE)
+    assert ok, output
+    assert sent(sandbox) == [
+        ("5321112233", "Sayın Ayşe Yılmaz, 1.250,50 TL ödemeniz bekleniyor.", "MASGSMTEST"),
+        ("5334445566", "Sayın İsmail Öztürk, 99,00 TL ödemeniz bekleniyor.", "MASGSMTEST"),
+    ]
+    assert (
+        f"MASGSM sends 2 repeated contacts of {contacts} once (same number and text): "
+        "line 4 repeats line 2, line 5 repeats line 2." in output
+    )
+
+
+def test_two_texts_to_one_number_go_in_different_requests(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    rows = [
+        {"phone": "0532 111 22 33", "name": "ayşe", "amount": "10"},
+        {"phone": "5334445566", "name": "ismail", "amount": "20"},
+        {"phone": "+905321112233", "name": "ayşe", "amount": "30"},
+        {"phone": "5051234567", "name": "çağla", "amount": "40"},
+    ]
+    contacts = write_contacts(tmp_path, "csv", rows)
+    ok, output = notify(contacts_url(sandbox, contacts, "&batch=10"), TEMPLATE)
+    assert ok, output
+    messages = sandbox.messages()
+    assert [(m["number"], m["text"][6:11]) for m in messages] == [
+        ("5321112233", "Ayşe,"),
+        ("5334445566", "İsmai"),
+        ("5051234567", "Çağla"),
+        ("5321112233", "Ayşe,"),
+    ]
+    first, second = (m for m in messages if m["number"] == "5321112233")
+    assert "10,00 TL" in first["text"] and "30,00 TL" in second["text"]
+    assert first["id"] != second["id"]
+    assert len({m["id"] for m in messages}) == 2
+    assert "Sent MASGSM batch 1 of 2 (3 numbers)" in output
+    assert "Sent MASGSM batch 2 of 2 (1 number)" in output
+
+
+@pytest.mark.parametrize(("length", "segments"), [(918, 6), (919, 7)])
+def test_a_text_longer_than_six_segments_is_refused_naming_the_row(
+    sandbox: SandboxServer, tmp_path: Path, length: int, segments: int
+) -> None:
+    rows = [{"phone": "5321112233", "note": "kisa"}, {"phone": "5334445566", "note": "x" * length}]
+    contacts = write_contacts(tmp_path, "csv", rows)
+    ok, output = notify(contacts_url(sandbox, contacts), "{{ note }}")
+    if segments <= 6:  # text.DEFAULT_MAX_SEGMENTS, the Apprise service's limit too
+        assert ok, output
+        assert [m["segments"] for m in sandbox.messages()] == [1, 6]
+    else:
+        assert not ok
+        assert sent(sandbox) == []
+        assert (
+            "contacts.csv:3: to 5334445566, the text needs 7 segments, more than the MASGSM "
+            "limit for one text (6)." in output
+        )
+
+
+def test_rendered_texts_are_stripped_and_nfc_normalised(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    decomposed = "  Ays\u0327e Yi\u0307lmaz\n"  # s + combining cedilla, i + combining dot
+    contacts = write_contacts(tmp_path, "jsonl", [{"phone": "5321112233", "name": decomposed}])
+    ok, output = notify(contacts_url(sandbox, contacts, "&lang=tr"), "{{ name }}")
+    assert ok, output
+    assert sent(sandbox) == [("5321112233", "Ay\u015fe Yi\u0307lmaz", "MASGSMTEST")]
+    assert "\u0327" not in sandbox.messages()[0]["text"]
+
+
+def test_a_json_array_of_contacts(sandbox: SandboxServer, tmp_path: Path) -> None:
+    path = tmp_path / "contacts.json"
+    path.write_text(json.dumps(CUSTOMERS, ensure_ascii=False, indent=2), encoding="utf-8")
+    ok, output = notify(contacts_url(sandbox, path, "&batch=2"), TEMPLATE)
+    assert ok, output
+    assert [number for number, _text, _title in sent(sandbox)] == [
+        "5321112233",
+        "5334445566",
+        "5051234567",
+    ]
+    assert sandbox.state.summary()["sends"] == 2
+
+
+def test_a_bad_row_of_a_json_array_is_named_by_its_line(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "contacts.json"
+    rows = [CUSTOMERS[0], {**CUSTOMERS[1], "phone": "0212 555 11 22"}]
+    path.write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
+    ok, output = notify(contacts_url(sandbox, path), TEMPLATE)
+    assert not ok
+    assert sent(sandbox) == []
+    assert "contacts.json:7: '0212 555 11 22' is not a Turkish mobile number" in output
+
+
+def test_json_lines_named_json_are_refused_suggesting_jsonl(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    lines = write_contacts(tmp_path, "jsonl", CUSTOMERS)
+    path = lines.rename(tmp_path / "contacts.json")
+    ok, output = notify(contacts_url(sandbox, path), TEMPLATE)
+    assert not ok
+    assert sent(sandbox) == []
+    assert (
+        "contacts.json:1: a .json file must hold one JSON array of objects ([{...}, {...}]); "
+        "for one object a line, name the file .jsonl" in output
+    )
+
+
+def test_a_number_field_named_like_a_spreadsheet_header(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    rows = [{"Telefon No": r["phone"], "name": r["name"], "amount": r["amount"]} for r in CUSTOMERS]
+    contacts = write_contacts(tmp_path, "csv", rows)
+    service = apprise.Apprise.instantiate(contacts_url(sandbox, contacts, "&number=Telefon%20No"))
+    assert service is not None and service.number == "Telefon No"
+    assert NotifyMasGSM(**NotifyMasGSM.parse_url(service.url())).number == "Telefon No"
+    ok, output = notify(contacts_url(sandbox, contacts, "&number=Telefon%20No"), TEMPLATE)
+    assert ok, output
+    assert [m["number"] for m in sandbox.messages()] == ["5321112233", "5334445566", "5051234567"]
+
+    ok, output = notify(contacts_url(sandbox, contacts, "&number=Cep%20No"), TEMPLATE)
+    assert not ok
+    assert "contacts.csv:2: 'Cep No' is undefined" in output
+    assert "contacts.csv:4: 'Cep No' is undefined" in output
+    assert len(sandbox.messages()) == 3
+
+
+def test_every_template_error_is_listed_before_anything_is_sent(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    rows = [
+        CUSTOMERS[0],
+        {**CUSTOMERS[1], "amount": "çok"},
+        CUSTOMERS[2],
+        {**CUSTOMERS[0], "phone": "5421112233", "amount": "az"},
+    ]
+    contacts = write_contacts(tmp_path, "csv", rows)
+    ok, output = notify(contacts_url(sandbox, contacts), TEMPLATE)
+    assert not ok
+    assert sent(sandbox) == []
+    assert "contacts.csv:3: " in output and "contacts.csv:5: " in output
+
+
+def test_verify_no_reaches_the_client(sandbox: SandboxServer) -> None:
+    checked = apprise.Apprise.instantiate(masgsm_url(sandbox.base_url, "SANDBOX/5321112233"))
+    unchecked = apprise.Apprise.instantiate(
+        masgsm_url(sandbox.base_url, "SANDBOX/5321112233?verify=no")
+    )
+    with checked.client() as masgsm:
+        assert masgsm.session.verify is True
+        assert masgsm.timeout == checked.request_timeout
+    with unchecked.client() as masgsm:
+        assert masgsm.session.verify is False
+        assert masgsm.balance() == 1_000_000

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import signal
 import socket
+import subprocess
+import sys
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
+import apprise
 import pytest
-from conftest import SANDBOX_USER, ScriptedServer, run_cli
+from conftest import CLI, SANDBOX_USER, ScriptedServer, run_cli
+from pipeline_helpers import offline, write
 
 from masgsm_notify import MasgsmClient, logs
 from masgsm_notify.client import PreparedSend
@@ -30,6 +36,7 @@ from masgsm_notify.errors import (
     UnexpectedAnswerError,
     UsageError,
 )
+from masgsm_notify.pipeline.journal import Journal
 from masgsm_notify.sandbox import FaultPlan, SandboxConfig, SandboxServer
 
 SECRET = "S3cr3t-Pa55~wørd"  # the account's password
@@ -221,3 +228,154 @@ def test_no_error_shows_a_password(
     records = [r.getMessage() for r in caplog.records if r.name.startswith("masgsm_notify")]
     assert any("register%5Bpassword%5D=***" in message for message in records)
     assert leaks("\n".join(records)) == []
+
+
+def test_one_password_absent_from_everything_every_command_and_apprise_path_writes(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Every command at debug level with a log file, the `apprise` command with the installed
+    loader, Apprise's Python API, a pipeline failing on a wrong password in its `service:` URL and
+    one succeeding with `report.export`; then every byte written is searched for the passwords,
+    in every spelling: outputs, log files, journals (and their WAL), the export."""
+    written: dict[str, str | bytes] = {}  # what -> everything it wrote
+    serve_args = ["-vv", "--log-file", str(tmp_path / "serve.log"), "sandbox", "serve"]
+    serve = subprocess.Popen(
+        [*CLI, *serve_args, "--password", SECRET, "--settle-ms", "0"],
+        env=offline(cli_env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert serve.stdout is not None
+        base = serve.stdout.readline().strip()
+        assert base.startswith("http://127.0.0.1:") and base.endswith("/MasApiV2"), base
+        env = offline(
+            {**cli_env, "MASGSM_PASSWORD": SECRET, "MASGSM_BASE_URL": base, "PYTHONUTF8": "1"}
+        )
+        quoted, base_arg = quote(SECRET, safe=""), quote(base, safe="")
+        url = f"masgsm://{SANDBOX_USER}:{quoted}@MASGSMTEST/05321112233?base={base_arg}"
+        wrong_url = url.replace(quoted, quote(WRONG, safe=""))
+        write(tmp_path / "people.csv", "name,phone\nAyşe,05321112201\nFails,05321112299\n")
+        pipelines = {
+            "ok": write(
+                tmp_path / "ok.yaml",
+                """
+                name: ok
+                service: >-
+                  masgsm://{{ env.MASGSM_USER }}:{{
+                  env.MASGSM_PASSWORD|urlencode }}@MASGSMTEST/?base={{
+                  env.MASGSM_BASE_URL|urlencode }}
+                recipients: {csv: people.csv}
+                message: {inline: "Sayın {{ name }}, şifreniz değişti."}
+                report: {wait: 5s, poll_every: 250ms, export: results.csv, fail_if: "failed > 1"}
+                """,
+            ),
+            "wrong": write(
+                tmp_path / "wrong.yaml",
+                f"""
+                name: wrong
+                service: "{wrong_url}"
+                recipients: {{csv: people.csv}}
+                message: {{inline: "Merhaba {{{{ name }}}}"}}
+                """,
+            ),
+        }
+        plugins = tmp_path / "plugins"
+
+        def cli(name: str, args: list[str], expected: int, stdin: str | None = None) -> str:
+            log_file = tmp_path / f"{name}.log"
+            result = run_cli(["-vv", "--log-file", str(log_file), *args], env, input=stdin)
+            assert result.returncode == expected, (name, result.output)
+            assert "Traceback" not in result.output, (name, result.output)
+            written[f"{name} stdout"], written[f"{name} stderr"] = result.stdout, result.stderr
+            written[f"{name} log"] = log_file.read_text(encoding="utf-8")
+            quiet = ("plugins", "install", "uninstall", "check", "check-ok")  # no request made
+            assert "DEBUG" in written[f"{name} log"] or name in quiet, name
+            return result.stdout
+
+        first = [
+            ("send", ["send", "--to", "05321112233", "-m", "Şifre sıfırlandı", "--json"], 0),
+            ("balance", ["balance"], 0),
+            ("titles", ["titles"], 0),
+            ("plugins", ["plugins"], 0),
+            ("install", ["apprise", "install", "--path", str(plugins)], 0),
+            ("run-ok", ["run", str(pipelines["ok"]), "--journal", str(tmp_path / "ok.sqlite")], 0),
+            (
+                "run-wrong",
+                ["run", str(pipelines["wrong"]), "--journal", str(tmp_path / "w.sqlite")],
+                2,
+            ),
+        ]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            outputs = dict(
+                zip([j[0] for j in first], pool.map(lambda j: cli(*j), first), strict=True)
+            )
+            register = ["register", "--username", "bayi", "--fullname", "Ali", "--email"]
+            register += ["a@example.com", "--phone", "5325550000"]
+            later = [
+                ("report", ["report", json.loads(outputs["send"])["message_id"]], 0, None),
+                ("register", register, 0, MEMBER + "\n"),
+                ("check", ["check", "ok-run", "--journal", str(tmp_path / "ok.sqlite")], 2, None),
+            ]
+            list(pool.map(lambda j: cli(*j), later))
+        [(run_key,)] = Journal(tmp_path / "ok.sqlite").db.execute("SELECT run_key FROM runs")
+        cli("check-ok", ["check", run_key, "--journal", str(tmp_path / "ok.sqlite")], 0)
+
+        apprise_command = str(Path(sys.executable).with_name("apprise"))
+        for name, target, expected in (("apprise", url, 0), ("apprise-wrong", wrong_url, 1)):
+            done = subprocess.run(
+                [apprise_command, "-P", str(plugins), "-vvvv", "-b", "Disk dolu", target],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == expected, (name, done.stdout, done.stderr)
+            written[f"{name} stdout"], written[f"{name} stderr"] = done.stdout, done.stderr
+        cli("uninstall", ["apprise", "uninstall", "--path", str(plugins)], 0)
+
+        captured = io.StringIO()
+        handler = logging.StreamHandler(captured)
+        handler.setLevel(logging.DEBUG)
+        root = logging.getLogger()
+        saved = root.level, logging.getLogger("apprise").level
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG)
+        logging.getLogger("apprise").setLevel(logging.DEBUG)
+        try:
+            for target, expected in ((url, True), (wrong_url, False)):
+                notifier = apprise.Apprise()
+                assert notifier.add(target)
+                assert bool(notifier.notify(title="Yedek", body="Gece yedeği bitti.")) is expected
+                written[f"python api {expected}"] = "\n".join(
+                    [str(notifier), repr(notifier), *(s.url(privacy=True) for s in notifier)]
+                )
+        finally:
+            root.removeHandler(handler)
+            root.setLevel(saved[0])
+            logging.getLogger("apprise").setLevel(saved[1])
+        written["python api log"] = captured.getvalue()
+        assert "DEBUG" in written["python api log"] or "masgsm" in written["python api log"]
+    finally:
+        serve.send_signal(signal.SIGINT)
+        out, err = serve.communicate(timeout=30)
+        written["serve stdout"], written["serve stderr"] = out, err
+
+    for path in tmp_path.rglob("*"):  # journals and their WAL, the export, every log file
+        if path.is_file() and path.suffix not in (".yaml", ".py", ".pyc"):
+            written[str(path.relative_to(tmp_path))] = path.read_bytes()
+    assert any(name.startswith("ok.sqlite") for name in written)
+    assert "results.csv" in written and b"5321112201" in written["results.csv"]
+    assert "MASGSMTEST" in written["run-ok stdout"] and "Ayşe" in written["run-ok stdout"]
+    assert "401" in written["run-wrong stderr"]
+    for name in ("send log", "run-ok log", "register log", "python api log"):
+        assert "p=***" in written[name], name  # request bodies were logged, password removed
+    assert "Sent MASGSM batch 1 of 1" in written["apprise stdout"] + written["apprise stderr"]
+    for where, data in written.items():
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        raw = data if isinstance(data, bytes) else data.encode()
+        found = leaks(text) + [
+            form for s in SECRETS for form in spellings(s) if form.encode("utf-8") in raw
+        ]
+        assert found == [], (where, found, text[:3000])

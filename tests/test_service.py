@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
+import requests
 
 from masgsm_notify.client import DEFAULT_BASE_URL
 from masgsm_notify.errors import UsageError
@@ -127,3 +128,17 @@ def test_client_talks_to_the_account(sandbox: SandboxServer) -> None:
         result = masgsm.send(["5321112233"], "Merhaba")
     assert result.code == 1
     assert [(m["number"], m["title"]) for m in sandbox.messages()] == [("5321112233", "MASGSMTEST")]
+
+
+def test_client_checks_certificates_unless_told_not_to(sandbox: SandboxServer) -> None:
+    service = Service.from_url(
+        f"masgsm://5300000000:sandbox@MASGSMTEST/?base={quote(sandbox.base_url, safe='')}"
+    )
+    with service.client() as checked, service.client(verify=False) as unchecked:
+        assert checked.session.verify is True
+        assert unchecked.session.verify is False
+        assert unchecked.balance() == 1_000_000
+        assert (unchecked.title, unchecked.base_url) == ("MASGSMTEST", sandbox.base_url)
+    session = requests.Session()
+    with service.client(verify=False, session=session) as given:
+        assert given.session is session and session.verify is True

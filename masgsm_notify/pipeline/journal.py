@@ -18,10 +18,12 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from .. import numbers as phone
+from ..batching import distinct_batches
 from ..errors import InvalidNumberError, MasgsmError
 
 SCHEMA_VERSION = 1
@@ -343,37 +345,24 @@ class Journal:
             ).rowcount
 
     def chunks(self, run: RunRecord, size: int) -> Iterator[Chunk]:
-        """Sendable messages in journal order, `size` at a time, each number once per chunk.
-
-        A number appears at most once per batch because the delivery report speaks of numbers:
-        two texts to one number in one batch could not be told apart.
-        """
-        after = 0
+        """Sendable messages in journal order, `size` at a time, each number once per chunk
+        (see `batching.distinct_batches`), read from the journal a page at a time."""
         query = (
             # `+run_id` keeps SQLite on the rowid range instead of the run_id index, which
-            # would make every chunk a scan of the whole run.
+            # would make every page a scan of the whole run.
             "SELECT id, number, text, segments FROM messages WHERE +run_id = ? AND id > ?"
             " AND state IN (?, ?, ?) ORDER BY id LIMIT ?"
         )
-        held: list[tuple] = []
-        while True:
-            rows = self.db.execute(query, (run.id, after, *SENDABLE, size)).fetchall()
-            if rows:
+
+        def sendable() -> Iterator[tuple[int, str, str, int]]:
+            after = 0
+            while rows := self.db.execute(query, (run.id, after, *SENDABLE, size)).fetchall():
                 after = rows[-1][0]
-            pending, held = held + rows, []
-            if not pending:
-                return
-            ids, numbers, texts, credits, seen = [], [], [], 0, set()
-            for row in pending:
-                if row[1] in seen or len(ids) == size:
-                    held.append(row)
-                    continue
-                seen.add(row[1])
-                ids.append(row[0])
-                numbers.append(row[1])
-                texts.append(row[2])
-                credits += row[3]
-            yield Chunk(ids, numbers, texts, credits)
+                yield from rows
+
+        for batch in distinct_batches(sendable(), size, key=itemgetter(1)):
+            ids, numbers, texts, segments = zip(*batch, strict=True)
+            yield Chunk(list(ids), list(numbers), list(texts), sum(segments))
 
     def open_batch(self, run: RunRecord, chunk: Chunk) -> int:
         """Record a batch as in flight before its request is sent.

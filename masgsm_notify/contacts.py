@@ -1,0 +1,125 @@
+"""The Apprise service's personalised mode: a contacts file planned the way pipelines plan rows.
+
+Each row goes through the pipelines' `RowPlanner`, so a contact means the same number, text and
+cost as the same row in a pipeline: the number normalised, the text rendered in the sandboxed
+strict environment, stripped and NFC-normalised, refused beyond a segment limit. Repeated
+(number, text) pairs are sent once, as the journal's `merge_duplicates` does.
+
+Every row is planned and checked before anything is sent; the problems name their rows. Files:
+`.jsonl` and `.ndjson` hold one JSON object a line, `.json` one JSON array of objects, anything
+else is CSV with a header row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import numbers as phone
+from .errors import UsageError
+from .pipeline.plan import RowPlanner
+from .render import RenderError, compile_text, field_reader, make_environment
+from .sources import CsvSource, JsonArraySource, JsonLinesSource, Row, Source, SourceContext
+
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+JSON_ARRAY_SUFFIXES = (".json",)
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One text to send: the row it came from, the normalised number, the final text."""
+
+    where: str
+    number: str
+    text: str
+
+
+@dataclass
+class ContactsPlan:
+    """The texts to send, the repeated rows folded into earlier ones, and the problems.
+
+    `merged` pairs a repeated row with the row whose message it repeats. When `problems` is not
+    empty nothing may be sent, and `messages` stops growing at the first problem.
+    """
+
+    messages: list[Contact] = field(default_factory=list)
+    merged: list[tuple[str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def contact_source(path: Path) -> Source:
+    """The source that reads `path`, chosen by its suffix."""
+    suffix = path.suffix.lower()
+    if suffix in JSON_LINES_SUFFIXES:
+        source_class: type[Source] = JsonLinesSource
+    elif suffix in JSON_ARRAY_SUFFIXES:
+        source_class = JsonArraySource
+    else:
+        source_class = CsvSource
+    context = SourceContext(base_dir=Path.cwd(), input=None, where="contacts=")
+    return source_class(str(path), {}, context)
+
+
+def contact_rows(path: Path) -> Iterator[Row]:
+    """The rows of a contacts file with their `file:line` locations, streamed."""
+    yield from contact_source(path).rows()
+
+
+def plan_contacts(
+    path: Path,
+    number_field: str,
+    template: str,
+    *,
+    plain: bool,
+    max_segments: int,
+    limit_name: str = "the limit",
+) -> ContactsPlan:
+    """Plan every row of the contacts file; never raises for a bad file, row or template.
+
+    `number_field` names the field holding the number (any header, `Telefon No` too);
+    `template` is the Jinja text rendered per row, which sees the row's fields by name and the
+    whole row as `row`.
+    """
+    plan = ContactsPlan()
+    first_of: dict[tuple[str, str], str] = {}
+    try:
+        planner = RowPlanner(
+            field_reader(number_field),
+            compile_text(make_environment(), template, "message"),
+            plain=plain,
+            max_segments=max_segments,
+            limit_name=limit_name,
+        )
+        for row in contact_rows(path):
+            try:
+                done = planner((row,))  # one row at a time, so every bad row is listed
+            except RenderError as error:
+                plan.problems.append(error.message)
+                continue
+            plan.problems.extend(_problem(number_field, *bad) for bad in done.invalid)
+            if plan.problems:
+                continue
+            for where, number, text, _encoding, _segments in done.messages:
+                first = first_of.get((number, text))
+                if first is None:
+                    first_of[number, text] = where
+                    plan.messages.append(Contact(where, number, text))
+                else:
+                    plan.merged.append((where, first))
+    except UsageError as error:  # the template's syntax, or an unreadable file
+        plan.problems.append(error.message)
+    except OSError as error:
+        plan.problems.append(f"{path}: {error.strerror or error}")
+    if not plan.problems and not plan.messages:
+        plan.problems.append(f"{path}: the contacts file has no contacts.")
+    return plan
+
+
+def _problem(number_field: str, where: str, value: str, reason: str) -> str:
+    """A planner's invalid row as one line naming the row."""
+    if not value.strip():
+        return f"{where}: no {number_field!r} field (the number)."
+    if not phone.is_valid(value):
+        return f"{where}: {value!r} is not a Turkish mobile number: {reason}."
+    return f"{where}: to {value}, {reason}."
