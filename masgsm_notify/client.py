@@ -43,6 +43,13 @@ MAX_BATCH = 990
 LANGS = ("auto", "tr", "plain")
 
 
+class UnreadableSendAnswerError(OutcomeUnknownError, UnexpectedAnswerError):
+    """A send was answered with something unreadable: an HTML error page, an empty or truncated
+    body, an unknown code. The provider may have recorded the send (`{"code":1,"id":"12` was
+    cut short after it did), so, like a lost answer, its outcome is unknown: never re-send it
+    silently."""
+
+
 @dataclass(frozen=True)
 class SendResult:
     """An accepted send. `partial` is answer 3: the balance ran out part-way."""
@@ -430,7 +437,10 @@ class MasgsmClient:
         return text
 
     def _send_answer(self, body: str) -> SendResult:
-        code, data = require_success(body)
+        try:
+            code, data = require_success(body)
+        except UnexpectedAnswerError as error:
+            raise UnreadableSendAnswerError(error.message, code=error.code, raw=error.raw) from None
         message_id = _first(data, ("id", "ID", "message_id", "messageId"))
         return SendResult(str(message_id) if message_id not in (None, "") else None, code, body)
 

@@ -64,6 +64,13 @@ class LimitedSandbox(SandboxedEnvironment):
             _check_percent_format(left)
         return super().call_binop(context, operator, left, right)
 
+    def compile_expression(self, source: str, undefined_to_none: bool = True) -> Any:
+        """As Jinja's, but nesting past Python's limits is a syntax error like any other."""
+        try:
+            return super().compile_expression(source, undefined_to_none)
+        except (RecursionError, SyntaxError):
+            raise TemplateSyntaxError(_TOO_DEEP, 1) from None
+
 
 def _check_power(base: Any, exponent: Any) -> None:
     if (
@@ -121,7 +128,7 @@ def compile_text(env: SandboxedEnvironment, source: str, name: str) -> Renderer:
         raise RenderError(
             f"template syntax error: {error.message}", f"{name}:{error.lineno}"
         ) from None
-    except RecursionError:
+    except (RecursionError, SyntaxError):  # Python's own limits on nesting
         raise RenderError(_TOO_DEEP, name) from None
     return env.template_class.from_code(env, code, env.make_globals(None)).render
 
@@ -138,7 +145,7 @@ def load_template(env: SandboxedEnvironment, filename: str, where: str = "") -> 
         raise RenderError(
             f"template syntax error: {error.message}", f"{error.filename}:{error.lineno}"
         ) from None
-    except RecursionError:
+    except (RecursionError, SyntaxError):  # Python's own limits on nesting
         raise RenderError(_TOO_DEEP, where or filename) from None
     except TemplateError as error:
         raise _not_found(env, filename, where) from error

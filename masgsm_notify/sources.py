@@ -12,6 +12,7 @@ import codecs
 import csv
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,9 +94,10 @@ class CsvSource(FileSource):
         try:
             with self.path.open(newline="", encoding=encoding) as file:
                 yield from self._read(file)
-        except UnicodeDecodeError as error:
+        except UnicodeError as error:  # a decode error, or a UTF-16 file without its BOM
+            at = f" (byte {error.start} of a chunk)" if hasattr(error, "start") else ""
             raise SourceError(
-                f"{self.shown}: not valid {encoding} text (byte {error.start} of a chunk); "
+                f"{self.shown}: not valid {encoding} text{at}; "
                 "set recipients.encoding (e.g. utf-8 or cp1254)"
             ) from None
         except LookupError:
@@ -103,8 +105,19 @@ class CsvSource(FileSource):
 
     def _read(self, file: Any) -> Iterator[Row]:
         delimiter = self.settings.get("delimiter") or _sniff_delimiter(file.read(16384))
+        if len(delimiter) != 1 or delimiter in '"\r\n':
+            raise SourceError(
+                f"{self.context.where}: recipients.delimiter must be one character other than "
+                f"a quote or a line break, not {delimiter!r}"
+            )
         file.seek(0)
         reader = csv.reader(file, delimiter=delimiter)
+        try:
+            yield from self._rows(reader, delimiter)
+        except csv.Error as error:  # a field over csv's size limit, among others
+            raise SourceError(f"{self.shown}:{reader.line_num}: unreadable CSV: {error}") from None
+
+    def _rows(self, reader: Any, delimiter: str) -> Iterator[Row]:
         header = [name.strip() for name in next(reader, [])]
         if not header or not any(header):
             raise SourceError(f"{self.shown}:1: the CSV file has no header row")
@@ -139,6 +152,65 @@ class JsonLinesSource(FileSource):
                 except ValueError as error:
                     raise SourceError(f"{where}: invalid JSON: {error}") from None
                 yield where, _require_mapping(row, where)
+
+
+class JsonArraySource(FileSource):
+    """One JSON array of objects (`[{...}, {...}]`), each row located by the line it starts on.
+
+    The file's text is read whole, but rows are decoded one at a time as they are consumed, so
+    memory holds the text, not every row as Python objects besides. Not registered as a
+    pipeline source; the Apprise service reads `contacts=*.json` with it.
+    """
+
+    name = "json"
+
+    def rows(self) -> Iterator[Row]:
+        text = self.path.read_text(encoding="utf-8-sig")
+        decoder = json.JSONDecoder()
+        pos = _JSON_SPACE.match(text).end()  # type: ignore[union-attr]
+        if not text.startswith("[", pos):
+            raise SourceError(
+                f"{self.shown}:{_line_of(text, pos)}: a .json file must hold one JSON array of "
+                "objects ([{...}, {...}]); for one object a line, name the file .jsonl"
+            )
+        pos = _JSON_SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+        line, counted = _line_of(text, pos), pos
+        if text.startswith("]", pos):
+            pos += 1
+        else:
+            while True:
+                line += text.count("\n", counted, pos)
+                counted = pos
+                where = f"{self.shown}:{line}"
+                try:
+                    row, pos = decoder.raw_decode(text, pos)
+                except json.JSONDecodeError as error:
+                    raise SourceError(
+                        f"{self.shown}:{error.lineno}: invalid JSON: {error.msg}"
+                    ) from None
+                yield where, _require_mapping(row, where)
+                pos = _JSON_SPACE.match(text, pos).end()  # type: ignore[union-attr]
+                if text.startswith("]", pos):
+                    pos += 1
+                    break
+                if not text.startswith(",", pos):
+                    raise SourceError(
+                        f"{self.shown}:{_line_of(text, pos)}: invalid JSON: expected ',' or ']' "
+                        "after an element of the array"
+                    )
+                pos = _JSON_SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+        end = _JSON_SPACE.match(text, pos).end()  # type: ignore[union-attr]
+        if end != len(text):
+            raise SourceError(
+                f"{self.shown}:{_line_of(text, end)}: invalid JSON: text after the array"
+            )
+
+
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _line_of(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
 
 
 class YamlSource(FileSource):
@@ -202,10 +274,14 @@ def _require_mapping(row: Any, where: str) -> dict[str, Any]:
 
 
 def _detect_encoding(path: Path) -> str:
-    """utf-8-sig when the whole file decodes as UTF-8, else cp1254 (checked in chunks, in C)."""
+    """utf-16 when the file starts with its BOM (Excel's "Unicode Text"); utf-8-sig when the whole
+    file decodes as UTF-8; else cp1254 (checked in chunks, in C)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
         with path.open("rb") as file:
+            if file.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+                return "utf-16"
+            file.seek(0)
             for chunk in iter(lambda: file.read(1 << 20), b""):
                 decoder.decode(chunk)
             decoder.decode(b"", final=True)

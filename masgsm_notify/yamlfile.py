@@ -38,18 +38,35 @@ def _where(name: str, node: yaml.Node) -> str:
 
 def load(text: str, name: str) -> Any:
     """Parse YAML text; `name` (usually the file path) prefixes every location."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as error:  # NUL and other control characters
+        raise YamlError(_reader_problem(error, text, name)) from None
     try:
         node = loader.get_single_node()
-        return None if node is None else _build(loader, node, name)
+        return None if node is None else _Builder(loader, name).build(node)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
         raise YamlError(f"{where}: invalid YAML: {error.problem or error.context}") from None
+    except yaml.reader.ReaderError as error:
+        raise YamlError(_reader_problem(error, text, name)) from None
     except yaml.YAMLError as error:
         raise YamlError(f"{name}: invalid YAML: {error}") from None
+    except RecursionError:
+        raise YamlError(f"{name}: invalid YAML: values are nested too deeply") from None
     finally:
         loader.dispose()
+
+
+def _reader_problem(error: yaml.reader.ReaderError, text: str, name: str) -> str:
+    line = text.count("\n", 0, error.position) + 1
+    column = error.position - text.rfind("\n", 0, error.position)
+    character = error.character if isinstance(error.character, int) else ord(error.character)
+    return (
+        f"{name}:{line}:{column}: invalid YAML: the character #x{character:04x} is not "
+        f"allowed ({error.reason})"
+    )
 
 
 def load_file(path: Path, shown_as: str | None = None) -> Any:
@@ -66,25 +83,79 @@ def load_file(path: Path, shown_as: str | None = None) -> Any:
     return load(text, name)
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, name: str) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        mapping = LocatedDict()
-        mapping.marks, mapping.where = {}, _where(name, node)
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                raise YamlError(f"{_where(name, key_node)}: a key must be a plain value")
-            if key in mapping:
-                raise YamlError(f"{_where(name, key_node)}: the key {key!r} appears twice")
-            mapping[key] = _build(loader, value_node, name)
-            mapping.marks[key] = _where(name, value_node)
-        return mapping
-    if isinstance(node, yaml.SequenceNode):
-        sequence = LocatedList(_build(loader, item, name) for item in node.value)
-        sequence.marks, sequence.where = [_where(name, i) for i in node.value], _where(name, node)
-        return sequence
-    return loader.construct_object(node, deep=True)
+# Aliases may repeat a value many times over (`&a [*b, *b, ...]` nested a few levels deep grows
+# exponentially): past this many values repeated through aliases, the file is refused.
+MAX_ALIASED_VALUES = 100_000
+
+
+class _Builder:
+    """Builds located values from YAML nodes. A node reached again through an alias gives the
+    same value (as PyYAML does), an alias inside its own anchor is refused, and repetition
+    through aliases is bounded."""
+
+    def __init__(self, loader: yaml.SafeLoader, name: str):
+        self.loader, self.name = loader, name
+        self.built: dict[int, tuple[Any, int]] = {}  # id(node) -> (value, values in it)
+        self.building: set[int] = set()
+        self.repeated = 0
+
+    def build(self, node: yaml.Node) -> Any:
+        return self._build(node)[0]
+
+    def _build(self, node: yaml.Node) -> tuple[Any, int]:
+        name, key = self.name, id(node)
+        if key in self.built:
+            value, size = self.built[key]
+            self.repeated += size
+            if self.repeated > MAX_ALIASED_VALUES:
+                raise YamlError(
+                    f"{_where(name, node)}: aliases repeat values more than "
+                    f"{MAX_ALIASED_VALUES:,} times; write the data out instead"
+                )
+            return value, size
+        if key in self.building:
+            raise YamlError(f"{_where(name, node)}: an alias refers to a value that contains it")
+        self.building.add(key)
+        value, size = self._new(node)
+        self.building.discard(key)
+        self.built[key] = (value, size)
+        return value, size
+
+    def _new(self, node: yaml.Node) -> tuple[Any, int]:
+        name, size = self.name, 1
+        if isinstance(node, yaml.MappingNode):
+            self.loader.flatten_mapping(node)
+            mapping = LocatedDict()
+            mapping.marks, mapping.where = {}, _where(name, node)
+            for key_node, value_node in node.value:
+                key = self._scalar(key_node)
+                if not isinstance(key, (str, int, float, bool)) and key is not None:
+                    raise YamlError(f"{_where(name, key_node)}: a key must be a plain value")
+                if key in mapping:
+                    raise YamlError(f"{_where(name, key_node)}: the key {key!r} appears twice")
+                mapping[key], count = self._build(value_node)
+                mapping.marks[key] = _where(name, value_node)
+                size += count
+            return mapping, size
+        if isinstance(node, yaml.SequenceNode):
+            sequence = LocatedList()
+            for item in node.value:
+                value, count = self._build(item)
+                sequence.append(value)
+                size += count
+            sequence.marks = [_where(name, item) for item in node.value]
+            sequence.where = _where(name, node)
+            return sequence, size
+        return self._scalar(node), size
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        try:
+            value = self.loader.construct_object(node, deep=True)
+            if isinstance(value, str) and not value.isascii():
+                value.encode("utf-8")  # "\ud800" is an escape YAML allows, but not a character
+        except (ValueError, TypeError, OverflowError) as error:  # 2026-13-45, a 5000-digit int
+            raise YamlError(f"{_where(self.name, node)}: invalid YAML value: {error}") from None
+        return value
 
 
 def where(container: Any, key: Any) -> str:

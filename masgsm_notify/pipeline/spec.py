@@ -313,7 +313,7 @@ def _message(data: Any) -> MessageSpec:
 
 def _string_list(items: list, section: str) -> list[str]:
     for index, item in enumerate(items):
-        if not isinstance(item, str) or not item:
+        if not isinstance(item, str) or not item or "\0" in item:  # NUL: no path or URL has one
             raise PipelineError(
                 f"{yamlfile.where(items, index)}: {section}: each entry should "
                 f"be text, got {item!r:.60}"

@@ -13,6 +13,7 @@ import codecs
 import json
 import random
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -218,6 +219,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     sandbox: SandboxServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (killed, timed out) is part of what the sandbox is for:
+        not worth a traceback on standard error."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class SandboxServer:
