@@ -71,16 +71,20 @@ def cli_env(sandbox: SandboxServer, tmp_path: Path) -> dict[str, str]:
 
 
 def run_cli(
-    args: list[str], env: dict[str, str], input: str | None = None, cwd: Path | None = None
+    args: list[str],
+    env: dict[str, str],
+    input: str | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
 ) -> CliResult:
-    """Run `masgsm-notify ARGS` in a real subprocess."""
+    """Run `masgsm-notify ARGS` in a real subprocess (killed after `timeout` seconds)."""
     done = subprocess.run(
         [*CLI, *args],
         env=env,
         input=input,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         cwd=cwd,
     )
     return CliResult(done.returncode, done.stdout, done.stderr)

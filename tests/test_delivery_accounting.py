@@ -15,7 +15,7 @@ from pipeline_helpers import query, write
 
 from masgsm_notify.errors import UsageError
 from masgsm_notify.hookspecs import hookimpl
-from masgsm_notify.pipeline import UI, Runner, RunOptions, load_pipeline
+from masgsm_notify.pipeline import UI, Runner, RunOptions, format_summary, load_pipeline
 from masgsm_notify.pipeline.journal import Journal
 from masgsm_notify.plugins import get_plugin_manager
 from masgsm_notify.sandbox import FaultPlan, SandboxConfig, SandboxServer
@@ -254,3 +254,33 @@ def test_send_texts_a_number_typed_two_ways_once(cli_env, sandbox):
     )
     assert result.returncode == 0, result.output
     assert [m["number"] for m in sandbox.messages()] == ["5321112233"]
+
+
+def test_the_preflight_retries_reads_that_met_a_503(tmp_path, monkeypatch):
+    faults = FaultPlan(queue=["503", "503"], scope="all")
+    with SandboxServer(SandboxConfig(settle_ms=50), faults=faults) as server:
+        use(monkeypatch, server)
+        summary, _ = run(pipeline(tmp_path), journal=tmp_path / "j.sqlite")
+        faulted = [f["fault"] for f in server.fault_log]
+    assert faulted == ["503", "503"]  # both met by the pre-flight's balance read, then retried
+    assert summary.exit_code == 0
+    assert summary.outcomes["delivered"] == len(NUMBERS)
+    assert summary.plan["balance"] > 0
+
+
+def test_why_a_batch_did_not_go_is_in_the_report(tmp_path, monkeypatch, scripted_server):
+    def answer(body: bytes) -> bytes:
+        if b"type=1" in body:
+            return b'{"code":0,"message":"Gonderim Hatasi"}'
+        if b"apiNo=3" in body:
+            return b'["MASGSMTEST"]'
+        return b'{"code":1,"message":"Hesap Bakiyesi","balance":"001000"}'
+
+    scripted_server.default = (200, "text/html", answer)
+    use(monkeypatch, scripted_server.base_url)
+    summary, _ = run(pipeline(tmp_path, report="{check: false}"), journal=tmp_path / "j.sqlite")
+    assert summary.exit_code == 1
+    assert [p["state"] for p in summary.problems] == ["rejected"]
+    assert summary.problems[0]["messages"] == len(NUMBERS)
+    assert "answer 0" in summary.problems[0]["error"]
+    assert "answer 0" in format_summary(summary)

@@ -13,22 +13,18 @@ and the fault log of `/_sandbox/state`) and against the journal, opened read-onl
 - every recipient whose requests met only 503s (or nothing) was accepted once, by retries;
 - the counts of the summary, the journal and the sandbox add up.
 
-A pipeline cannot set the client's read timeout (the runner builds its client with the library
-default of 30 s), so the CLI runs through a two-line bootstrap that lowers the default before the
-command starts; everything else is the command as a user runs it.
+The pipeline sets `send.timeout` below the sandbox's stall, so a stall is a read timeout.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
-from conftest import CliResult
+from conftest import run_cli
 from pipeline_helpers import assert_no_traceback, env_for, offline, query, summary_of, write
 
 from masgsm_notify.sandbox import FaultPlan, SandboxConfig, SandboxServer
@@ -38,12 +34,7 @@ AMBIGUOUS = {"500", "stall", "drop_before", "drop_after"}
 RECORDED = {"500", "stall", "drop_after"}
 FINAL_STATES = {"delivered", "failed", "unknown"}
 
-READ_TIMEOUT = 2.0  # seconds; the sandbox's stall holds an answer twice as long
-BOOTSTRAP = (
-    "import sys; from masgsm_notify import client; "
-    "client.MasgsmClient.__init__.__kwdefaults__['timeout'] = (10.0, float(sys.argv.pop(1))); "
-    "from masgsm_notify.cli import main; sys.argv[0] = 'masgsm-notify'; main()"
-)
+READ_TIMEOUT = 2.0  # seconds (send.timeout); the sandbox's stall holds an answer twice as long
 
 
 @dataclass(frozen=True)
@@ -66,7 +57,7 @@ DEFAULT = Load(
 SOAK = Load(
     recipients=30_000,
     rates={"503": 0.20, "500": 0.05, "stall": 0.03, "drop_before": 0.05, "drop_after": 0.05},
-    scope="send",  # "all" would fail the run: the balance pre-flight does not retry a 503
+    scope="all",  # report polls and the pre-flight meet the faults too, and retry
     retries=10,
     seed=424242,
     wait="2m",  # report polls meet the faults too: it takes more rounds
@@ -87,22 +78,10 @@ def make_pipeline(folder: Path, load: Load) -> Path:
         name: load
         recipients: {{csv: people.csv}}
         message: {{inline: "Sayın {{{{ name }}}}, doğrulama kodunuz {{{{ code }}}}."}}
-        send: {{batch_size: 50, concurrency: 4, retries: {load.retries}}}
+        send: {{batch_size: 50, concurrency: 4, retries: {load.retries}, timeout: {READ_TIMEOUT}}}
         report: {{wait: {load.wait}, poll_every: 250ms}}
         """,
     )
-
-
-def run_with_timeout(args: list[str], env: dict[str, str], timeout: float) -> CliResult:
-    """`masgsm-notify ARGS` in a subprocess whose clients time out reading after `timeout` s."""
-    done = subprocess.run(
-        [sys.executable, "-c", BOOTSTRAP, str(timeout), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    return CliResult(done.returncode, done.stdout, done.stderr)
 
 
 def inspect(server: SandboxServer) -> tuple[list[dict], dict]:
@@ -128,7 +107,7 @@ def run_under_faults(load: Load, cli_env: dict[str, str], tmp_path: Path) -> Non
     with SandboxServer(SandboxConfig(settle_ms=50), faults=plan) as server:
         env = offline(env_for(server, cli_env))
         args = ["run", str(pipeline), "--journal", str(journal), "--run-key", "load", "--json"]
-        result = run_with_timeout(args, env, READ_TIMEOUT)
+        result = run_cli(args, env, timeout=600)
         assert_no_traceback(result)
         messages, state = inspect(server)
     assert result.returncode == 3, result.output  # unknown recipients fail the default fail_if

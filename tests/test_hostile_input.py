@@ -1100,11 +1100,6 @@ def test_a_malformed_answer_to_a_send_is_unknown_with_the_raw_body_and_never_res
     assert not _journal_holds(journal, SECRET)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the run's output does not say why a batch is unknown or rejected: the error and "
-    "the raw answer are only in the journal (reported to the lead)",
-)
 def test_a_malformed_answer_is_shown_to_the_user(
     bad_provider, cli_env: dict[str, str], tmp_path: Path
 ) -> None:

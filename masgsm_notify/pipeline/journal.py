@@ -493,6 +493,17 @@ class Journal:
             "SELECT COUNT(*) FROM skipped WHERE run_id = ?", (run.id,)
         ).fetchone()[0]
 
+    def problems(self, run: RunRecord, limit: int) -> list[tuple[str, str, int, int]]:
+        """Why messages are still unsent or unknown: (state, error, batches, messages), first
+        seen first. Errors of batches whose messages went later are history, not listed."""
+        return self.db.execute(
+            "SELECT b.state, b.error, COUNT(DISTINCT b.id), COUNT(*) FROM batches b"
+            " JOIN messages m ON m.batch_id = b.id WHERE b.run_id = ? AND b.error IS NOT NULL"
+            " AND m.state IN ('rejected', 'unknown', 'in_flight')"
+            " GROUP BY b.state, b.error ORDER BY MIN(b.id) LIMIT ?",
+            (run.id, limit),
+        ).fetchall()
+
     def batch_counts(self, run: RunRecord) -> dict[str, int]:
         return dict(
             self.db.execute(

@@ -14,13 +14,20 @@ import hashlib
 import json
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..client import MasgsmClient
-from ..errors import CredentialsError, InsufficientBalanceError, MasgsmError, TitleError, UsageError
+from ..errors import (
+    CredentialsError,
+    InsufficientBalanceError,
+    MasgsmError,
+    TitleError,
+    TransportError,
+    UsageError,
+)
 from ..plugins import get_plugin_manager
 from ..render import compile_text, make_environment, render, template_source, template_sources
 from ..service import Service
@@ -37,8 +44,12 @@ from .summary import (
     Summary,
     compile_fail_if,
     evaluate_fail_if,
+    shorten,
     summarize,
 )
+
+T = TypeVar("T")
+READ_RETRIES = 3
 
 
 @dataclass
@@ -131,7 +142,7 @@ class Runner:
                 return self._finish(journal, run, info, stop=None)
             if service.method == "get":
                 self.ui.note("Pipelines send with the POST API (type 1); method=get is ignored.")
-            with service.client(pool_size=self.pipeline.send.concurrency) as client:
+            with self._client(service) as client:
                 if not self.options.dry_run:
                     self._settle_partial_batches(journal, run, client)
                 self._show_plan(journal, run, client, service)
@@ -144,9 +155,28 @@ class Runner:
     def check_again(self, journal: Journal, run: RunRecord, wait: float | None) -> Summary:
         """Poll a past run's reports once more (for `masgsm-notify check`), then summarise."""
         info = RunInfo(run.name, run.run_key, self.pipeline.path, journal.path, False)
-        with self.connection.configured().client() as client:
+        with self._client(self.connection.configured()) as client:
             self._check(journal, run, client, wait=wait)
         return self._finish(journal, run, info, stop=None)
+
+    def _client(self, service: Service) -> MasgsmClient:
+        send = self.pipeline.send
+        return service.client(pool_size=send.concurrency, timeout=(10.0, send.timeout))
+
+    def _read(self, fetch: Callable[[], T]) -> T:
+        """A read-only request (balance, titles), retried on transport failures: repeating a read
+        is always safe, so it gets at least READ_RETRIES tries whatever send.retries says."""
+        retries = max(self.pipeline.send.retries, READ_RETRIES)
+        delay = 0.5
+        for attempt in range(retries + 1):
+            try:
+                return fetch()
+            except TransportError:
+                if attempt == retries:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 8.0)
+        raise AssertionError("unreachable: the loop returns or raises")
 
     @contextlib.contextmanager
     def _service(self) -> Iterator[Service | None]:
@@ -294,7 +324,8 @@ class Runner:
         if not stats.invalid or self.pipeline.send.on_invalid == "skip":
             return
         listed = "\n".join(
-            f"  {where}: {value!r}: {reason}" for where, value, reason in stats.invalid_examples
+            f"  {where}: {shorten(value)}: {reason}"
+            for where, value, reason in stats.invalid_examples
         )
         more = stats.invalid - len(stats.invalid_examples)
         raise UsageError(
@@ -343,7 +374,7 @@ class Runner:
         found: dict[str, Any] = {}
         problems: list[MasgsmError] = []
         try:
-            found["balance"] = client.balance()
+            found["balance"] = self._read(client.balance)
             if found["balance"] < credits:
                 problems.append(
                     InsufficientBalanceError(
@@ -359,7 +390,7 @@ class Runner:
                 MasgsmError(f"The balance could not be read ({error}); nothing was sent.")
             )
         try:
-            found["titles"] = client.titles()
+            found["titles"] = self._read(client.titles)
             if service.title not in found["titles"]:
                 problems.append(
                     TitleError(

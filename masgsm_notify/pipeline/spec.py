@@ -99,6 +99,7 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "on_invalid": Key((str,), default="fail", check=_one_of("fail", "skip")),
         "retries": Key((int,), default=5, check=_between(0, 20)),
         "durable": Key((bool,), default=False),
+        "timeout": Key((str, int, float), default="30s", check=_duration_check(0.1)),
     },
     "report": {
         "check": Key((bool,), default=True),
@@ -139,6 +140,7 @@ class SendSpec:
     on_invalid: str
     retries: int
     durable: bool
+    timeout: float  # seconds to wait for an answer to one request
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,8 @@ def load_pipeline(path: Path) -> Pipeline:
     sources = collect("register_sources")
     recipients = _recipients(data["recipients"], sources)
     message = _message(data["message"])
-    send = SendSpec(**_validate(data.get("send", {}), "send", yamlfile.where(data, "send")))
+    send_values = _validate(data.get("send", {}), "send", yamlfile.where(data, "send"))
+    send = SendSpec(**{**send_values, "timeout": parse_duration(send_values["timeout"])})
     report_raw = data.get("report", {})
     report = _validate(report_raw, "report", yamlfile.where(data, "report"))
     notify = _string_list(data.get("notify", []), "notify")

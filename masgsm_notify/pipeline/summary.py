@@ -50,6 +50,7 @@ class Summary:
     batches: dict[str, int]
     failed_numbers: list[dict[str, str]] = field(default_factory=list)
     skipped_rows: list[dict[str, str]] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)  # why batches did not go
     fail_if: str = DEFAULT_FAIL_IF
     failing: bool = False
     exit_code: int = 0
@@ -100,6 +101,10 @@ def summarize(journal: Journal, run: RunRecord, *, dry_run: bool, listed: int = 
         skipped_rows=[
             {"row": r, "value": v, "reason": why} for r, v, why in journal.skipped(run, listed)
         ],
+        problems=[
+            {"state": state, "error": error, "batches": batches, "messages": messages}
+            for state, error, batches, messages in journal.problems(run, listed)
+        ],
     )
 
 
@@ -139,6 +144,11 @@ def evaluate_fail_if(test, summary: Summary, where: str) -> bool:
         raise PipelineError(f"{where}: report.fail_if failed: {error} (names: {names})") from None
 
 
+def shorten(value: str, limit: int = 60) -> str:
+    """A value for a message line: quoted, and cut when it is long."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + f"... ({len(value)} chars)"
+
+
 def format_summary(summary: Summary) -> str:
     """The delivery report for a person."""
     o = summary.outcomes
@@ -150,10 +160,16 @@ def format_summary(summary: Summary) -> str:
         + (f"; {summary.duplicates} duplicate row(s) merged" if summary.duplicates else ""),
     ]
     lines += [f"  failed: {f['number']} ({f['row']})" for f in summary.failed_numbers]
-    lines += [f"  skipped: {s['row']}: {s['value']!r}: {s['reason']}" for s in summary.skipped_rows]
+    lines += [
+        f"  skipped: {s['row']}: {shorten(s['value'])}: {s['reason']}" for s in summary.skipped_rows
+    ]
+    lines += [
+        f"  {p['state']} ({p['batches']} batch(es), {p['messages']} message(s)): {p['error']}"
+        for p in summary.problems
+    ]
     if o["unknown"]:
         lines.append(
-            f"  {o['unknown']} recipient(s) unknown: their request got no answer, so "
+            f"  {o['unknown']} recipient(s) unknown: their request got no usable answer, so "
             "they may or may not have the text. Re-run with --resend-unknown to send "
             "them again (some may then get it twice)."
         )
