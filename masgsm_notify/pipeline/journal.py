@@ -27,6 +27,7 @@ from ..batching import distinct_batches
 from ..errors import InvalidNumberError, MasgsmError
 
 SCHEMA_VERSION = 1
+OPEN_PATIENCE = 10.0  # seconds to wait for another process opening the same journal
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
@@ -164,22 +165,36 @@ class Journal:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            # The busy timeout first: switching to WAL waits for a lock when another process is
-            # opening the same new journal at the same moment.
-            self.db.execute("PRAGMA busy_timeout=10000")
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA busy_timeout={int(OPEN_PATIENCE * 1000)}")
+            self._use_wal()
             self.db.execute("PRAGMA synchronous=NORMAL")
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
-                raise MasgsmError(
-                    f"{path}: this journal was written by another version of masgsm-notify "
-                    f"(schema {version}, this one reads {SCHEMA_VERSION}); use a new --journal."
-                )
-            self.db.executescript(SCHEMA)
-            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            with self.transaction():  # one process at a time creates the tables
+                version = self.db.execute("PRAGMA user_version").fetchone()[0]
+                if version not in (0, SCHEMA_VERSION):
+                    raise MasgsmError(
+                        f"{path}: this journal was written by another version of masgsm-notify "
+                        f"(schema {version}, this one reads {SCHEMA_VERSION}); use a new --journal."
+                    )
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except (sqlite3.DatabaseError, OSError) as error:
             raise MasgsmError(f"{path}: cannot open the journal: {error}") from None
         self._lock_file: Any = None
+
+    def _use_wal(self) -> None:
+        """Switch to WAL. Two processes creating one journal at the same moment make SQLite
+        refuse the switch at once, without waiting on the busy timeout, so it is retried."""
+        deadline = time.monotonic() + OPEN_PATIENCE
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self.db.close()
