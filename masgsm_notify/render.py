@@ -18,6 +18,7 @@ from typing import Any
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
+    Template,
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
@@ -130,7 +131,14 @@ def compile_text(env: SandboxedEnvironment, source: str, name: str) -> Renderer:
         ) from None
     except (RecursionError, SyntaxError):  # Python's own limits on nesting
         raise RenderError(_TOO_DEEP, name) from None
-    return env.template_class.from_code(env, code, env.make_globals(None)).render
+    return _render_function(env.template_class.from_code(env, code, env.make_globals(None)))
+
+
+def _render_function(template: Template) -> Renderer:
+    """The template's render, with its globals as one plain dict: Jinja keeps them as a
+    ChainMap, which every render copies key by key (a measurable cost per recipient)."""
+    template.globals = dict(template.globals)
+    return template.render
 
 
 def load_template(env: SandboxedEnvironment, filename: str, where: str = "") -> Renderer:
@@ -140,7 +148,7 @@ def load_template(env: SandboxedEnvironment, filename: str, where: str = "") -> 
     """
     _require_loader(env, filename, where)
     try:
-        return env.get_template(filename).render
+        return _render_function(env.get_template(filename))
     except TemplateSyntaxError as error:
         raise RenderError(
             f"template syntax error: {error.message}", f"{error.filename}:{error.lineno}"

@@ -51,11 +51,18 @@ def check_reports(
                 sleep(min(delay, remaining))
                 delay = min(delay * 2, poll_every)
             rounds += 1
-            reports = pool.map(lambda item: _fetch(client, item[1]), todo)
-            for done, ((batch_id, _), report) in enumerate(zip(todo, reports, strict=True), 1):
-                if report is not None:
-                    journal.apply_report(batch_id, report.delivered, report.failed, report.pending)
-                progress(done, len(todo))
+            # A few reports in flight per worker, never all: a report of a large batch is big,
+            # and a run of a million recipients has thousands of them.
+            window = 4 * concurrency
+            for start in range(0, len(todo), window):
+                part = todo[start : start + window]
+                reports = pool.map(lambda item: _fetch(client, item[1]), part)
+                for (batch_id, _), report in zip(part, reports, strict=True):
+                    if report is not None:
+                        journal.apply_report(
+                            batch_id, report.delivered, report.failed, report.pending
+                        )
+                progress(min(start + window, len(todo)), len(todo))
     journal.mark_checked(run)
     return rounds
 
