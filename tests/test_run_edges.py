@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -150,3 +154,33 @@ def test_a_sandbox_run_does_not_notify_real_targets(tmp_path, monkeypatch):
     summary, notes = run(path, sandbox=True, journal=tmp_path / "j.sqlite")
     assert summary.outcomes["delivered"] == 2
     assert "notify: skipped, this was a --sandbox run." in notes.notes
+
+
+def test_progress_shows_on_a_terminal(tmp_path):
+    """With standard error on a terminal, the run draws its progress there and still ends well."""
+    path = pipeline_with_include(tmp_path)
+    leader, follower = pty.openpty()
+    done = subprocess.run(
+        [sys.executable, "-m", "masgsm_notify", "run", str(path), "--sandbox", "--preview", "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        timeout=120,
+        env={**os.environ, "MASGSM_NOTIFY_NO_PLUGINS": "1"},
+    )
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(leader)
+    assert done.returncode == 0, drawn.decode(errors="replace")
+    assert b"Sending" in drawn
+    assert b"Reports read: 2" in drawn
+    assert b"Traceback" not in drawn
+    assert b"delivered 2" in done.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,13 +46,38 @@ class ClickUI(UI):
 
     @contextlib.contextmanager
     def progress(self, label: str, total: int) -> Iterator[Any]:
+        """A bar when the total is known, a running count when it is not (rows of a stream)."""
         if not sys.stderr.isatty():
             yield lambda n: None
-            return
-        with click.progressbar(
-            length=total or None, label=label, file=sys.stderr, show_pos=True
-        ) as bar:
-            yield bar.update
+        elif total:
+            with click.progressbar(
+                length=total, label=label, file=sys.stderr, show_pos=True
+            ) as bar:
+                yield bar.update
+        else:
+            counter = _Counter(label)
+            yield counter.advance
+            counter.close()
+
+
+class _Counter:
+    """`Planning: 12,345` on one line of standard error, redrawn at most ten times a second."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.count = 0
+        self.shown = 0.0
+
+    def advance(self, n: int) -> None:
+        self.count += n
+        now = time.monotonic()
+        if now - self.shown >= 0.1:
+            self.shown = now
+            click.echo(f"\r{self.label}: {self.count:,}", nl=False, err=True)
+
+    def close(self) -> None:
+        if self.shown:
+            click.echo(f"\r{self.label}: {self.count:,}", err=True)
 
 
 def format_plan(d: dict[str, Any]) -> str:

@@ -31,13 +31,13 @@ def check_reports(
     poll_every: float,
     concurrency: int,
     partial_only: bool = False,
-    progress: Callable[[int, int], None] = lambda done, total: None,
+    progress: Callable[[int], None] = lambda reports: None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Poll until every accepted message is delivered or failed, or `wait` seconds pass.
 
     `partial_only` polls only batches answered 3 (partial), to learn which numbers never went.
-    Returns the number of polling rounds.
+    `progress` is told how many reports each step read. Returns the number of polling rounds.
     """
     deadline = time.monotonic() + wait
     delay = min(FIRST_DELAY, poll_every)
@@ -62,7 +62,7 @@ def check_reports(
                         journal.apply_report(
                             batch_id, report.delivered, report.failed, report.pending
                         )
-                progress(min(start + window, len(todo)), len(todo))
+                progress(len(part))
     journal.mark_checked(run)
     return rounds
 

@@ -464,7 +464,7 @@ class Runner:
         spec = self.pipeline.report
         started = time.monotonic()
         try:
-            with self.ui.progress("Checking reports", 0) as advance:
+            with self.ui.progress("Reports read", 0) as advance:
                 rounds = check_reports(
                     journal,
                     run,
@@ -473,7 +473,7 @@ class Runner:
                     poll_every=spec.poll_every,
                     concurrency=self.pipeline.send.concurrency,
                     partial_only=partial_only,
-                    progress=lambda done, total: advance(1),
+                    progress=advance,
                 )
         except MasgsmError as error:
             self.ui.note(f"The delivery reports could not be read: {error}")
