@@ -42,7 +42,12 @@ class SettingError(ValueError):
 
 
 def default_base_url(secure: bool) -> str:
-    """The API base URL a schema stands for: http for masgsm://, https for masgsms://."""
+    """The API base URL a URL without `base=` talks to: MASGSM_BASE_URL when it is set (as the
+    title falls back to MASGSM_TITLE), else the provider's, http for masgsm://, https for
+    masgsms://."""
+    configured = os.environ.get("MASGSM_BASE_URL", "").strip()
+    if configured:
+        return configured.rstrip("/")
     return DEFAULT_HTTPS_BASE_URL if secure else DEFAULT_BASE_URL
 
 

@@ -142,3 +142,16 @@ def test_client_checks_certificates_unless_told_not_to(sandbox: SandboxServer) -
     session = requests.Session()
     with service.client(verify=False, session=session) as given:
         assert given.session is session and session.verify is True
+
+
+def test_a_url_without_base_takes_masgsm_base_url_from_the_environment(monkeypatch):
+    monkeypatch.setenv("MASGSM_BASE_URL", "http://127.0.0.1:9/MasApiV2/")
+    from_env = Service.from_url("masgsm://5300000000:pw@ACME/")
+    explicit = Service.from_url("masgsm://5300000000:pw@ACME/?base=http://127.0.0.1:8/MasApiV2")
+    monkeypatch.delenv("MASGSM_BASE_URL")
+    plain = Service.from_url("masgsm://5300000000:pw@ACME/")
+    secure = Service.from_url("masgsms://5300000000:pw@ACME/")
+    assert from_env.base_url == "http://127.0.0.1:9/MasApiV2"
+    assert explicit.base_url == "http://127.0.0.1:8/MasApiV2"
+    assert plain.base_url == "http://masgsm.com.tr/MasApiV2"
+    assert secure.base_url == "https://masgsm.com.tr/MasApiV2"
