@@ -60,8 +60,8 @@ from .service import (
     assemble_url,
     check_batch,
     check_settings,
-    default_base_url,
     parse_service_url,
+    provider_base_url,
 )
 from .text import DEFAULT_MAX_SEGMENTS
 
@@ -462,7 +462,7 @@ class NotifyMasGSM(NotifyBase):
             "method": self.method,
             "batch": str(self.batch),
         }
-        if self.base_url != default_base_url(self.secure):
+        if self.base_url != provider_base_url(self.secure):
             params["base"] = self.base_url
         if self.contacts:
             params["contacts"] = self.contacts

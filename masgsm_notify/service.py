@@ -41,14 +41,19 @@ class SettingError(ValueError):
     """A service setting is invalid; the message names the part (never the password)."""
 
 
+def provider_base_url(secure: bool) -> str:
+    """The provider's own API base URL: http for masgsm://, https for masgsms://."""
+    return DEFAULT_HTTPS_BASE_URL if secure else DEFAULT_BASE_URL
+
+
 def default_base_url(secure: bool) -> str:
     """The API base URL a URL without `base=` talks to: MASGSM_BASE_URL when it is set (as the
-    title falls back to MASGSM_TITLE), else the provider's, http for masgsm://, https for
-    masgsms://."""
-    configured = os.environ.get("MASGSM_BASE_URL", "").strip()
-    if configured:
-        return configured.rstrip("/")
-    return DEFAULT_HTTPS_BASE_URL if secure else DEFAULT_BASE_URL
+    title falls back to MASGSM_TITLE), else the provider's. A masgsms:// URL takes the variable
+    only when it is https too: the password must not leave over plain http by surprise."""
+    configured = os.environ.get("MASGSM_BASE_URL", "").strip().rstrip("/")
+    if configured and (not secure or configured.lower().startswith("https://")):
+        return configured
+    return provider_base_url(secure)
 
 
 def check_settings(
@@ -280,7 +285,7 @@ class Service:
         """
         secure = self.base_url.startswith("https://")
         params = {"lang": self.lang, "method": self.method}
-        if self.base_url != default_base_url(secure):
+        if self.base_url != provider_base_url(secure):
             params["base"] = self.base_url
         return assemble_url(
             secure=secure,

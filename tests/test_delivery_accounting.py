@@ -13,9 +13,9 @@ import pytest
 from conftest import run_cli
 from pipeline_helpers import query, write
 
-from masgsm_notify.errors import UsageError
+from masgsm_notify.errors import MasgsmError, UsageError
 from masgsm_notify.hookspecs import hookimpl
-from masgsm_notify.pipeline import UI, Runner, RunOptions, format_summary, load_pipeline
+from masgsm_notify.pipeline import UI, Runner, RunOptions, format_summary, load_pipeline, recheck
 from masgsm_notify.pipeline.journal import Journal
 from masgsm_notify.plugins import get_plugin_manager
 from masgsm_notify.sandbox import FaultPlan, SandboxConfig, SandboxServer
@@ -169,7 +169,7 @@ def test_a_batch_refused_once_and_sent_later_ends_with_exit_0(tmp_path, monkeypa
 
 def test_a_report_is_joined_by_number_and_foreign_numbers_do_not_count(tmp_path):
     with Journal(tmp_path / "j.sqlite") as journal:
-        run_ = journal.create_run("k", "n", "p", "f", None, None)
+        run_ = journal.create_run("k", "n", "p", "f", None)
         with journal.transaction():
             journal.add_messages(
                 run_,
@@ -284,3 +284,67 @@ def test_why_a_batch_did_not_go_is_in_the_report(tmp_path, monkeypatch, scripted
     assert summary.problems[0]["messages"] == len(NUMBERS)
     assert "answer 0" in summary.problems[0]["error"]
     assert "answer 0" in format_summary(summary)
+
+
+def test_an_empty_report_of_a_partial_batch_does_not_mark_anyone_unsent(tmp_path):
+    with Journal(tmp_path / "j.sqlite") as journal:
+        run_ = journal.create_run("k", "n", "p", "f", None)
+        with journal.transaction():
+            journal.add_messages(run_, [("r1", "5321110001", "t", "gsm7", 1)])
+        batch = journal.open_batch(run_, next(journal.chunks(run_, 10)))
+        journal.close_batch(batch, "partial", "1", 3)
+        journal.apply_report(batch, [], [], [])  # an id the provider does not know (yet)
+        states = dict(query(tmp_path / "j.sqlite", "SELECT number, state FROM messages"))
+    assert states == {"5321110001": "pending"}
+
+
+def test_check_refuses_to_read_reports_as_another_account(tmp_path, monkeypatch, sandbox):
+    use(monkeypatch, sandbox)
+    path = pipeline(tmp_path)
+    journal = tmp_path / "j.sqlite"
+    run(path, run_key="k", journal=journal)
+    monkeypatch.setenv("MASGSM_BASE_URL", "http://127.0.0.1:9/MasApiV2")  # another provider
+    with pytest.raises(UsageError, match="can only be read from the account that sent it"):
+        recheck("k", journal, 0, Notes())
+
+
+def test_a_fail_if_failing_after_sending_keeps_the_report(tmp_path, monkeypatch, sandbox):
+    use(monkeypatch, sandbox)
+    path = pipeline(tmp_path, report='{fail_if: "failed / delivered > 0.5", wait: 0}')
+    summary, notes = run(path, journal=tmp_path / "j.sqlite")
+    assert len(sandbox.messages()) == len(NUMBERS)
+    assert summary.failing and summary.exit_code == 3  # reports unread yet: delivered is 0
+    assert any("report.fail_if failed" in note for note in notes.notes)
+
+
+def test_a_resume_refused_for_credentials_after_sending_is_exit_1(tmp_path, monkeypatch):
+    with SandboxServer(SandboxConfig(settle_ms=50)) as server:
+        use(monkeypatch, server)
+        path = pipeline(tmp_path)
+        journal = tmp_path / "j.sqlite"
+        with_faults = FaultPlan(queue=["503"])
+        server.faults = with_faults
+        first, _ = run(path, journal=journal, run_key="k")
+        monkeypatch.setenv("MASGSM_PASSWORD", "wrong")
+        with pytest.raises(MasgsmError, match="answer 401") as refused:
+            run(path, journal=journal, run_key="k")
+    assert first.refused == 3
+    assert refused.value.exit_code == 1
+
+
+def test_a_broken_notify_template_is_found_before_sending(tmp_path, cli_env, sandbox):
+    path = pipeline(tmp_path, extra='notify:\n  - "json://{{ oops"\n')
+    result = run_cli(["run", str(path), "--journal", str(tmp_path / "j.sqlite")], cli_env)
+    assert result.returncode == 2
+    assert "notify[0]" in result.stderr
+    assert sandbox.messages() == []
+
+
+def test_a_sandbox_run_with_a_journal_resumes(tmp_path, monkeypatch):
+    monkeypatch.delenv("MASGSM_USER", raising=False)
+    path = pipeline(tmp_path)
+    journal = tmp_path / "j.sqlite"
+    first, _ = run(path, sandbox=True, journal=journal)
+    second, notes = run(path, sandbox=True, journal=journal)
+    assert first.run_key == second.run_key
+    assert "Nothing left to send for this run key." in notes.notes

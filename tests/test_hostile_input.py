@@ -841,7 +841,7 @@ def test_exported_cells_never_start_a_formula(
     with tempfile.TemporaryDirectory(prefix="hostile-export-") as name:
         folder = Path(name)
         with Journal(folder / "j.sqlite") as journal:
-            run = journal.create_run("k", "n", "p.yaml", "f", None, None)
+            run = journal.create_run("k", "n", "p.yaml", "f", None)
             numbers = [f"53211122{i:02d}" for i in range(len(messages))]
             journal.add_messages(
                 run,

@@ -669,8 +669,9 @@ def test_example_pipelines_run_in_the_embedded_sandbox(
         assert (outcomes["delivered"], outcomes["failed"]) == (19, 1)  # one number ends in 99
     if example == "invoice-reminder.yaml":
         assert summary["filtered"] == 2 and outcomes["delivered"] == 4
-        [export] = (project / "pipelines" / "results").glob("invoice-reminder-*.csv")
-        assert "Sayın İsmail Işık" in export.read_text(encoding="utf-8-sig")
+        # A sandbox try-out must not overwrite the results of a real run.
+        assert not (project / "pipelines" / "results").exists()
+        assert "report.export: skipped, this was a --sandbox run." in result.stderr
     if example == "alertmanager.yaml":
         assert summary["plan"]["preview"][0]["text"].startswith("[ALARM 2] DiskFull db-1")
     assert sorted(p.name for p in (REPO / "pipelines").iterdir()) == repo_files

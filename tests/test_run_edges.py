@@ -15,7 +15,6 @@ from conftest import run_cli
 from pipeline_helpers import FAST_REPORT, summary_of, write
 
 from masgsm_notify.pipeline import UI, Runner, RunOptions, load_pipeline
-from masgsm_notify.pipeline.runner import PluginError
 from masgsm_notify.plugins import get_plugin_manager
 
 
@@ -120,9 +119,10 @@ def test_a_failing_before_batch_hook_stops_the_run_with_nothing_sent(
     for key, value in cli_env.items():
         monkeypatch.setenv(key, value)
     plugin(_Refuses())
-    with pytest.raises(PluginError, match="quota exceeded in the CRM") as caught:
-        run(pipeline_with_include(tmp_path), journal=tmp_path / "j.sqlite")
-    assert caught.value.exit_code == 1
+    summary, _ = run(pipeline_with_include(tmp_path), journal=tmp_path / "j.sqlite")
+    assert summary.exit_code == 1
+    assert "quota exceeded in the CRM" in summary.error
+    assert summary.outcomes["not_sent"] == 2
     assert sandbox.messages() == []
 
 

@@ -155,3 +155,14 @@ def test_a_url_without_base_takes_masgsm_base_url_from_the_environment(monkeypat
     assert explicit.base_url == "http://127.0.0.1:8/MasApiV2"
     assert plain.base_url == "http://masgsm.com.tr/MasApiV2"
     assert secure.base_url == "https://masgsm.com.tr/MasApiV2"
+
+
+def test_an_https_url_never_takes_an_http_base_from_the_environment(monkeypatch):
+    monkeypatch.setenv("MASGSM_BASE_URL", "http://127.0.0.1:9/MasApiV2")
+    assert Service.from_url("masgsms://5300000000:pw@ACME/").base_url == (
+        "https://masgsm.com.tr/MasApiV2"
+    )
+    monkeypatch.setenv("MASGSM_BASE_URL", "https://proxy.example/MasApiV2")
+    assert Service.from_url("masgsms://5300000000:pw@ACME/").base_url == (
+        "https://proxy.example/MasApiV2"
+    )

@@ -56,8 +56,10 @@ class ClickUI(UI):
                 yield bar.update
         else:
             counter = _Counter(label)
-            yield counter.advance
-            counter.close()
+            try:
+                yield counter.advance
+            finally:
+                counter.close()
 
 
 class _Counter:

@@ -72,7 +72,11 @@ class Connection:
         """
         if not self.pipeline.service:
             return not (os.environ.get("MASGSM_USER") and os.environ.get("MASGSM_PASSWORD"))
-        return self.without_secrets() is not None
+        try:
+            self._url(os.environ)
+        except RenderError:  # a variable the URL needs is not set
+            return self.without_secrets() is not None
+        return False
 
     def lang(self, service: Service | None) -> str:
         """The language texts are planned and sent in: the message's, else the service's."""

@@ -26,7 +26,7 @@ from .. import numbers as phone
 from ..batching import distinct_batches
 from ..errors import InvalidNumberError, MasgsmError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 OPEN_PATIENCE = 10.0  # seconds to wait for another process opening the same journal
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -35,11 +35,9 @@ CREATE TABLE IF NOT EXISTS runs (
     name TEXT NOT NULL,
     pipeline TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
-    service TEXT,
-    title TEXT,
+    account TEXT,
     created_at REAL NOT NULL,
     planned_at REAL,
-    checked_at REAL,
     rows INTEGER NOT NULL DEFAULT 0,
     filtered INTEGER NOT NULL DEFAULT 0
 );
@@ -82,7 +80,9 @@ CREATE TABLE IF NOT EXISTS batches (
 SENDABLE = ("planned", "rejected", "not_sent")
 
 
-_RUN_COLUMNS = "id, run_key, name, pipeline, fingerprint, planned_at, created_at, rows, filtered"
+_RUN_COLUMNS = (
+    "id, run_key, name, pipeline, fingerprint, planned_at, created_at, rows, filtered, account"
+)
 
 
 class JournalBusyError(MasgsmError):
@@ -100,6 +100,7 @@ class RunRecord:
     created_at: float
     rows: int
     filtered: int
+    account: str | None  # which account the run sends through (see `runner.account_of`)
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,10 @@ class Journal:
     def lock(self) -> None:
         """Take the journal's exclusive lock, or fail at once if another process has it."""
         lock_path = self.path.with_name(self.path.name + ".lock")
-        handle = lock_path.open("a+")
+        try:
+            handle = lock_path.open("a+")
+        except OSError as error:
+            raise MasgsmError(f"{lock_path}: cannot open the journal's lock: {error}") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -255,14 +259,13 @@ class Journal:
         name: str,
         pipeline: str,
         fingerprint: str,
-        service: str | None,
-        title: str | None,
+        account: str | None,
     ) -> RunRecord:
         with self.transaction():
             self.db.execute(
-                "INSERT INTO runs (run_key, name, pipeline, fingerprint, service, title,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_key, name, pipeline, fingerprint, service, title, time.time()),
+                "INSERT INTO runs (run_key, name, pipeline, fingerprint, account, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (run_key, name, pipeline, fingerprint, account, time.time()),
             )
         record = self.find_run(run_key)
         assert record is not None
@@ -306,8 +309,8 @@ class Journal:
                 (run.id,),
             )
             self.db.execute(
-                "UPDATE messages SET copies = repeats.copies FROM repeats"
-                " WHERE messages.id = repeats.keep"
+                "UPDATE messages SET copies = (SELECT copies FROM repeats WHERE keep = messages.id)"
+                " WHERE id IN (SELECT keep FROM repeats)"
             )
             merged = (
                 self.db.execute(
@@ -459,7 +462,10 @@ class Journal:
         # One statement sets the commonest state for the whole batch; only the exceptions are
         # then written number by number.
         if covered != ours:
-            base = "not_sent" if partial and not lists["pending"] else "pending"
+            # An empty report proves nothing (an id the provider does not know, a report not
+            # built yet): only a settled report that lists some numbers says who never went.
+            settled = covered and not lists["pending"]
+            base = "not_sent" if partial and settled else "pending"
         else:
             base = max(lists, key=lambda state: len(lists[state]))
         with self.transaction():
@@ -473,12 +479,6 @@ class Journal:
                         "UPDATE messages SET state = ? WHERE batch_id = ? AND number = ?",
                         ((state, batch_id, number) for number in numbers),
                     )
-
-    def mark_checked(self, run: RunRecord) -> None:
-        with self.transaction():
-            self.db.execute("UPDATE runs SET checked_at = ? WHERE id = ?", (time.time(), run.id))
-
-    # -- reading back ----------------------------------------------------------------------------
 
     def tally(self, run: RunRecord) -> Tally:
         """Counts of the run's messages by state, encoding and segments, in one pass."""

@@ -61,6 +61,12 @@ def _safe_cell(value: Any) -> Any:
     return value
 
 
+def check_notify_templates(pipeline: Pipeline, env: Any) -> None:
+    """Compile every `notify:` URL template (a RenderError names the broken one)."""
+    for index, template in enumerate(pipeline.notify):
+        compile_text(env, template, f"{pipeline.path}: notify[{index}]")
+
+
 def notify(pipeline: Pipeline, env: Any, summary: Summary, note: Callable[[str], None]) -> None:
     """Send the run's summary to every `notify:` URL (Apprise); report what could not go."""
     notifier = apprise.Apprise()

@@ -35,11 +35,12 @@ from .checking import check_reports
 from .connection import Connection
 from .journal import SENDABLE, Journal, RunRecord
 from .plan import PlanStats, make_source, plan
-from .results import export, export_path, notify
+from .results import check_notify_templates, export, export_path, notify
 from .sending import Batch, BatchSender, Outcome, SendPlan, send_all
 from .spec import Pipeline, PipelineError, load_pipeline
 from .summary import (
     DEFAULT_FAIL_IF,
+    SPENT,
     UNCHECKED_FAIL_IF,
     Summary,
     compile_fail_if,
@@ -120,7 +121,9 @@ class Runner:
             DEFAULT_FAIL_IF if report.check else UNCHECKED_FAIL_IF
         )
         self.fail_if = compile_fail_if(self.env, self.fail_if_text, report.fail_if_where)
-        self.export_to = export_path(pipeline, self.env)  # tried now, while nothing is sent
+        # Tried now, while nothing is sent: a mistake in them must not surface after sending.
+        self.export_to = export_path(pipeline, self.env)
+        check_notify_templates(pipeline, self.env)
 
     # -- the run -------------------------------------------------------------------------------
 
@@ -137,25 +140,44 @@ class Runner:
             info = RunInfo(
                 self.pipeline.name, run_key, self.pipeline.path, journal.path, self.options.dry_run
             )
-            if service is None:
-                self._show_plan(journal, run, None, None)
+            try:
+                return self._run_planned(journal, run, info, service, lang)
+            except MasgsmError as error:
+                # "Nothing sent" (2) is no longer true once any text of this run went.
+                if error.exit_code == 2 and journal.tally(run).credits(SPENT):
+                    error.exit_code = 1
+                raise
+
+    def _run_planned(
+        self, journal: Journal, run: RunRecord, info: RunInfo, service: Service | None, lang: str
+    ) -> Summary:
+        """Pre-flight, send and check a planned run (or only show it, in a dry run)."""
+        if service is None:
+            self._show_plan(journal, run, None, None)
+            return self._finish(journal, run, info, stop=None)
+        if service.method == "get":
+            self.ui.note("Pipelines send with the POST API (type 1); method=get is ignored.")
+        with self._client(service) as client:
+            if not self.options.dry_run:
+                self._settle_partial_batches(journal, run, client)
+            self._show_plan(journal, run, client, service)
+            if self.options.dry_run:
                 return self._finish(journal, run, info, stop=None)
-            if service.method == "get":
-                self.ui.note("Pipelines send with the POST API (type 1); method=get is ignored.")
-            with self._client(service) as client:
-                if not self.options.dry_run:
-                    self._settle_partial_batches(journal, run, client)
-                self._show_plan(journal, run, client, service)
-                if self.options.dry_run:
-                    return self._finish(journal, run, info, stop=None)
-                stop = self._send(journal, run, info, client, service.title, lang)
-                self._check(journal, run, client, partial_only=not self.pipeline.report.check)
-                return self._finish(journal, run, info, stop)
+            stop = self._send(journal, run, info, client, service.title, lang)
+            self._check(journal, run, client, partial_only=not self.pipeline.report.check)
+            return self._finish(journal, run, info, stop)
 
     def check_again(self, journal: Journal, run: RunRecord, wait: float | None) -> Summary:
         """Poll a past run's reports once more (for `masgsm-notify check`), then summarise."""
         info = RunInfo(run.name, run.run_key, self.pipeline.path, journal.path, False)
-        with self._client(self.connection.configured()) as client:
+        service = self.connection.configured()
+        if run.account != account_of(service):
+            raise UsageError(
+                f"Run {run.run_key!r} was sent as {run.account or 'an unknown account'}; the "
+                f"settings here name {account_of(service)}. Its reports can only be read from "
+                "the account that sent it."
+            )
+        with self._client(service) as client:
             self._check(journal, run, client, wait=wait)
         return self._finish(journal, run, info, stop=None)
 
@@ -208,6 +230,13 @@ class Runner:
         with Journal(self._journal_path(), durable=self.pipeline.send.durable) as journal:
             yield journal
 
+    def _account(self, service: Service | None) -> str | None:
+        """Who a run sends as, for its identity: user, base URL and title. Every embedded
+        sandbox is the same account, whatever port it listens on this time."""
+        if self.options.sandbox:
+            return "embedded sandbox"
+        return account_of(service) if service else None
+
     def _throwaway_journal(self) -> bool:
         return self.options.dry_run or (self.options.sandbox and not self.options.journal)
 
@@ -217,7 +246,7 @@ class Runner:
     def _took(self, phase: str, started: float, items: int = 0) -> str:
         """Record how long a phase took (for the summary) and say it for a person."""
         seconds = time.monotonic() - started
-        self.timings[phase] = round(seconds, 3)
+        self.timings[phase] = round(self.timings.get(phase, 0.0) + seconds, 3)
         rate = f" ({items / seconds:,.0f}/s)" if items and seconds > 0 else ""
         return f"{seconds:.2f} s{rate}"
 
@@ -230,8 +259,7 @@ class Runner:
         digest.update(json.dumps(self.env.globals["vars"], sort_keys=True, default=str).encode())
         digest.update(self.options.input_bytes)
         digest.update(source_bytes)
-        if service is not None:
-            digest.update(f"\0{service.user}\0{service.base_url}\0{service.title}".encode())
+        digest.update(f"\0{self._account(service)}".encode())
         message = self.pipeline.message
         main = (
             template_source(self.env, message.template, message.where)
@@ -298,8 +326,7 @@ class Runner:
             self.pipeline.name,
             str(self.pipeline.path.resolve()),  # `check` may run from another folder
             fingerprint,
-            service.url(privacy=True) if service else None,
-            service.title if service else None,
+            self._account(service),
         )
         started = time.monotonic()
         try:
@@ -493,12 +520,18 @@ class Runner:
         summary.timings = self.timings
         if self.options.dry_run:
             return summary
-        summary.failing = evaluate_fail_if(
-            self.fail_if, summary, self.pipeline.report.fail_if_where
-        )
+        try:
+            summary.failing = evaluate_fail_if(
+                self.fail_if, summary, self.pipeline.report.fail_if_where
+            )
+        except PipelineError as error:  # texts went out: say so, and count the run as failing
+            self.ui.note(str(error))
+            summary.failing = True
         summary.error = str(stop) if stop else None
         summary.exit_code = _exit_code(summary, stop)
-        if self.export_to:
+        if self.export_to and self.options.sandbox:
+            self.ui.note("report.export: skipped, this was a --sandbox run.")
+        elif self.export_to:
             export(journal, run, self.export_to, self.ui.note)
         self._hook("after_report", run=info, summary=summary)
         if self.pipeline.notify:
@@ -520,6 +553,10 @@ class Runner:
                     f"{error}); that batch and the rest were not sent."
                 ) from error
             self.ui.note(f"A plugin's {name} hook failed: {type(error).__name__}: {error}")
+
+
+def account_of(service: Service) -> str:
+    return f"{service.user} at {service.base_url}, title {service.title}"
 
 
 def _exit_code(summary: Summary, stop: MasgsmError | None) -> int:

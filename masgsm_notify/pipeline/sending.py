@@ -155,6 +155,10 @@ class _Dispatch:
         )
         try:
             self.plan.before(batch)
+        except MasgsmError as error:  # a hook refused: this batch and the rest stay unsent
+            self.journal.close_batch(batch.id, "rejected", error=str(error))
+            self.totals.stop = error
+            return False
         except BaseException:
             self.journal.close_batch(batch.id, "rejected", error="stopped before sending")
             raise
