@@ -55,19 +55,24 @@ class CliResult:
         return self.stdout + self.stderr
 
 
-@pytest.fixture
-def cli_env(sandbox: SandboxServer, tmp_path: Path) -> dict[str, str]:
-    """Environment for CLI subprocesses pointed at the sandbox, with nothing inherited."""
+def sandbox_env(server: SandboxServer, folder: Path) -> dict[str, str]:
+    """Environment for CLI subprocesses pointed at `server`, with no MASGSM_* inherited."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MASGSM_")}
     env.update(
         MASGSM_USER=SANDBOX_USER,
         MASGSM_PASSWORD=SANDBOX_PASSWORD,
         MASGSM_TITLE="MASGSMTEST",
-        MASGSM_BASE_URL=sandbox.base_url,
-        HOME=str(tmp_path / "home"),
+        MASGSM_BASE_URL=server.base_url,
+        HOME=str(folder / "home"),
         PYTHONIOENCODING="utf-8",
     )
     return env
+
+
+@pytest.fixture
+def cli_env(sandbox: SandboxServer, tmp_path: Path) -> dict[str, str]:
+    """Environment for CLI subprocesses pointed at the sandbox, with nothing inherited."""
+    return sandbox_env(sandbox, tmp_path)
 
 
 def run_cli(

@@ -6,7 +6,6 @@ process), once per module; the tests then read the outcomes.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import SANDBOX_PASSWORD, SANDBOX_USER, CliResult, run_cli
+from conftest import SANDBOX_USER, CliResult, run_cli, sandbox_env
 from pipeline_helpers import FAST_REPORT, assert_no_traceback, query, write
 
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
@@ -204,7 +203,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Out
             case, folder = CASES[name], root / name
             for relative, content in case.files.items():
                 write(folder / relative, content)
-            env = _env(servers[name], folder)
+            env = sandbox_env(servers[name], folder)
             args = ["run", "p.yaml", "--journal", str(folder / "j.sqlite"), *case.args]
             result = run_cli(args, env, input=case.stdin, cwd=folder)
             return Outcome(result, servers[name].messages(), folder)
@@ -214,19 +213,6 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Out
     finally:
         for server in servers.values():
             server.stop()
-
-
-def _env(server: SandboxServer, folder: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MASGSM_")}
-    env.update(
-        MASGSM_USER=SANDBOX_USER,
-        MASGSM_PASSWORD=SANDBOX_PASSWORD,
-        MASGSM_TITLE="MASGSMTEST",
-        MASGSM_BASE_URL=server.base_url,
-        HOME=str(folder / "home"),
-        PYTHONIOENCODING="utf-8",
-    )
-    return env
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -257,7 +243,7 @@ def test_every_case_ran_against_a_live_sandbox(outcomes: dict[str, Outcome]) -> 
         write(folder / "p.yaml", "name: x\n" + ONE + "message: {inline: hi}\n" + FAST_REPORT)
         result = run_cli(
             ["run", "p.yaml", "--journal", str(folder / "j.sqlite")],
-            _env(server, folder),
+            sandbox_env(server, folder),
             cwd=folder,
         )
         assert result.returncode == 0, result.output
