@@ -46,7 +46,7 @@ from apprise.manager_plugins import NotificationManager
 from apprise.plugins.base import NotifyBase
 from apprise.utils.parse import parse_phone_no
 
-from . import numbers as phone
+from . import phone
 from .batching import distinct_batches
 from .client import DEFAULT_BASE_URL, LANGS, MAX_BATCH, MasgsmClient, SendResult
 from .errors import InvalidNumberError, MasgsmError, TransportError, UnexpectedAnswerError
@@ -410,7 +410,7 @@ class NotifyMasGSM(NotifyBase):
 
     def _plan_contacts(self, template: str) -> list[Message] | None:
         """Render and check every contact before anything is sent; None (logged) if any fails."""
-        from .contacts import plan_contacts  # Jinja and the planner only when contacts are used
+        from .contacts import plan_contacts  # Jinja and the composer only when contacts are used
 
         path = Path(self.contacts).expanduser()
         plan = plan_contacts(

@@ -9,7 +9,6 @@ when the provider cannot have recorded it, `OutcomeUnknownError` when it may hav
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,7 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError
 
-from . import numbers as phone
+from . import phone
 from . import text as sms_text
 from .errors import (
     ERROR_CODES,
@@ -25,11 +24,11 @@ from .errors import (
     SafeToRetryError,
     SendError,
     UnexpectedAnswerError,
+    UnreadableSendAnswerError,
     UsageError,
     error_for_code,
-    redact,
 )
-from .logs import remember_secret, scrub
+from .logs import redact, remember_secret, scrub
 from .wire import Fields, answer_code, http_build_query, load_json, require_success
 
 log = logging.getLogger(__name__)
@@ -41,13 +40,6 @@ DEFAULT_TIMEOUT = (10.0, 30.0)
 # carries one `message[i]` field per number plus six others, so 990 keeps a batch whole.
 MAX_BATCH = 990
 LANGS = ("auto", "tr", "plain")
-
-
-class UnreadableSendAnswerError(OutcomeUnknownError, UnexpectedAnswerError):
-    """A send was answered with something unreadable: an HTML error page, an empty or truncated
-    body, an unknown code. The provider may have recorded the send (`{"code":1,"id":"12` was
-    cut short after it did), so, like a lost answer, its outcome is unknown: never re-send it
-    silently."""
 
 
 @dataclass(frozen=True)
@@ -125,18 +117,6 @@ class MasgsmClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "masgsm-notify"
-
-    @classmethod
-    def from_env(cls, **overrides) -> MasgsmClient:
-        """A client configured from MASGSM_USER, MASGSM_PASSWORD, MASGSM_TITLE, MASGSM_BASE_URL."""
-        settings = {
-            "user": os.environ.get("MASGSM_USER", ""),
-            "password": os.environ.get("MASGSM_PASSWORD", ""),
-            "title": os.environ.get("MASGSM_TITLE") or None,
-            "base_url": os.environ.get("MASGSM_BASE_URL") or DEFAULT_BASE_URL,
-        }
-        settings.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**settings)
 
     def __repr__(self) -> str:
         return f"MasgsmClient(user={self.user!r}, title={self.title!r}, base_url={self.base_url!r})"

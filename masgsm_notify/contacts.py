@@ -1,6 +1,6 @@
 """The Apprise service's personalised mode: a contacts file planned the way pipelines plan rows.
 
-Each row goes through the pipelines' `RowPlanner`, so a contact means the same number, text and
+Each row goes through the `Composer` pipelines use, so a contact means the same number, text and
 cost as the same row in a pipeline: the number normalised, the text rendered in the sandboxed
 strict environment, stripped and NFC-normalised, refused beyond a segment limit. Repeated
 (number, text) pairs are sent once, as the journal's `merge_duplicates` does.
@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import numbers as phone
+from . import phone
+from .compose import Composer
 from .errors import UsageError
-from .pipeline.plan import RowPlanner
 from .render import RenderError, compile_text, field_reader, make_environment
 from .sources import CsvSource, JsonArraySource, JsonLinesSource, Row, Source, SourceContext
 
@@ -84,7 +84,7 @@ def plan_contacts(
     plan = ContactsPlan()
     first_of: dict[tuple[str, str], str] = {}
     try:
-        planner = RowPlanner(
+        composer = Composer(
             field_reader(number_field),
             compile_text(make_environment(), template, "message"),
             plain=plain,
@@ -93,7 +93,7 @@ def plan_contacts(
         )
         for row in contact_rows(path):
             try:
-                done = planner((row,))  # one row at a time, so every bad row is listed
+                done = composer((row,))  # one row at a time, so every bad row is listed
             except RenderError as error:
                 plan.problems.append(error.message)
                 continue
@@ -117,7 +117,7 @@ def plan_contacts(
 
 
 def _problem(number_field: str, where: str, value: str, reason: str) -> str:
-    """A planner's invalid row as one line naming the row."""
+    """A refused row as one line naming the row."""
     if not value.strip():
         return f"{where}: no {number_field!r} field (the number)."
     if not phone.is_valid(value):

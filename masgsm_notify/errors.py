@@ -8,21 +8,6 @@ wrong and nothing was sent; 1: a runtime failure).
 
 from __future__ import annotations
 
-from urllib.parse import quote, quote_plus
-
-
-def redact(text: str, secret: str | None) -> str:
-    """Remove a secret from text in every spelling a URL or form body could give it."""
-    if not secret or not text:
-        return text
-    encoded = {quote_plus(secret, safe=""), quote(secret, safe="")}
-    # PHP's urlencode (the form bodies, see wire.php_urlencode) also escapes `~` as `%7E`.
-    forms = {secret} | encoded | {form.replace("~", "%7E") for form in encoded}
-    # Longest first, so a spelling that contains another is removed whole, whatever the set order.
-    for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, "***")
-    return text
-
 
 class MasgsmError(Exception):
     """Base of every error raised by masgsm_notify."""
@@ -89,6 +74,39 @@ class UnexpectedAnswerError(MasgsmError):
     """The provider answered something this client does not understand."""
 
 
+class SettingError(UsageError, ValueError):
+    """A service setting (of a masgsm:// URL or the environment) is invalid; the message names
+    the part, never the password."""
+
+
+class YamlError(UsageError):
+    """A YAML file could not be read or parsed."""
+
+
+class PipelineError(UsageError):
+    """The pipeline file is wrong; the message starts with file:line:column."""
+
+
+class SourceError(UsageError):
+    """Recipients could not be read; the message names the file and line."""
+
+
+class RenderError(UsageError):
+    """A template failed to compile or to render; `where` names the template line and the row."""
+
+    def __init__(self, message: str, where: str = ""):
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where
+
+
+class JournalBusyError(MasgsmError):
+    """Another process holds the journal: two senders must never share one."""
+
+
+class PluginError(MasgsmError):
+    """A plugin hook failed before a batch left; nothing of that batch was sent."""
+
+
 class TransportError(MasgsmError):
     """The request did not get a usable answer (network failure, HTTP error, timeout)."""
 
@@ -104,6 +122,13 @@ class SafeToRetryError(TransportError):
 
 class OutcomeUnknownError(TransportError):
     """The request left, but no answer came back: the send may or may not have happened."""
+
+
+class UnreadableSendAnswerError(OutcomeUnknownError, UnexpectedAnswerError):
+    """A send was answered with something unreadable: an HTML error page, an empty or truncated
+    body, an unknown code. The provider may have recorded the send (`{"code":1,"id":"12` was
+    cut short after it did), so, like a lost answer, its outcome is unknown: never re-send it
+    silently."""
 
 
 _BY_CODE: dict[int, tuple[type[MasgsmError], str]] = {

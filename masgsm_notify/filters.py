@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
-from . import numbers
+from . import phone as mobile
 from .hookspecs import hookimpl
 from .text import ascii_only
 
@@ -277,10 +277,10 @@ def to_ascii(text: str) -> str:
 def phone(number: str) -> str:
     """A Turkish mobile number as notices print it: "0532 111 22 33".
 
-    Accepts every form `numbers.normalize` does; raises `InvalidNumberError` (a ValueError) that
-    names the input for anything that is not a Turkish mobile number.
+    Accepts every form `masgsm_notify.phone.normalize` does; raises `InvalidNumberError` (a
+    ValueError) that names the input for anything that is not a Turkish mobile number.
     """
-    return numbers.display(str(number))
+    return mobile.display(str(number))
 
 
 def mask_phone(number: str) -> str:
@@ -289,7 +289,7 @@ def mask_phone(number: str) -> str:
     The operator prefix and last two digits are enough for a customer to recognise their own
     number, and an SMS can be read over a shoulder or forwarded. Raises like `phone`.
     """
-    n = numbers.normalize(str(number))
+    n = mobile.normalize(str(number))
     return f"0{n[:3]} *** ** {n[8:]}"
 
 

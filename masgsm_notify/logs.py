@@ -11,10 +11,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-
-from .errors import redact
+from urllib.parse import quote, quote_plus
 
 _SECRETS: set[str] = set()
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Remove a secret from text in every spelling a URL or form body could give it."""
+    if not secret or not text:
+        return text
+    encoded = {quote_plus(secret, safe=""), quote(secret, safe="")}
+    # PHP's urlencode (the form bodies, see wire.php_urlencode) also escapes `~` as `%7E`.
+    forms = {secret} | encoded | {form.replace("~", "%7E") for form in encoded}
+    # Longest first, so a spelling that contains another is removed whole, whatever the set order.
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, "***")
+    return text
 
 
 def remember_secret(secret: str | None) -> None:

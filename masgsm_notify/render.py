@@ -27,21 +27,13 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
-from .errors import UsageError
+from .errors import RenderError
 from .plugins import collect
 
 _SIMPLE_FIELD = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _FALSE_WORDS = frozenset({"", "false", "0", "no", "none", "off"})
 
 Renderer = Callable[[Mapping[str, Any]], str]
-
-
-class RenderError(UsageError):
-    """A template failed to compile or to render; `where` names the template line and the row."""
-
-    def __init__(self, message: str, where: str = ""):
-        super().__init__(f"{where}: {message}" if where else message)
-        self.where = where
 
 
 # What one operator may build. No SMS needs more, and without a limit `{{ 10**(10**10) }}` or

@@ -24,8 +24,8 @@ from apprise.plugins.base import NotifyBase
 from apprise.url import PrivacyMode
 
 from .client import DEFAULT_BASE_URL, LANGS, MAX_BATCH, MasgsmClient
-from .errors import UsageError, redact
-from .logs import RedactSecrets, remember_secret
+from .errors import SettingError, UsageError
+from .logs import RedactSecrets, redact, remember_secret
 
 SCHEMAS = ("masgsm", "masgsms")
 DEFAULT_HTTPS_BASE_URL = "https://" + DEFAULT_BASE_URL.split("://", 1)[1]
@@ -35,10 +35,6 @@ DEFAULT_BATCH = 500
 
 # An alphanumeric sender ID is at most 11 characters (GSM 03.40); the provider checks the rest.
 TITLE_RE = re.compile(r"^[\w .&'-]{1,11}$")
-
-
-class SettingError(ValueError):
-    """A service setting is invalid; the message names the part (never the password)."""
 
 
 def provider_base_url(secure: bool) -> str:

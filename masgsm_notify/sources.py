@@ -19,14 +19,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from . import yamlfile
-from .errors import UsageError
+from .errors import SourceError
 from .hookspecs import hookimpl
 
 Row = tuple[str, dict[str, Any]]
-
-
-class SourceError(UsageError):
-    """Recipients could not be read; the message names the file and line."""
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,7 @@ from typing import Any
 
 import yaml
 
-from .errors import UsageError
-
-
-class YamlError(UsageError):
-    """A YAML file could not be read or parsed."""
+from .errors import YamlError
 
 
 class LocatedDict(dict):

@@ -17,7 +17,7 @@ import pytest
 from conftest import CliResult, run_cli
 
 from masgsm_notify.apprise_loader import LOADER_NAME
-from masgsm_notify.errors import redact
+from masgsm_notify.logs import redact
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 
 APPRISE = str(Path(sys.executable).with_name("apprise"))

@@ -14,7 +14,7 @@ from apprise.manager_plugins import NotificationManager
 
 import masgsm_notify
 from masgsm_notify.apprise_plugin import NotifyMasGSM
-from masgsm_notify.errors import redact
+from masgsm_notify.logs import redact
 from masgsm_notify.sandbox import FaultPlan, SandboxConfig, SandboxServer
 
 USER = "5300000000"

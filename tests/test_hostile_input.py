@@ -36,8 +36,9 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from pipeline_helpers import assert_no_traceback, offline, query, write
 
-from masgsm_notify import numbers as phone
-from masgsm_notify.errors import InvalidNumberError, UsageError, redact
+from masgsm_notify import phone
+from masgsm_notify.errors import InvalidNumberError, UsageError
+from masgsm_notify.logs import redact
 from masgsm_notify.pipeline import UI, Runner, RunOptions, Summary, load_pipeline
 from masgsm_notify.pipeline.journal import Chunk, Journal
 from masgsm_notify.pipeline.results import export_csv

@@ -1,4 +1,4 @@
-"""Wire format (`masgsm_notify.wire`) and the error family and redaction (`masgsm_notify.errors`).
+"""Wire format (`masgsm_notify.wire`), the error family (`masgsm_notify.errors`), redaction.
 
 Expected strings are what PHP's `urlencode` / `http_build_query` produce (RFC 1738: letters,
 digits and `-_.` bare, space as `+`, everything else as upper-case `%XX` of its UTF-8 bytes).
@@ -25,8 +25,8 @@ from masgsm_notify.errors import (
     UnexpectedAnswerError,
     UsageError,
     error_for_code,
-    redact,
 )
+from masgsm_notify.logs import redact
 from masgsm_notify.wire import (
     answer_code,
     http_build_query,

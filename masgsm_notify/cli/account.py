@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .. import numbers as phone
+from .. import phone
 from .. import text as sms_text
 from ..client import MasgsmClient
 from ..errors import InvalidNumberError, UsageError

@@ -22,9 +22,9 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from .. import numbers as phone
+from .. import phone
 from ..batching import distinct_batches
-from ..errors import InvalidNumberError, MasgsmError
+from ..errors import InvalidNumberError, JournalBusyError, MasgsmError
 
 SCHEMA_VERSION = 2
 OPEN_PATIENCE = 10.0  # seconds to wait for another process opening the same journal
@@ -83,10 +83,6 @@ SENDABLE = ("planned", "rejected", "not_sent")
 _RUN_COLUMNS = (
     "id, run_key, name, pipeline, fingerprint, planned_at, created_at, rows, filtered, account"
 )
-
-
-class JournalBusyError(MasgsmError):
-    """Another process holds the journal: two senders must never share one."""
 
 
 @dataclass(frozen=True)

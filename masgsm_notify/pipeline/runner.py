@@ -24,6 +24,7 @@ from ..errors import (
     CredentialsError,
     InsufficientBalanceError,
     MasgsmError,
+    PluginError,
     TitleError,
     TransportError,
     UsageError,
@@ -89,10 +90,6 @@ class UI:
     def progress(self, label: str, total: int) -> contextlib.AbstractContextManager:
         """A context manager yielding `advance(n)`."""
         return contextlib.nullcontext(lambda n: None)
-
-
-class PluginError(MasgsmError):
-    """A plugin hook failed before a batch left; nothing of that batch was sent."""
 
 
 def default_journal(pipeline: Pipeline) -> Path:

@@ -14,17 +14,13 @@ from typing import Any
 
 from .. import yamlfile
 from ..client import MAX_BATCH
-from ..errors import UsageError
+from ..errors import PipelineError
 from ..plugins import collect
 from ..sources import Source
 from ..text import DEFAULT_MAX_SEGMENTS
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class PipelineError(UsageError):
-    """The pipeline file is wrong; the message starts with file:line:column."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Turkish mobile number normalisation: `numbers.normalize`, `is_valid` and `display`."""
+"""Turkish mobile number normalisation: `phone.normalize`, `is_valid` and `display`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from masgsm_notify.errors import InvalidNumberError, UsageError
-from masgsm_notify.numbers import display, is_valid, normalize
+from masgsm_notify.phone import display, is_valid, normalize
 
 # --- accepted forms ---------------------------------------------------------------------------
 
