@@ -99,6 +99,12 @@ class RenderError(UsageError):
         self.where = where
 
 
+class TemplateLimitError(UsageError):
+    """A render would go past one of its limits (`limits:` of a pipeline). Raised inside Jinja,
+    before the oversized text is built; `render` turns it into a RenderError naming the row and
+    the template line."""
+
+
 class JournalBusyError(MasgsmError):
     """Another process holds the journal: two senders must never share one."""
 

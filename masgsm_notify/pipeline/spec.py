@@ -16,6 +16,7 @@ from .. import yamlfile
 from ..client import MAX_BATCH
 from ..errors import PipelineError
 from ..plugins import collect
+from ..render_limits import TemplateLimits
 from ..sources import Source
 from ..text import DEFAULT_MAX_SEGMENTS
 
@@ -77,6 +78,7 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "send": Key((dict,), default={}),
         "report": Key((dict,), default={}),
         "notify": Key((list,), default=[]),
+        "limits": Key((dict,), default={}),
     },
     "recipients": {
         "number": Key((str,), default="{{ phone }}"),
@@ -96,6 +98,15 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "retries": Key((int,), default=5, check=_between(0, 20)),
         "durable": Key((bool,), default=False),
         "timeout": Key((str, int, float), default="30s", check=_duration_check(0.1)),
+    },
+    "limits": {
+        "output_chars": Key(
+            (int,), default=TemplateLimits.output_chars, check=_between(1, 100_000_000)
+        ),
+        "loop_iterations": Key(
+            (int,), default=TemplateLimits.loop_iterations, check=_between(1, 1_000_000_000)
+        ),
+        "built_chars": Key((int,), check=_between(1, 10_000_000_000)),
     },
     "report": {
         "check": Key((bool,), default=True),
@@ -166,6 +177,7 @@ class Pipeline:
     send: SendSpec
     report: ReportSpec
     notify: list[str] = field(default_factory=list)
+    limits: TemplateLimits = field(default_factory=TemplateLimits)
 
     @property
     def base_dir(self) -> Path:
@@ -210,6 +222,7 @@ def load_pipeline(path: Path) -> Pipeline:
     report = _validate(report_raw, "report", yamlfile.where(data, "report"))
     notify = _string_list(data.get("notify", []), "notify")
     templates = _string_list(data.get("templates", []), "templates")
+    limits = _limits(data.get("limits", {}), yamlfile.where(data, "limits") or shown)
     return Pipeline(
         path=path,
         text=path.read_text(encoding="utf-8-sig"),
@@ -233,7 +246,19 @@ def load_pipeline(path: Path) -> Pipeline:
             export=report["export"],
         ),
         notify=notify,
+        limits=limits,
     )
+
+
+def _limits(data: Any, where: str) -> TemplateLimits:
+    limits = TemplateLimits(**_validate(data, "limits", where))
+    if limits.built_chars < limits.output_chars:  # type: ignore[operator]
+        raise PipelineError(
+            f"{yamlfile.where(data, 'built_chars') or where}: limits: built_chars "
+            f"({limits.built_chars:,}) is less than output_chars ({limits.output_chars:,}); "
+            "a render builds at least its text"
+        )
+    return limits
 
 
 def _validate(
