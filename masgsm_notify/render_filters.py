@@ -36,6 +36,7 @@ from jinja2.filters import (
     sync_do_sum,
 )
 from jinja2.runtime import Context
+from jinja2.tests import test_lower, test_upper
 from jinja2.utils import generate_lorem_ipsum
 from markupsafe import escape, soft_str
 
@@ -241,3 +242,39 @@ FILTERS: dict[str, Callable[..., Any]] = {
 }
 
 GLOBALS: dict[str, Callable[..., Any]] = {"lipsum": lipsum}
+
+# Jinja's filters that never turn what they are given into text (they count, pick, sort or
+# convert to numbers). Every other filter, a plugin's included, gets its values measured first
+# (except the ones above, which measure what they build themselves).
+_TEXT_FREE = frozenset(
+    {
+        "abs", "attr", "count", "d", "default", "dictsort", "filesizeformat", "first", "float",
+        "groupby", "int", "items", "last", "length", "list", "map", "max", "min", "random",
+        "reject", "rejectattr", "reverse", "round", "select", "selectattr", "sort", "unique",
+    }
+)  # fmt: skip
+_SELF_MEASURED = frozenset(FILTERS)
+
+
+def turns_into_text(name: str) -> bool:
+    """Whether the filter `name` may turn its values into text and does not measure them."""
+    return name not in _TEXT_FREE and name not in _SELF_MEASURED and ":" not in name
+
+
+def _measured_test(name: str, original: Callable[[Any], bool]) -> Callable[..., bool]:
+    """Jinja's `lower` and `upper` tests, which turn the value into text first."""
+
+    @pass_context
+    def measured(context: Context, value: Any) -> bool:
+        budget = _budget(context)
+        budget.fits(printed_size(value, budget.output_chars), f"is {name}")
+        return original(value)
+
+    measured.__name__ = measured.__qualname__ = name
+    return measured
+
+
+TESTS: dict[str, Callable[..., bool]] = {
+    "lower": _measured_test("lower", test_lower),
+    "upper": _measured_test("upper", test_upper),
+}

@@ -130,6 +130,11 @@ SIZES: dict[str, Size] = {
     "tojson": Size("|tojson", lambda k: t("{{ ('x' * m)|tojson }}", m=k - 2)),
     "string": Size("|string", lambda k: t("{{ ['x' * m]|string }}", m=k - 4)),
     "truncate": Size("|truncate", lambda k: t("{{ s|truncate(5000) }}", s="x" * k)),
+    "upper": Size("|upper", lambda k: t("{{ ['x' * m]|upper }}", m=k - 4)),
+    "a plugin's filter": Size("|tr_upper", lambda k: t("{{ ['x' * m]|tr_upper }}", m=k - 4)),
+    "a filter applied by map": Size(
+        "|title", lambda k: t("{{ [['x' * m]]|map('title')|first }}", m=k - 4)
+    ),
     "print a list": Size(
         "printing the value", lambda k: t("{{ [s, s] }}", s="x" * ((k - 8) // 2)), step=2
     ),
@@ -268,6 +273,43 @@ def test_a_recursive_macro_is_stopped_without_any_loop() -> None:
     assert "limits.loop_iterations (500)" in message
 
 
+def test_values_given_to_tests_and_functions_are_measured() -> None:
+    """Jinja's `lower` and `upper` tests, and a plugin's global function, turn values into text."""
+
+    def shout(value: object) -> str:
+        return str(value).upper()
+
+    env = make_environment([], LIMITS)
+    env.globals["shout"] = shout
+    fits, over = {"l": ["x" * (LIMIT - 4)]}, {"l": ["x" * (LIMIT - 3)]}
+    for source, what in [
+        ("{{ l is upper }}", "is upper"),
+        ("{{ l is lower }}", "is lower"),
+        ("{{ [l]|select('lower')|list|length }}", "is lower"),
+        ("{{ shout(l)|length }}", "shout()"),
+    ]:
+        renderer = compile_text(env, source, "t.j2")
+        render(renderer, fits, ROW)
+        with pytest.raises(RenderError) as caught:
+            render(renderer, over, ROW)
+        assert str(caught.value) == (
+            f"{WHERE}{what} would make a text of 1,001 characters, "
+            "more than limits.output_chars (1,000)"
+        )
+
+
+def test_counting_and_picking_filters_take_any_size() -> None:
+    """Filters that never make text of their input are not measured: a long list is fine."""
+    items = [{"name": "x" * 50, "n": i} for i in range(5_000)]
+    source = (
+        "{{ items|length }} {{ items|map(attribute='n')|max }} {{ (items|first).n }} "
+        "{{ items|selectattr('n', 'even')|list|length }} {{ (items|sort(attribute='n')|last).n }}"
+    )
+    assert (
+        rendered(source, TemplateLimits(output_chars=100), items=items) == "5000 4999 0 2500 4999"
+    )
+
+
 def test_all_that_a_render_builds_is_bounded_too() -> None:
     """Each text is small enough, but a loop building them one after another adds up."""
     limits = TemplateLimits(output_chars=LIMIT, loop_iterations=10**6, built_chars=50_000)
@@ -281,6 +323,9 @@ def test_all_that_a_render_builds_is_bounded_too() -> None:
 
 # -- the bombs -----------------------------------------------------------------------------------
 
+# A list of ten lists of ten references to one 100,000-character text: 80 bytes of pointers,
+# 10,000,000 characters once printed.
+SHARED = "{% set s = 'x' * 100000 %}{% set l = [s] * 10 %}{% set m = [l] * 10 %}"
 BOMBS = {
     "center": ("{{ 'x'|center(300000000) }}", "|center", "limits.output_chars"),
     "format width": ("{{ '{:>300000000}'.format('x') }}", "str.format", "limits.output_chars"),
@@ -372,6 +417,26 @@ BOMBS = {
         "{% set ns = namespace(s='a') %}{% for i in range(60) %}"
         "{% set ns.s = (ns.s|tojson) ~ '' %}{% endfor %}",
         "|tojson",
+        "limits.output_chars",
+    ),
+    "a filter making text of shared references": (
+        SHARED + "{{ m|upper }}",
+        "|upper",
+        "limits.output_chars",
+    ),
+    "map making text of shared references": (
+        SHARED + "{{ m|map('title')|list }}",
+        "|title",
+        "limits.output_chars",
+    ),
+    "a plugin's filter making text of shared references": (
+        SHARED + "{{ m|tr_upper }}",
+        "|tr_upper",
+        "limits.output_chars",
+    ),
+    "a test making text of shared references": (
+        SHARED + "{{ m is lower }}",
+        "is lower",
         "limits.output_chars",
     ),
     "recursive macro": (

@@ -1,0 +1,374 @@
+"""The bounded sandbox: Jinja's `SandboxedEnvironment`, with every render held to its limits.
+
+`render_limits` says what the limits are and works out sizes; this module hooks that into
+Jinja. The hooks, each where Jinja offers one:
+- the code generator (`code_generator_class`) rewrites each template's tree before compiling
+  it: a loop's iterable goes through a filter that counts its passes, a `~` through one that
+  measures it first;
+- `finalize` measures a printed value before `str()` builds it, and `concat`, which joins the
+  output and captured blocks, stops once the text gets too long;
+- `call` counts macro, `caller()` and block calls and checks the methods of texts and lists;
+  `call_binop` checks `*`, `**`, `%` and `+`; `str.format` gets a formatter that measures each
+  field before formatting it;
+- the template class (`template_class`) starts a fresh budget for each render and counts
+  includes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime
+from functools import update_wrapper
+from types import BuiltinMethodType, FunctionType, MethodType
+from typing import Any
+
+from jinja2 import Template, TemplateSyntaxError, nodes, pass_context
+from jinja2.compiler import CodeGenerator
+from jinja2.runtime import BlockReference, Context, LoopContext, Macro, markup_join, str_join
+from jinja2.sandbox import SandboxedEnvironment, SandboxedFormatter
+from jinja2.visitor import NodeTransformer
+from markupsafe import EscapeFormatter, Markup
+
+from . import render_filters, render_limits
+from .render_limits import TemplateLimits, current
+
+TOO_DEEP = "the template nests blocks or brackets too deeply"
+
+
+class _Bounding(NodeTransformer):
+    """Routes every loop's iterable and every `~` through the render's budget, and marks the
+    values given to filters that may turn them into text (see below)."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = _internal_filter(_LOOP, node.iter)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        return _internal_filter(_CONCAT, nodes.Tuple(node.nodes, "load", lineno=node.lineno))
+
+    def visit_Filter(self, node: nodes.Filter) -> nodes.Node:
+        self.generic_visit(node)
+        if render_filters.turns_into_text(node.name):
+            what = f"|{node.name}"
+            if node.node is not None:  # None: a {% filter %} block, its text already built
+                node.node = _measured(node.node, what)
+            node.args = [_measured(arg, what) for arg in node.args]
+            for keyword in node.kwargs:
+                keyword.value = _measured(keyword.value, what)
+            if node.dyn_args is not None:
+                node.dyn_args = _measured(node.dyn_args, what)
+            if node.dyn_kwargs is not None:
+                node.dyn_kwargs = _measured(node.dyn_kwargs, what)
+        return node
+
+
+def _measured(node: nodes.Expr, what: str) -> nodes.Expr:
+    if isinstance(node, nodes.Const):  # written in the template: as small as the template
+        return node
+    return nodes.Filter(node, _MEASURE, [nodes.Const(what)], [], None, None, lineno=node.lineno)
+
+
+def _internal_filter(name: str, node: nodes.Expr) -> nodes.Filter:
+    return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
+
+
+# Filters the code generator inserts; a template cannot name them (they are not identifiers).
+_LOOP = "masgsm:loop"
+_CONCAT = "masgsm:concat"
+_MEASURE = "masgsm:measure"  # a value given to a filter that may turn it into text
+
+
+@pass_context
+def _loop_items(context: Context, iterable: Any) -> Any:
+    return render_limits.counted(current(context.environment.limits), iterable)
+
+
+@pass_context
+def _measure(context: Context, value: Any, what: str) -> Any:
+    return context.environment.measured(value, what)  # type: ignore[attr-defined]
+
+
+@pass_context
+def _concat(context: Context, parts: tuple) -> str:
+    budget = current(context.environment.limits)
+    budget.build(render_limits.joined_size(budget, parts, 0), "'~'")
+    eval_ctx = context.eval_ctx
+    return (markup_join if eval_ctx.volatile or eval_ctx.autoescape else str_join)(parts)
+
+
+class _BoundedCodeGenerator(CodeGenerator):
+    """Jinja's code generator, after `_Bounding` has rewritten the template's tree.
+
+    A printed value goes through `environment.finalize` (`_measure_printed`), except a text
+    printed straight into the output (not into a captured block): that already exists, and
+    `concat` measures the output as it comes. Skipping the call for it is what keeps the
+    usual `{{ name }}` as cheap as before.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._printed: list[str] = []
+
+    def visit_Template(self, node: nodes.Template, frame: Any = None) -> None:
+        _Bounding().visit(node)
+        node.set_environment(self.environment)
+        super().visit_Template(node, frame)
+
+    def visit_Filter(self, node: nodes.Filter, frame: Any) -> None:
+        """A measured value is plain (a text, a number) or measured by a call:
+        `(v if type(v := value) in environment.plain_types else measure(context, v, what))`."""
+        if node.name != _MEASURE:
+            super().visit_Filter(node, frame)
+            return
+        name = self.temporary_identifier()
+        self.write(f"({name} if type({name} := ")
+        self.visit(node.node, frame)
+        self.write(f") in environment.plain_types else {self.filters[_MEASURE]}(context, {name}, ")
+        self.visit(node.args[0], frame)
+        self.write("))")
+
+    def _output_child_pre(self, node: nodes.Expr, frame: Any, finalize: Any) -> None:
+        if _straight_to_output(frame):
+            name = self.temporary_identifier()
+            self._printed.append(name)
+            self.write(f"({name} if type({name} := ")
+        else:
+            super()._output_child_pre(node, frame, finalize)
+
+    def _output_child_post(self, node: nodes.Expr, frame: Any, finalize: Any) -> None:
+        if _straight_to_output(frame):
+            name = self._printed.pop()
+            self.write(f") is str else str(environment.finalize({name})))")
+        else:
+            super()._output_child_post(node, frame, finalize)
+
+
+def _straight_to_output(frame: Any) -> bool:
+    eval_ctx = frame.eval_ctx
+    return frame.buffer is None and not eval_ctx.volatile and not eval_ctx.autoescape
+
+
+class _BoundedTemplate(Template):
+    """A template whose `render` starts a fresh budget."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        token = render_limits.start(self.environment.limits)  # type: ignore[attr-defined]
+        try:
+            return super().render(*args, **kwargs)
+        finally:
+            render_limits.stop(token)
+
+    def new_context(
+        self,
+        vars: dict[str, Any] | None = None,
+        shared: bool = False,
+        locals: Mapping[str, Any] | None = None,
+    ) -> Context:
+        """Counted when shared: an include, or an import with context (the render's own
+        context, and an import without context, which Jinja keeps, are not)."""
+        budget = render_limits.active()
+        if shared and budget is not None:
+            budget.iterate(render_limits.CALL_PASSES)
+        return super().new_context(vars, shared, locals)
+
+
+# Calls that can recur, each counted as loop passes: a macro calling itself twice would
+# otherwise do 2**40 calls with no loop in sight.
+_COUNTED_CALLS = frozenset({Macro, BlockReference})
+# Methods of texts and lists (built-in ones, and Markup's in Python).
+_METHODS = frozenset({BuiltinMethodType, MethodType})
+_SIZED_RESULTS = {str: "characters", bytes: "characters", list: "items", tuple: "items"}
+
+
+class LimitedSandbox(SandboxedEnvironment):
+    """Jinja's sandbox, bounded: see `render_limits` for the limits and why.
+
+    The hooks: the code generator routes loops and `~` through filters that count and measure;
+    `finalize` measures every printed value; `concat` (which joins the output and captured
+    blocks) stops once the text is too long; `call` counts macro calls and checks the methods
+    of texts and lists; `call_binop` checks `*`, `**`, `%` and `+`; `str.format` gets a
+    formatter that measures each field before it formats it.
+    """
+
+    intercepted_binops = frozenset(render_limits.BINOP_CHECKS)
+    code_generator_class = _BoundedCodeGenerator
+    template_class = _BoundedTemplate
+
+    def __init__(self, *args: Any, limits: TemplateLimits | None = None, **kwargs: Any):
+        super().__init__(*args, finalize=_measure_printed, **kwargs)
+        self.limits = limits or TemplateLimits()
+        self.filters.update(render_filters.FILTERS)
+        self.filters.update({_LOOP: _loop_items, _CONCAT: _concat, _MEASURE: _measure})
+        self.tests.update(render_filters.TESTS)
+        self.globals.update(render_filters.GLOBALS)
+
+    #: Values measured without a call: their text is as long as they are (or short).
+    plain_types = frozenset({str, Markup, int, float, bool, type(None), date, datetime})
+
+    def measured(self, value: Any, what: str) -> Any:
+        """`value`, after checking that its text would not be too long."""
+        budget = current(self.limits)
+        budget.fits(render_limits.printed_size(value, budget.output_chars), what)
+        return value
+
+    def call_filter(
+        self,
+        name: str,
+        value: Any,
+        args: Any = None,
+        kwargs: Any = None,
+        context: Context | None = None,
+        eval_ctx: Any = None,
+    ) -> Any:
+        """A filter called by name (`map('upper')`), measured as a template's filter is."""
+        if render_filters.turns_into_text(name):
+            for given in (value, *(args or ()), *(kwargs or {}).values()):
+                if type(given) not in self.plain_types:
+                    self.measured(given, f"|{name}")
+        return super().call_filter(name, value, args, kwargs, context, eval_ctx)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        render_limits.BINOP_CHECKS[operator](current(self.limits), left, right)
+        return self.binop_table[operator](left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        budget = current(__self.limits)
+        kind = type(__obj)
+        if kind in _METHODS:
+            args = render_limits.check_method(budget, __obj, args, kwargs)
+        elif kind in _COUNTED_CALLS:
+            budget.iterate(render_limits.CALL_PASSES)
+        elif kind is LoopContext and args:  # `loop(children)` in a recursive loop
+            args = (render_limits.counted(budget, args[0]), *args[1:])
+        elif kind is FunctionType:  # a global: it may turn what it is given into text
+            for value in (*args, *kwargs.values()):
+                if type(value) not in __self.plain_types:
+                    __self.measured(value, f"{__obj.__name__}()")
+        result = super().call(__context, __obj, *args, **kwargs)
+        unit = _SIZED_RESULTS.get(type(result))
+        if unit is not None:
+            budget.build(len(result), "the call", unit)
+        return result
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """As Jinja's sandbox does for `str.format` and `format_map`, with a bounded formatter."""
+        if type(value) not in _METHODS:  # every attribute read comes here: the usual case first
+            return None
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        return update_wrapper(_FormatMethod(self, value, wrapped), value)
+
+    def concat(self, parts: Iterable[str]) -> str:  # type: ignore[override]
+        """Join output: a captured block (a list) at once, the template's output as it comes,
+        stopping at the piece that makes it too long."""
+        limit = self.limits.output_chars
+        if type(parts) is list:
+            size = sum(map(len, parts))
+            budget = current(self.limits)
+            if size > limit:
+                raise budget.output_too_long()
+            budget.build(size, "the block")
+            return "".join(parts)
+        pieces: list[str] = []
+        keep = pieces.append
+        for piece in parts:
+            limit -= len(piece)
+            if limit < 0:
+                error = current(self.limits).output_too_long()
+                thrown = getattr(parts, "throw", None)
+                if thrown is not None:  # raised inside the template, to name the line
+                    thrown(error)
+                raise error
+            keep(piece)
+        return "".join(pieces)
+
+    def compile_expression(self, source: str, undefined_to_none: bool = True) -> Any:
+        """As Jinja's, but nesting past Python's limits is a syntax error like any other."""
+        try:
+            return super().compile_expression(source, undefined_to_none)
+        except (RecursionError, SyntaxError):
+            raise TemplateSyntaxError(TOO_DEEP, 1) from None
+
+
+def _measure_printed(value: Any) -> Any:
+    """Every printed value (`{{ ... }}`), measured before `str()` builds it. On the hot path:
+    a text or a number is measured without a call."""
+    budget = render_limits.active()
+    if budget is None:  # a constant, printed while the template compiles
+        return value
+    kind = type(value)
+    if kind is str:
+        size = len(value)
+    elif kind is int:
+        size = value.bit_length() // 3 + 2
+    else:
+        size = render_limits.printed_size(value, budget.output_chars)
+    if size > budget.output_chars or size > budget.built_left:
+        budget.build(size, "printing the value")
+    budget.built_left -= size
+    return value
+
+
+class _FormatMethod:
+    """`text.format` or `text.format_map`, formatting with a `_BoundedFormatter`."""
+
+    def __init__(self, env: LimitedSandbox, method: Any, wrapped: Callable[..., str]):
+        self.text = method.__self__
+        self.takes_mapping = method.__name__ == "format_map"
+        self.wrapped = wrapped  # Jinja's, for its errors about wrong arguments
+        if isinstance(self.text, Markup):
+            self.formatter: SandboxedFormatter = _BoundedEscapeFormatter(
+                env, escape=type(self.text).escape
+            )
+        else:
+            self.formatter = _BoundedFormatter(env)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> str:
+        if self.takes_mapping:
+            if kwargs or len(args) != 1:
+                return self.wrapped(*args, **kwargs)
+            args, kwargs = (), args[0]
+        return type(self.text)(self.formatter.vformat(self.text, args, kwargs))
+
+
+class _BoundedFormatter(SandboxedFormatter):
+    """`str.format` in the sandbox, measuring each field before it formats it."""
+
+    def __init__(self, env: LimitedSandbox, **kwargs: Any):
+        super().__init__(env, **kwargs)
+        self.limits = env.limits
+        self.budget = current(env.limits)
+        self.room = 0
+
+    def vformat(self, format_string: str, args: Any, kwargs: Any) -> str:
+        self.budget = current(self.limits)
+        literal = sum(len(text) for text, *_ in self.parse(format_string))
+        self.budget.fits(literal, "str.format")
+        self.room = self.limits.output_chars - literal
+        result = super().vformat(format_string, args, kwargs)
+        self.budget.build(len(result), "str.format")
+        return result
+
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        if conversion is not None:  # !s, !r, !a build the text of the value
+            self._check(render_limits.converted_size(value, conversion, self.room))
+        return super().convert_field(value, conversion)
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        self._check(render_limits.format_field_size(value, format_spec, self.room))
+        text = super().format_field(value, format_spec)
+        self._check(len(text))
+        self.room -= len(text)
+        return text
+
+    def _check(self, size: int) -> None:
+        """Before a field of `size` characters joins the text so far."""
+        if size > self.room:
+            self.budget.fits(self.limits.output_chars - self.room + size, "str.format")
+
+
+class _BoundedEscapeFormatter(_BoundedFormatter, EscapeFormatter):
+    pass
