@@ -189,14 +189,16 @@ def urlize(
     return result
 
 
-def _measured(name: str, original: Callable[..., Any], takes: str = "", whole: bool = True) -> Any:
-    """`original`, refused when what it prints (if `whole`) or returns is too long. `takes`
-    names what Jinja passes it first: "eval_ctx", "environment" or nothing."""
+def _measured_filter(
+    name: str, original: Callable[..., Any], takes: str = "", measure_input: bool = True
+) -> Any:
+    """`original`, refused when its input's text (if `measure_input`) or its result is too long.
+    `takes` names what Jinja passes it first: "eval_ctx", "environment" or nothing."""
 
     @pass_context
     def measured(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
         budget = _budget(context)
-        if whole:
+        if measure_input:
             budget.fits(printed_size(value, budget.output_chars), f"|{name}")
         if takes:
             result = original(getattr(context, takes), value, *args, **kwargs)
@@ -230,15 +232,15 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "slice": slice_,
     "sum": sum_,
     "urlize": urlize,
-    "truncate": _measured("truncate", do_truncate, "environment", whole=False),
-    "e": _measured("e", escape),
-    "escape": _measured("escape", escape),
-    "forceescape": _measured("forceescape", do_forceescape),
-    "urlencode": _measured("urlencode", do_urlencode),
-    "tojson": _measured("tojson", do_tojson, "eval_ctx"),
-    "pprint": _measured("pprint", do_pprint),
-    "xmlattr": _measured("xmlattr", do_xmlattr, "eval_ctx"),
-    "string": _measured("string", soft_str),
+    "truncate": _measured_filter("truncate", do_truncate, "environment", measure_input=False),
+    "e": _measured_filter("e", escape),
+    "escape": _measured_filter("escape", escape),
+    "forceescape": _measured_filter("forceescape", do_forceescape),
+    "urlencode": _measured_filter("urlencode", do_urlencode),
+    "tojson": _measured_filter("tojson", do_tojson, "eval_ctx"),
+    "pprint": _measured_filter("pprint", do_pprint),
+    "xmlattr": _measured_filter("xmlattr", do_xmlattr, "eval_ctx"),
+    "string": _measured_filter("string", soft_str),
 }
 
 GLOBALS: dict[str, Callable[..., Any]] = {"lipsum": lipsum}

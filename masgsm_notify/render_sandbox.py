@@ -4,12 +4,14 @@
 Jinja. The hooks, each where Jinja offers one:
 - the code generator (`code_generator_class`) rewrites each template's tree before compiling
   it: a loop's iterable goes through a filter that counts its passes, a `~` through one that
-  measures it first;
+  measures it first, and a value given to a filter that may make text of it (`upper`, a
+  plugin's filter) is measured unless it is plain, a text or a number;
 - `finalize` measures a printed value before `str()` builds it, and `concat`, which joins the
   output and captured blocks, stops once the text gets too long;
-- `call` counts macro, `caller()` and block calls and checks the methods of texts and lists;
-  `call_binop` checks `*`, `**`, `%` and `+`; `str.format` gets a formatter that measures each
-  field before formatting it;
+- `call` counts macro, `caller()` and block calls, checks the methods of texts and lists, and
+  measures what a global function is given; `call_binop` checks `*`, `**`, `%` and `+`;
+  `call_filter` (`map('upper')`) measures as a template's filter does; `str.format` gets a
+  formatter that measures each field before formatting it;
 - the template class (`template_class`) starts a fresh budget for each render and counts
   includes.
 """
@@ -183,14 +185,7 @@ _SIZED_RESULTS = {str: "characters", bytes: "characters", list: "items", tuple: 
 
 
 class LimitedSandbox(SandboxedEnvironment):
-    """Jinja's sandbox, bounded: see `render_limits` for the limits and why.
-
-    The hooks: the code generator routes loops and `~` through filters that count and measure;
-    `finalize` measures every printed value; `concat` (which joins the output and captured
-    blocks) stops once the text is too long; `call` counts macro calls and checks the methods
-    of texts and lists; `call_binop` checks `*`, `**`, `%` and `+`; `str.format` gets a
-    formatter that measures each field before it formats it.
-    """
+    """Jinja's sandbox, bounded by `limits` (see `render_limits`) through the hooks above."""
 
     intercepted_binops = frozenset(render_limits.BINOP_CHECKS)
     code_generator_class = _BoundedCodeGenerator
