@@ -25,7 +25,7 @@ import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 from jinja2.utils import Namespace
@@ -39,8 +39,9 @@ MAX_NUMBER_BITS = 4096
 _FLOAT_DIGITS = 330
 # The characters `str.splitlines` breaks at.
 _LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-# What a macro, block or `caller()` call, or a template rendered, counts as: a loop pass costs
-# a few tenths of a microsecond, such a call about twenty times more.
+# What a macro, block or `caller()` call, or a template rendered, counts as. A loop pass costs
+# a few tenths of a microsecond, such a call tens of times more: counted so, a macro that calls
+# itself twice at each level stops within about a second.
 CALL_PASSES = 20
 _TEXTS = (str, bytes)
 _LEAVES = frozenset({int, float, bool, type(None)})
@@ -360,17 +361,40 @@ _FIXED_LENGTH = frozenset(
 
 def counted(budget: Budget, iterable: Any) -> Any:
     """The iterable a loop runs over, with each pass counted against the budget."""
-    if type(iterable) in _FIXED_LENGTH:
+    kind = type(iterable)
+    if kind in _FIXED_LENGTH:
         budget.iterate(len(iterable))
         return iterable
+    if kind is list:
+        return _CountedList(budget, iterable)
     return _counting(budget, iterable)
+
+
+class _CountedList:
+    """A list a loop runs over: the items it holds when the loop starts are counted at once,
+    any the loop adds one by one; its length stays the list's own (`loop.length`)."""
+
+    __slots__ = ("budget", "items")
+
+    def __init__(self, budget: Budget, items: list[Any]):
+        self.budget = budget
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Any]:
+        known = len(self.items)
+        self.budget.iterate(known)
+        items = iter(self.items)
+        return chain(islice(items, known), _counting(self.budget, items))
 
 
 def _counting(budget: Budget, iterable: Iterable[Any]) -> Iterator[Any]:
     for item in iterable:
         budget.iterations_left -= 1
         if budget.iterations_left < 0:
-            budget.iterate(0)
+            budget.iterate(0)  # raises: none left
         yield item
 
 
