@@ -41,8 +41,8 @@ from jinja2.utils import generate_lorem_ipsum
 from markupsafe import escape, soft_str
 
 from .render_limits import (
+    RUNNING,
     Budget,
-    active,
     joined_size,
     line_breaks,
     percent_size,
@@ -57,7 +57,7 @@ _LIPSUM_WORD = 16
 
 
 def _budget(context: Context) -> Budget:
-    return active() or Budget(context.environment.limits)  # type: ignore[attr-defined]
+    return RUNNING.budget or Budget(context.environment.limits)  # type: ignore[attr-defined]
 
 
 @pass_context

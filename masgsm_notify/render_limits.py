@@ -15,15 +15,16 @@ Three limits, per render (one recipient's text), set per pipeline under `limits:
 - `built_chars`: all the text one render builds, printed values and text operations together,
   so that a loop of a million passes, each building a long text, still ends quickly.
 
-A `Budget` holds what is left of them for the render running now. It lives in a context
-variable that the render sets, so renders in other threads never share one.
+A `Budget` holds what is left of them for the render running now. The render sets it for its
+own thread (`RUNNING`), so renders in other threads, Apprise's workers among them, never share
+one.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass
 from itertools import chain, islice
 from typing import Any
@@ -111,26 +112,20 @@ class Budget:
         )
 
 
-_CURRENT: ContextVar[Budget | None] = ContextVar("masgsm_render_budget", default=None)
+class _Running(threading.local):
+    """The budget of the render running in this thread (a render never waits on another, so
+    a thread's renders run one inside another at most, never side by side)."""
+
+    budget: Budget | None = None
 
 
-def start(limits: TemplateLimits) -> Any:
-    """A fresh budget for the render starting in this thread; give the token to `stop`."""
-    return _CURRENT.set(Budget(limits))
-
-
-def stop(token: Any) -> None:
-    _CURRENT.reset(token)
-
-
-#: The budget of the render running in this thread, or None.
-active = _CURRENT.get
+RUNNING = _Running()
 
 
 def current(limits: TemplateLimits) -> Budget:
     """The running render's budget; outside a render (an expression such as `report.fail_if`,
     which has no loops) a fresh one, so each operation is still bounded."""
-    return _CURRENT.get() or Budget(limits)
+    return RUNNING.budget or Budget(limits)
 
 
 # -- sizes, worked out without building ---------------------------------------------------------

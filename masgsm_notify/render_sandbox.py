@@ -3,24 +3,25 @@
 `render_limits` says what the limits are and works out sizes; this module hooks that into
 Jinja. The hooks, each where Jinja offers one:
 - the code generator (`code_generator_class`) rewrites each template's tree before compiling
-  it: a loop's iterable goes through a filter that counts its passes, a `~` through one that
-  measures it first, and a value given to a filter that may make text of it (`upper`, a
-  plugin's filter) is measured unless it is plain, a text or a number;
+  it: a loop's iterable goes through a filter that counts its passes, an include or import is
+  counted before it, a `~` goes through a filter that measures it first, and a value given
+  to a filter that may make text of it (`upper`, a plugin's filter) is measured unless it is
+  plain, a text or a number;
 - `finalize` measures a printed value before `str()` builds it, and `concat`, which joins the
   output and captured blocks, stops once the text gets too long;
 - `call` counts macro, `caller()` and block calls, checks the methods of texts and lists, and
   measures what a global function is given; `call_binop` checks `*`, `**`, `%` and `+`;
   `call_filter` (`map('upper')`) measures as a template's filter does; `str.format` gets a
   formatter that measures each field before formatting it;
-- the template class (`template_class`) starts a fresh budget for each render and counts
-  includes.
+- the template class (`template_class`) starts a fresh budget for each render.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from functools import update_wrapper
+from itertools import islice
 from types import BuiltinMethodType, FunctionType, MethodType
 from typing import Any
 
@@ -32,7 +33,8 @@ from jinja2.visitor import NodeTransformer
 from markupsafe import EscapeFormatter, Markup
 
 from . import render_filters, render_limits
-from .render_limits import TemplateLimits, current
+from .errors import TemplateLimitError
+from .render_limits import Budget, TemplateLimits, current
 
 TOO_DEEP = "the template nests blocks or brackets too deeply"
 
@@ -49,6 +51,12 @@ class _Bounding(NodeTransformer):
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)
         return _internal_filter(_CONCAT, nodes.Tuple(node.nodes, "load", lineno=node.lineno))
+
+    def visit_Include(self, node: nodes.Include) -> list[nodes.Node]:
+        """An include (or import) renders a template: counted as loop passes, before it."""
+        return [nodes.ExprStmt(_internal_filter(_INCLUDE, nodes.Const(None))), node]
+
+    visit_Import = visit_FromImport = visit_Include
 
     def visit_Filter(self, node: nodes.Filter) -> nodes.Node:
         self.generic_visit(node)
@@ -80,11 +88,17 @@ def _internal_filter(name: str, node: nodes.Expr) -> nodes.Filter:
 _LOOP = "masgsm:loop"
 _CONCAT = "masgsm:concat"
 _MEASURE = "masgsm:measure"  # a value given to a filter that may turn it into text
+_INCLUDE = "masgsm:include"
 
 
 @pass_context
 def _loop_items(context: Context, iterable: Any) -> Any:
     return render_limits.counted(current(context.environment.limits), iterable)
+
+
+@pass_context
+def _count_include(context: Context, _: None) -> None:
+    current(context.environment.limits).iterate(render_limits.CALL_PASSES)
 
 
 @pass_context
@@ -103,11 +117,11 @@ def _concat(context: Context, parts: tuple) -> str:
 class _BoundedCodeGenerator(CodeGenerator):
     """Jinja's code generator, after `_Bounding` has rewritten the template's tree.
 
-    A printed value goes through `environment.finalize` (`_measure_printed`), except a plain
-    one (a text, a number) printed straight into the output, not into a captured block: its
-    text is no longer than it (a number's, 4,300 digits at most), and `concat` measures the
-    output as it comes. Skipping the call for it keeps the usual `{{ name }}` as cheap as
-    before.
+    A printed value goes through `environment.finalize` (`_measure_printed`), except one
+    printed straight into the output, not into a captured block: a text no longer than the
+    limit, or a number, is yielded with no call of ours (`concat` measures the output as it
+    comes), anything else goes to `environment.printed`. That keeps the usual `{{ name }}` as
+    cheap as before, and a too long text is refused at its own line.
     """
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -136,14 +150,16 @@ class _BoundedCodeGenerator(CodeGenerator):
         if _straight_to_output(frame):
             name = self.temporary_identifier()
             self._printed.append(name)
-            self.write(f"str({name} if type({name} := ")
+            self.write(f"({name} if type({name} := ")
         else:
             super()._output_child_pre(node, frame, finalize)
 
     def _output_child_post(self, node: nodes.Expr, frame: Any, finalize: Any) -> None:
         if _straight_to_output(frame):
             name = self._printed.pop()
-            self.write(f") in environment.plain_types else environment.finalize({name}))")
+            self.write(f") is str and len({name}) <= environment.output_chars ")
+            self.write(f"else str({name}) if type({name}) in environment.short_types ")
+            self.write(f"else environment.printed({name}))")
         else:
             super()._output_child_post(node, frame, finalize)
 
@@ -157,26 +173,17 @@ class _BoundedTemplate(Template):
     """A template whose `render` starts a fresh budget."""
 
     def render(self, *args: Any, **kwargs: Any) -> str:
-        token = render_limits.start(self.environment.limits)  # type: ignore[attr-defined]
+        running = render_limits.RUNNING
+        outer = running.budget  # None, unless a render calls another
+        running.budget = Budget(self.environment.limits)  # type: ignore[attr-defined]
         try:
             return super().render(*args, **kwargs)
         finally:
-            render_limits.stop(token)
-
-    def new_context(
-        self,
-        vars: dict[str, Any] | None = None,
-        shared: bool = False,
-        locals: Mapping[str, Any] | None = None,
-    ) -> Context:
-        """Counted when shared: an include, or an import with context (the render's own
-        context, and an import without context, which Jinja keeps, are not)."""
-        budget = render_limits.active()
-        if shared and budget is not None:
-            budget.iterate(render_limits.CALL_PASSES)
-        return super().new_context(vars, shared, locals)
+            running.budget = outer
 
 
+# Pieces of output taken at a time: a usual text comes in fewer.
+_CHUNK = 64
 # Calls that can recur, each counted as loop passes: a macro calling itself twice would
 # otherwise do 2**40 calls with no loop in sight.
 _COUNTED_CALLS = frozenset({Macro, BlockReference})
@@ -195,13 +202,25 @@ class LimitedSandbox(SandboxedEnvironment):
     def __init__(self, *args: Any, limits: TemplateLimits | None = None, **kwargs: Any):
         super().__init__(*args, finalize=_measure_printed, **kwargs)
         self.limits = limits or TemplateLimits()
+        self.output_chars = self.limits.output_chars
         self.filters.update(render_filters.FILTERS)
-        self.filters.update({_LOOP: _loop_items, _CONCAT: _concat, _MEASURE: _measure})
+        self.filters.update(
+            {_LOOP: _loop_items, _CONCAT: _concat, _MEASURE: _measure, _INCLUDE: _count_include}
+        )
         self.tests.update(render_filters.TESTS)
         self.globals.update(render_filters.GLOBALS)
 
-    #: Values measured without a call: their text is as long as they are (or short).
-    plain_types = frozenset({str, Markup, int, float, bool, type(None), date, datetime})
+    #: Values whose text is short whatever they hold (an int's, 4,300 digits at most).
+    short_types = frozenset({int, float, bool, type(None), date, datetime})
+    #: Values measured without a call: their text is as long as they are, or short.
+    plain_types = short_types | {str, Markup}
+
+    def printed(self, value: Any) -> str:
+        """The text of a value printed straight into the output, if it is not too long (a text
+        that is comes here only to be refused)."""
+        if type(value) is str:
+            current(self.limits).fits(len(value), "printing the value")
+        return str(value if type(value) in self.plain_types else _measure_printed(value))
 
     def measured(self, value: Any, what: str) -> Any:
         """`value`, after checking that its text would not be too long."""
@@ -258,9 +277,11 @@ class LimitedSandbox(SandboxedEnvironment):
         return update_wrapper(_FormatMethod(self, value, wrapped), value)
 
     def concat(self, parts: Iterable[str]) -> str:  # type: ignore[override]
-        """Join output: a captured block (a list) at once, the template's output as it comes,
-        stopping at the piece that makes it too long."""
-        limit = self.limits.output_chars
+        """Join output: a captured block (a list) at once; the template's output (a generator)
+        as it comes, in chunks, stopping at the first chunk that makes it too long. A usual
+        text comes in one chunk, joined before it is measured: its pieces are at most 64, each
+        measured already (or text of the template), so what is built first stays small."""
+        limit = self.output_chars
         if type(parts) is list:
             size = sum(map(len, parts))
             budget = current(self.limits)
@@ -268,18 +289,32 @@ class LimitedSandbox(SandboxedEnvironment):
                 raise budget.output_too_long()
             budget.build(size, "the block")
             return "".join(parts)
-        pieces: list[str] = []
-        keep = pieces.append
-        for piece in parts:
-            limit -= len(piece)
-            if limit < 0:
-                error = current(self.limits).output_too_long()
-                thrown = getattr(parts, "throw", None)
-                if thrown is not None:  # raised inside the template, to name the line
-                    thrown(error)
-                raise error
-            keep(piece)
-        return "".join(pieces)
+        pieces = list(islice(parts, _CHUNK))
+        if len(pieces) < _CHUNK:  # all of it: joined, then measured (each piece was measured)
+            text = "".join(pieces)
+            if len(text) <= limit:
+                return text
+            raise self._too_long(parts)
+        size = sum(map(len, pieces))
+        pieces = list(filter(None, pieces))  # empty pieces are dropped: the rest are counted
+        while size <= limit:
+            chunk = list(islice(parts, _CHUNK))
+            if not chunk:
+                return "".join(pieces)
+            size += sum(map(len, chunk))
+            pieces += filter(None, chunk)
+        raise self._too_long(parts)
+
+    def _too_long(self, parts: Iterable[str]) -> TemplateLimitError:
+        """The error for output that got too long: thrown into the template where it stands,
+        to name that line, or, once it has finished, naming the template."""
+        error = current(self.limits).output_too_long()
+        if getattr(parts, "gi_frame", None) is not None:
+            parts.throw(error)  # type: ignore[attr-defined]
+        code = getattr(parts, "gi_code", None)
+        if code is None:
+            return error
+        return TemplateLimitError(f"template {code.co_filename}: {error}")
 
     def compile_expression(self, source: str, undefined_to_none: bool = True) -> Any:
         """As Jinja's, but nesting past Python's limits is a syntax error like any other."""
@@ -292,7 +327,7 @@ class LimitedSandbox(SandboxedEnvironment):
 def _measure_printed(value: Any) -> Any:
     """Every printed value (`{{ ... }}`), measured before `str()` builds it. On the hot path:
     a text or a number is measured without a call."""
-    budget = render_limits.active()
+    budget = render_limits.RUNNING.budget
     if budget is None:  # a constant, printed while the template compiles
         return value
     kind = type(value)

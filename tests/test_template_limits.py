@@ -177,7 +177,8 @@ def test_one_more_is_refused_before_it_is_built(name: str) -> None:
     over = LIMIT - LIMIT % size.step + size.step
     source, fields = size.build(over)
     message = refusal(source, **fields)
-    assert message.startswith(WHERE), message
+    # The whole text is measured once the template has finished: no line to name.
+    assert message.startswith(f"{ROW}: template t.j2: " if name == "the whole text" else WHERE)
     if name in WHOLE:
         expected = "the text would be longer than limits.output_chars (1,000 characters)"
     else:
@@ -261,6 +262,22 @@ def test_one_pass_more_is_refused(name: str, parts: Path) -> None:
         f"the template would make more than limits.loop_iterations (500) loop passes "
         f"(a macro call or an include counts as {CALL_PASSES})"
     ), message
+
+
+def test_a_text_too_long_is_refused_at_its_line() -> None:
+    message = refusal("Merhaba\n{{ note }}\n!", note="x" * (LIMIT + 1))
+    assert message == (
+        f"{ROW}: template t.j2 line 2: printing the value would make a text of 1,001 "
+        "characters, more than limits.output_chars (1,000)"
+    )
+
+
+def test_a_loop_printing_too_much_is_refused_inside_it() -> None:
+    message = refusal("Merhaba\n{% for i in range(400) %}\n{{ i }}\n{% endfor %}\n")
+    assert message == (
+        f"{ROW}: template t.j2 line 2: the text would be longer than limits.output_chars "
+        "(1,000 characters)"
+    )
 
 
 def test_a_recursive_macro_is_stopped_without_any_loop() -> None:
