@@ -1,9 +1,10 @@
 """The one Jinja environment every message is rendered in (pipelines and Apprise alike).
 
 Sandboxed, so a template cannot reach Python internals; bounded (`render_sandbox`, with the
-pipeline's `limits:`), so it cannot take the machine's memory or time either; `StrictUndefined`,
-so a missing field is an error before anything is sent rather than an empty hole in a customer's
-text. Filters and globals come from the plugins (the built-in Turkish filters among them).
+pipeline's `limits:`), so it cannot take the machine's memory and its loops and calls are
+counted; `StrictUndefined`, so a missing field is an error before anything is sent rather than
+an empty hole in a customer's text. Filters and globals come from the plugins (the built-in
+Turkish filters among them).
 
 Rendering runs once per recipient, so a template that is only `{{ field }}` (the usual `number:`)
 skips Jinja entirely and reads the field directly, with the same error for a missing one.

@@ -150,15 +150,15 @@ class _BoundedCodeGenerator(CodeGenerator):
         if _straight_to_output(frame):
             name = self.temporary_identifier()
             self._printed.append(name)
-            self.write(f"({name} if type({name} := ")
+            self.write(f"({name} if ({name}_type := type({name} := ")
         else:
             super()._output_child_pre(node, frame, finalize)
 
     def _output_child_post(self, node: nodes.Expr, frame: Any, finalize: Any) -> None:
         if _straight_to_output(frame):
             name = self._printed.pop()
-            self.write(f") is str and len({name}) <= environment.output_chars ")
-            self.write(f"else str({name}) if type({name}) in environment.short_types ")
+            self.write(f")) is str and len({name}) <= environment.output_chars ")
+            self.write(f"else str({name}) if {name}_type in environment.short_types ")
             self.write(f"else environment.printed({name}))")
         else:
             super()._output_child_post(node, frame, finalize)
@@ -278,9 +278,9 @@ class LimitedSandbox(SandboxedEnvironment):
 
     def concat(self, parts: Iterable[str]) -> str:  # type: ignore[override]
         """Join output: a captured block (a list) at once; the template's output (a generator)
-        as it comes, in chunks, stopping at the first chunk that makes it too long. A usual
-        text comes in one chunk, joined before it is measured: its pieces are at most 64, each
-        measured already (or text of the template), so what is built first stays small."""
+        as it comes, 64 pieces at a time, stopping at the first chunk that makes it too long (a
+        usual text comes in one). A chunk is joined before it is measured: each of its pieces
+        was measured already (or is text of the template), so what it builds stays small."""
         limit = self.output_chars
         if type(parts) is list:
             size = sum(map(len, parts))
@@ -290,19 +290,20 @@ class LimitedSandbox(SandboxedEnvironment):
             budget.build(size, "the block")
             return "".join(parts)
         pieces = list(islice(parts, _CHUNK))
-        if len(pieces) < _CHUNK:  # all of it: joined, then measured (each piece was measured)
-            text = "".join(pieces)
+        text = "".join(pieces)
+        if len(pieces) < _CHUNK:  # all of it, the usual case
             if len(text) <= limit:
                 return text
             raise self._too_long(parts)
-        size = sum(map(len, pieces))
-        pieces = list(filter(None, pieces))  # empty pieces are dropped: the rest are counted
+        chunks = [text]
+        size = len(text)
         while size <= limit:
-            chunk = list(islice(parts, _CHUNK))
-            if not chunk:
-                return "".join(pieces)
-            size += sum(map(len, chunk))
-            pieces += filter(None, chunk)
+            pieces = list(islice(parts, _CHUNK))
+            if not pieces:
+                return "".join(chunks)
+            text = "".join(pieces)
+            size += len(text)
+            chunks.append(text)
         raise self._too_long(parts)
 
     def _too_long(self, parts: Iterable[str]) -> TemplateLimitError:
