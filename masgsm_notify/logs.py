@@ -13,6 +13,8 @@ import logging
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
+from .state.paths import private_file
+
 _SECRETS: set[str] = set()
 
 
@@ -54,10 +56,13 @@ class RedactSecrets(logging.Filter):
 
 
 def configure_logging(verbosity: int, log_file: Path | None = None) -> None:
-    """Warnings by default, info with -v, debug with -vv; to stderr, or to a file if given."""
+    """Warnings by default, info with -v, debug with -vv; to stderr, or to a file if given
+    (owner-only: a log at debug level holds numbers and texts)."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     handler: logging.Handler = (
-        logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler()
+        logging.FileHandler(private_file(log_file), encoding="utf-8")
+        if log_file
+        else logging.StreamHandler()
     )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets())

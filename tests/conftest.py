@@ -23,6 +23,14 @@ SANDBOX_PASSWORD = "sandbox"
 CLI = [sys.executable, "-m", "masgsm_notify"]
 
 
+@pytest.fixture(autouse=True)
+def own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own state directory (ledger, journals): never the user's."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("MASGSM_STATE_DIR", str(state))
+    return state
+
+
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
     """A fresh sandbox in this process, with the documented default state."""
@@ -64,6 +72,7 @@ def sandbox_env(server: SandboxServer, folder: Path) -> dict[str, str]:
         MASGSM_TITLE="MASGSMTEST",
         MASGSM_BASE_URL=server.base_url,
         HOME=str(folder / "home"),
+        MASGSM_STATE_DIR=str(folder / "state"),
         PYTHONIOENCODING="utf-8",
     )
     return env

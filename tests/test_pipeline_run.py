@@ -325,7 +325,7 @@ def test_duplicates_sent_once_and_one_number_two_texts_in_separate_batches(
     ids = {(m["number"], m["text"]): m["id"] for m in messages}
     assert ids[("5321112280", "Kod A")] != ids[("5321112280", "Kod B")]
     summary = summary_of(result)
-    assert summary["duplicates"] == 1 and summary["messages"] == 3
+    assert summary["merged"] == 1 and summary["messages"] == 3
     assert summary["outcomes"]["delivered"] == 4  # every row accounted for, the copy too
     assert summary["batches"] == {"sent": 2}
     copies = query(
@@ -472,7 +472,7 @@ def test_report_counts_a_failing_number_and_fail_if_sets_the_exit_code(
                 f"""
                 name: {name}
                 recipients: {{csv: people.csv}}
-                message: {{inline: "Merhaba {{{{ name }}}}"}}
+                message: {{inline: "Merhaba {{{{ name }}}} ({name})"}}
                 report: {{wait: 5s, poll_every: 100ms, fail_if: "{fail_if}"}}
                 """,
             )

@@ -16,6 +16,7 @@ from ..errors import MasgsmError, UsageError
 from ..logs import scrub
 from ..pipeline import (
     UI,
+    PlanReport,
     Runner,
     RunOptions,
     Summary,
@@ -41,8 +42,8 @@ class ClickUI(UI):
     def note(self, text: str) -> None:
         self.echo(text)
 
-    def plan(self, details: dict[str, Any]) -> None:
-        self.echo(format_plan(details))
+    def plan(self, report: PlanReport) -> None:
+        self.echo(format_plan(report))
 
     @contextlib.contextmanager
     def progress(self, label: str, total: int) -> Iterator[Any]:
@@ -82,32 +83,43 @@ class _Counter:
             click.echo(f"\r{self.label}: {self.count:,}", err=True)
 
 
-def format_plan(d: dict[str, Any]) -> str:
+def format_plan(plan: PlanReport) -> str:
     """The plan for a person: counts, cost, checks and the first texts."""
-    head = "Dry run (nothing will be sent)" if d["dry_run"] else "Plan"
-    encodings = ", ".join(f"{v} {k}" for k, v in sorted(d["encodings"].items()))
-    segments = ", ".join(f"{v} of {k}" for k, v in sorted(d["segments"].items()))
+    head = "Dry run (nothing will be sent)" if plan.dry_run else "Plan"
+    counts = plan.counts
+    encodings = ", ".join(f"{v:,} {k}" for k, v in sorted(plan.encodings.items()))
+    segments = ", ".join(f"{v:,} of {k}" for k, v in sorted(plan.segments.items()))
     lines = [
-        f"{head}: {d['name']} (run key {d['run_key']})",
-        f"  {d['rows']} row(s) read, {d['filtered']} filtered out by when:, {d['skipped']} "
-        f"skipped as invalid, {d['duplicates']} duplicate(s) merged",
-        f"  {d['messages']} message(s) ({encodings or 'none'}), by segments {segments or '-'}; "
-        f"{d['credits']:,} credit(s) in all",
-        f"  to send now: {d['to_send']} message(s), {d['credits_to_send']:,} credit(s)",
+        f"{head}: {plan.name} (run key {plan.run_key})",
+        f"  {counts.rows:,} row(s) read, {counts.filtered:,} filtered out by when:, "
+        f"{counts.skipped:,} skipped as invalid, {counts.merged:,} duplicate(s) merged"
+        + (f", {counts.already_sent:,} already sent" if counts.already_sent else ""),
+        f"  {counts.messages:,} message(s) ({encodings or 'none'}), by segments "
+        f"{segments or '-'}; {counts.credits:,} credit(s) in all",
+        f"  to send now: {plan.to_send:,} message(s), {plan.credits_to_send:,} credit(s)",
     ]
-    if d.get("service"):
-        lines.append(f"  service {d['service']}, title {d['title']}")
-    if "balance" in d:
-        lines.append(f"  balance {d['balance']:,} credit(s)")
-    if "titles" in d:
-        lines.append(f"  registered titles: {', '.join(d['titles']) or 'none'}")
-    for key in ("balance_error", "titles_error"):
-        if d.get(key):
-            lines.append(f"  could not check: {d[key]}")
-    lines += [f"  PROBLEM: {p}" for p in d.get("problems", [])]
-    if d["preview"]:
+    if counts.already_sent:
+        lines.append(
+            f"  {counts.already_sent:,} recipient(s) already had the same text within "
+            "send.dedupe (the sent ledger); --resend-duplicates sends them again"
+        )
+    if plan.service:
+        lines.append(f"  service {plan.service}, title {plan.title}")
+    checks = plan.checks
+    if checks is not None:
+        if checks.balance is not None:
+            lines.append(f"  balance {checks.balance:,} credit(s)")
+        if checks.titles is not None:
+            lines.append(f"  registered titles: {', '.join(checks.titles) or 'none'}")
+        lines += [
+            f"  could not check: {error}"
+            for error in (checks.balance_error, checks.titles_error)
+            if error
+        ]
+        lines += [f"  PROBLEM: {p}" for p in checks.problems]
+    if plan.preview:
         lines.append("  first messages:")
-        for p in d["preview"]:
+        for p in plan.preview:
             lines.append(f"    {p['number']} ({p['row']}, {p['segments']} segment(s)):")
             lines += [f"      {line}" for line in p["text"].splitlines()]
     return "\n".join(lines)
@@ -190,7 +202,9 @@ def _conclude(summary: Summary, as_json: bool) -> None:
 @click.option(
     "--journal",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Journal file (SQLite). Default: PIPELINE.journal.sqlite beside the pipeline.",
+    help="Journal file (SQLite). Default: journals/<pipeline name>.sqlite in the state "
+    "directory (MASGSM_STATE_DIR), or a PIPELINE.journal.sqlite that earlier versions left "
+    "beside the pipeline.",
 )
 @click.option(
     "--var",
@@ -212,6 +226,11 @@ def _conclude(summary: Summary, as_json: bool) -> None:
     "arrive twice).",
 )
 @click.option(
+    "--resend-duplicates",
+    is_flag=True,
+    help="Send texts the sent ledger says these numbers already had within send.dedupe.",
+)
+@click.option(
     "--preview",
     type=click.IntRange(min=0),
     default=3,
@@ -228,6 +247,7 @@ def run(
     variables: tuple[str, ...],
     input_file: str | None,
     resend_unknown: bool,
+    resend_duplicates: bool,
     preview: int,
     as_json: bool,
 ) -> None:
@@ -247,6 +267,7 @@ def run(
             input=input_data,
             input_bytes=input_bytes,
             resend_unknown=resend_unknown,
+            resend_duplicates=resend_duplicates,
             preview=preview,
         )
         summary = Runner(load_pipeline(pipeline_file), options, ClickUI(as_json)).run()
@@ -258,7 +279,8 @@ def run(
 @click.option(
     "--journal",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Journal file. Default: the *.journal.sqlite here or one folder down that holds RUN_KEY.",
+    help="Journal file. Default: the journal that holds RUN_KEY among those of the state "
+    "directory (and older *.journal.sqlite files here or one folder down).",
 )
 @click.option(
     "--wait",

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..client import DeliveryReport, MasgsmClient
 from ..errors import CredentialsError, MasgsmError
-from .journal import Journal, RunRecord
+from .records import RunRecords
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +23,7 @@ FIRST_DELAY = 0.25
 
 
 def check_reports(
-    journal: Journal,
-    run: RunRecord,
+    records: RunRecords,
     client: MasgsmClient,
     *,
     wait: float,
@@ -43,7 +42,7 @@ def check_reports(
     delay = min(FIRST_DELAY, poll_every)
     rounds = 0
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="masgsm-report") as pool:
-        while todo := journal.batches_to_check(run, partial_only):
+        while todo := records.batches_to_check(partial_only):
             if rounds:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -59,7 +58,7 @@ def check_reports(
                 reports = pool.map(lambda item: _fetch(client, item[1]), part)
                 for (batch_id, _), report in zip(part, reports, strict=True):
                     if report is not None:
-                        journal.apply_report(
+                        records.apply_report(
                             batch_id, report.delivered, report.failed, report.pending
                         )
                 progress(len(part))

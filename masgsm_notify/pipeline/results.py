@@ -16,7 +16,8 @@ from typing import Any
 import apprise
 
 from ..render import RenderError, compile_text, render
-from .journal import Journal, RunRecord
+from ..state.paths import open_private
+from .records import RunRecords
 from .spec import Pipeline
 from .summary import Summary
 
@@ -33,26 +34,28 @@ def export_path(pipeline: Pipeline, env: Any) -> Path | None:
     return pipeline.base_dir / name
 
 
-def export_csv(journal: Journal, run: RunRecord, path: Path) -> int:
-    """Write one row per message and skipped row; cells that could be formulas are defused."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def export_csv(records: RunRecords, path: Path) -> int:
+    """Write one row per message and skipped row; cells that could be formulas are defused.
+
+    The file is owner-only: it holds customers' numbers and texts.
+    """
     written = 0
-    with path.open("w", newline="", encoding="utf-8-sig") as file:
+    with open_private(path, "w", newline="", encoding="utf-8-sig") as file:
         writer = csv.writer(file)
         writer.writerow(["row", "number", "state", "message_id", "segments", "copies", "text"])
-        for record in journal.results(run):
+        for record in records.results():
             writer.writerow([_safe_cell(value) for value in record])
             written += 1
     return written
 
 
-def export(journal: Journal, run: RunRecord, path: Path, note: Callable[[str], None]) -> None:
+def export(records: RunRecords, path: Path, note: Callable[[str], None]) -> None:
     try:
-        rows = export_csv(journal, run, path)
+        rows = export_csv(records, path)
     except OSError as error:
         note(f"Could not write the results to {path}: {error.strerror or error}.")
         return
-    note(f"Wrote {rows} result row(s) to {path}.")
+    note(f"Wrote {rows:,} result row(s) to {path}.")
 
 
 def _safe_cell(value: Any) -> Any:
@@ -83,7 +86,7 @@ def notify(pipeline: Pipeline, env: Any, summary: Summary, note: Callable[[str],
     body = (
         f"{summary.name} ({summary.run_key}): {o['delivered']} delivered, {o['failed']} failed, "
         f"{o['pending']} pending, {o['unknown']} unknown, {o['not_sent']} not sent, "
-        f"{summary.skipped} skipped; {summary.credits_sent} credits."
+        f"{summary.counts.skipped} skipped; {summary.credits_sent} credits."
     )
     if len(notifier) and not notifier.notify(body=body, title=f"masgsm-notify: {summary.name}"):
         note("Some notify targets could not be reached (see the log).")

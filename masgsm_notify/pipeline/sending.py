@@ -1,9 +1,10 @@
 """Sending: type-1 batches from the journal, several requests in flight, each journaled first.
 
-The journal is only touched from the calling thread; worker threads only post. A batch is
-committed as in flight before its request is handed to a worker, and its answer is committed when
-the worker returns. Faults that cannot have reached the provider are retried with backoff inside
-the worker; a fault after the request left makes the batch unknown, never silently re-sent.
+The journal and the ledger are only touched from the calling thread; worker threads only post.
+A batch's pairs are claimed in the sent ledger and the batch is committed as in flight before its
+request is handed to a worker, and its answer is committed when the worker returns. Faults that
+cannot have reached the provider are retried with backoff inside the worker; a fault after the
+request left makes the batch unknown, never silently re-sent.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from ..errors import (
     TitleError,
     UnexpectedAnswerError,
 )
-from .journal import Chunk, Journal, RunRecord
+from ..retry import backoff, retry
+from ..states import BatchState, MessageState
+from .ledger_guard import LedgerGuard
+from .records import Draft, RunRecords
 
 # Answers after which no other batch can succeed: stop sending, keep the rest for a re-run.
 STOPPING_ERRORS = (CredentialsError, TitleError, InsufficientBalanceError)
@@ -43,7 +47,7 @@ class Batch:
 class Outcome:
     """A batch's answer. `state`: sent, partial, rejected (nothing sent) or unknown."""
 
-    state: str
+    state: BatchState
     message_id: str | None = None
     code: int | None = None
     error: str | None = None
@@ -57,11 +61,12 @@ class SendTotals:
     batches: int = 0
     accepted: int = 0  # in batches answered 1 (a partial batch's share is known from its report)
     partial: int = 0  # batches answered 3
+    already_sent: int = 0  # messages another run claimed in the ledger meanwhile
     stop: MasgsmError | None = None
 
 
 @dataclass(frozen=True)
-class SendPlan:
+class SendSettings:
     """How to send: the batch shape, the sender ID and language, and the hooks around a batch."""
 
     batch_size: int
@@ -75,45 +80,50 @@ class SendPlan:
 class BatchSender:
     """Posts batches with retries; owns nothing but the client and the stop signal."""
 
-    def __init__(self, client: MasgsmClient, retries: int, backoff: float = 0.5):
+    def __init__(self, client: MasgsmClient, retries: int, first_pause: float = 0.5):
         self.client = client
         self.retries = retries
-        self.backoff = backoff
+        self.first_pause = first_pause
         self.stopping = threading.Event()
 
     def post(self, prepared: PreparedSend) -> Outcome:
-        delay = self.backoff
-        for attempt in range(self.retries + 1):
-            try:
-                result = self.client.submit(prepared)
-            except SafeToRetryError as error:
-                if attempt == self.retries or self.stopping.wait(delay):
-                    return Outcome("rejected", error=str(error))
-                delay = min(delay * 2, 8.0)
-                continue
-            except (OutcomeUnknownError, UnexpectedAnswerError) as error:
-                # An answer that cannot be read may still mean the send happened.
-                return Outcome("unknown", error=str(error))
-            except MasgsmError as error:
-                stop = error if isinstance(error, STOPPING_ERRORS) else None
-                return Outcome("rejected", code=error.code, error=str(error), stop=stop)
-            state = "partial" if result.partial else "sent"
-            return Outcome(state, result.message_id, result.code)
-        raise AssertionError("unreachable: the loop always returns")
+        try:
+            result = retry(
+                lambda: self.client.submit(prepared),
+                worth_retrying=lambda error: isinstance(error, SafeToRetryError),
+                pauses=backoff(self.retries, self.first_pause),
+                pause=self.stopping.wait,
+            )
+        except SafeToRetryError as error:
+            return Outcome(BatchState.REJECTED, error=str(error))
+        except (OutcomeUnknownError, UnexpectedAnswerError) as error:
+            # An answer that cannot be read may still mean the send happened.
+            return Outcome(BatchState.UNKNOWN, error=str(error))
+        except MasgsmError as error:
+            stop = error if isinstance(error, STOPPING_ERRORS) else None
+            return Outcome(BatchState.REJECTED, code=error.code, error=str(error), stop=stop)
+        state = BatchState.PARTIAL if result.partial else BatchState.SENT
+        return Outcome(state, result.message_id, result.code)
 
 
-def send_all(journal: Journal, run: RunRecord, sender: BatchSender, plan: SendPlan) -> SendTotals:
+def send_all(
+    records: RunRecords, sender: BatchSender, settings: SendSettings, guard: LedgerGuard
+) -> SendTotals:
     """Send every sendable message of the run; stop early on an answer that dooms the rest."""
-    dispatch = _Dispatch(journal, run, sender, plan)
-    with ThreadPoolExecutor(max_workers=plan.concurrency, thread_name_prefix="masgsm-send") as pool:
+    dispatch = _Dispatch(records, sender, settings, guard)
+    with ThreadPoolExecutor(
+        max_workers=settings.concurrency, thread_name_prefix="masgsm-send"
+    ) as pool:
         try:
             while True:
-                while dispatch.totals.stop is None and len(dispatch.in_flight) < plan.concurrency:
+                while (
+                    dispatch.totals.stop is None and len(dispatch.in_flight) < settings.concurrency
+                ):
                     if not dispatch.launch(pool):
                         break
                 if not dispatch.in_flight:
                     break
-                dispatch.prepare_next()  # encode the next batch while these are out
+                dispatch.prepare_next()  # claim and encode the next batch while these are out
                 done, _ = wait(dispatch.in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     dispatch.settle(future)
@@ -121,69 +131,86 @@ def send_all(journal: Journal, run: RunRecord, sender: BatchSender, plan: SendPl
             sender.stopping.set()
             for future in list(dispatch.in_flight):
                 dispatch.settle(future, quietly=True)
+            dispatch.give_back()
     return dispatch.totals
 
 
 class _Dispatch:
     """The state of one sending pass: the next prepared batch, the batches out, the totals."""
 
-    def __init__(self, journal: Journal, run: RunRecord, sender: BatchSender, plan: SendPlan):
-        self.journal, self.run, self.sender, self.plan = journal, run, sender, plan
-        self.chunks = journal.chunks(run, plan.batch_size)
-        self.ready: tuple[Chunk, PreparedSend] | None = None
-        self.in_flight: dict[Future[Outcome], Batch] = {}
+    def __init__(
+        self, records: RunRecords, sender: BatchSender, settings: SendSettings, guard: LedgerGuard
+    ):
+        self.records, self.sender, self.settings, self.guard = records, sender, settings, guard
+        self.drafts = records.drafts(settings.batch_size)
+        self.ready: tuple[Draft, PreparedSend] | None = None
+        self.in_flight: dict[Future[Outcome], tuple[Batch, Draft]] = {}
         self.totals = SendTotals()
 
     def prepare_next(self) -> None:
-        """Read and encode the next chunk, if not done yet; nothing is journaled for it."""
-        if self.ready is None and self.totals.stop is None:
-            chunk = next(self.chunks, None)
-            if chunk is not None:
+        """Claim and encode the next draft, if not done yet; the journal is not touched."""
+        while self.ready is None and self.totals.stop is None:
+            draft = next(self.drafts, None)
+            if draft is None:
+                return
+            draft, taken = self.guard.claim(draft)
+            if taken:
+                self.records.set_aside(taken, MessageState.ALREADY_SENT)
+                self.totals.already_sent += len(taken)
+            if draft.ids:
                 prepared = self.sender.client.prepare_personalised(
-                    chunk.numbers, chunk.texts, title=self.plan.title, lang=self.plan.lang
+                    draft.numbers, draft.texts, title=self.settings.title, lang=self.settings.lang
                 )
-                self.ready = (chunk, prepared)
+                self.ready = (draft, prepared)
 
     def launch(self, pool: ThreadPoolExecutor) -> bool:
         """Journal the next batch as in flight and hand it to a worker; False when none is left."""
         self.prepare_next()
         if self.ready is None:
             return False
-        (chunk, prepared), self.ready = self.ready, None
-        batch = Batch(
-            self.journal.open_batch(self.run, chunk), chunk.numbers, chunk.texts, chunk.credits
-        )
+        (draft, prepared), self.ready = self.ready, None
+        batch = Batch(self.records.open_batch(draft), draft.numbers, draft.texts, draft.credits)
         try:
-            self.plan.before(batch)
+            self.settings.before(batch)
         except MasgsmError as error:  # a hook refused: this batch and the rest stay unsent
-            self.journal.close_batch(batch.id, "rejected", error=str(error))
+            self._close(batch, draft, Outcome(BatchState.REJECTED, error=str(error)))
             self.totals.stop = error
             return False
         except BaseException:
-            self.journal.close_batch(batch.id, "rejected", error="stopped before sending")
+            self._close(batch, draft, Outcome(BatchState.REJECTED, error="stopped before sending"))
             raise
-        self.in_flight[pool.submit(self.sender.post, prepared)] = batch
+        self.in_flight[pool.submit(self.sender.post, prepared)] = (batch, draft)
         return True
 
     def settle(self, future: Future[Outcome], quietly: bool = False) -> None:
         """Journal a batch's answer; note an answer that must stop the run."""
-        batch = self.in_flight.pop(future)
+        batch, draft = self.in_flight.pop(future)
         outcome = future.result()
-        self.journal.close_batch(
-            batch.id, outcome.state, outcome.message_id, outcome.code, outcome.error
-        )
+        self._close(batch, draft, outcome)
         if quietly:
             return
         self.totals.batches += 1
-        if outcome.state == "sent":
+        if outcome.state == BatchState.SENT:
             self.totals.accepted += len(batch.numbers)
-        elif outcome.state == "partial":
+        elif outcome.state == BatchState.PARTIAL:
             self.totals.partial += 1
         if self.totals.stop is None:
             if outcome.stop is not None:
                 self.totals.stop = outcome.stop
-            elif outcome.state == "partial":
+            elif outcome.state == BatchState.PARTIAL:
                 self.totals.stop = InsufficientBalanceError(
                     "The balance ran out part-way (answer 3); the rest was not sent.", code=3
                 )
-        self.plan.after(batch, outcome)
+        self.settings.after(batch, outcome)
+
+    def give_back(self) -> None:
+        """Release the ledger claims of a prepared batch that never left."""
+        if self.ready is not None:
+            self.guard.release(self.ready[0])
+            self.ready = None
+
+    def _close(self, batch: Batch, draft: Draft, outcome: Outcome) -> None:
+        self.records.close_batch(
+            batch.id, outcome.state, outcome.message_id, outcome.code, outcome.error
+        )
+        self.guard.settle(draft, outcome.state)

@@ -7,6 +7,7 @@ defaults all come from the same table.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,9 @@ from ..plugins import collect
 from ..sources import Source
 from ..text import DEFAULT_MAX_SEGMENTS
 
+# Keys that decide how texts go, how they are checked and who hears of it, not who gets which
+# text: editing them resumes a run (see `identity.py`).
+HOW_NOT_WHAT = frozenset({"description", "send", "report", "notify"})
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -50,6 +54,12 @@ def _duration_check(at_least: float = 0.0):
         return None if seconds >= at_least else f"expected at least {at_least:g} s"
 
     return check
+
+
+def _dedupe_check(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return None
+    return _duration_check()(value)
 
 
 def _text_keys(value: Any) -> str | None:
@@ -96,6 +106,7 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "retries": Key((int,), default=5, check=_between(0, 20)),
         "durable": Key((bool,), default=False),
         "timeout": Key((str, int, float), default="30s", check=_duration_check(0.1)),
+        "dedupe": Key((str, int, float), check=_dedupe_check),
     },
     "report": {
         "check": Key((bool,), default=True),
@@ -137,6 +148,7 @@ class SendSpec:
     retries: int
     durable: bool
     timeout: float  # seconds to wait for an answer to one request
+    dedupe: float | str | None  # seconds; "off"; None: the default for the kind of run
 
 
 @dataclass(frozen=True)
@@ -152,7 +164,7 @@ class ReportSpec:
 @dataclass(frozen=True)
 class Pipeline:
     path: Path
-    text: str
+    identity: str  # the keys that decide who gets which text, as canonical JSON
     name: str
     description: str | None
     service: str | None
@@ -205,14 +217,22 @@ def load_pipeline(path: Path) -> Pipeline:
     recipients = _recipients(data["recipients"], sources)
     message = _message(data["message"])
     send_values = _validate(data.get("send", {}), "send", yamlfile.where(data, "send"))
-    send = SendSpec(**{**send_values, "timeout": parse_duration(send_values["timeout"])})
+    send = SendSpec(
+        **{
+            **send_values,
+            "timeout": parse_duration(send_values["timeout"]),
+            "dedupe": _dedupe(send_values["dedupe"]),
+        }
+    )
     report_raw = data.get("report", {})
     report = _validate(report_raw, "report", yamlfile.where(data, "report"))
     notify = _string_list(data.get("notify", []), "notify")
     templates = _string_list(data.get("templates", []), "templates")
     return Pipeline(
         path=path,
-        text=path.read_text(encoding="utf-8-sig"),
+        identity=json.dumps(
+            {key: value for key, value in data.items() if key not in HOW_NOT_WHAT}, default=str
+        ),
         name=top["name"],
         description=top["description"],
         service=top["service"],
@@ -234,6 +254,14 @@ def load_pipeline(path: Path) -> Pipeline:
         ),
         notify=notify,
     )
+
+
+def _dedupe(value: Any) -> float | str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return "off"
+    return parse_duration(value)
 
 
 def _validate(

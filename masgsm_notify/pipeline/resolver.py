@@ -23,7 +23,7 @@ from .spec import Pipeline
 SANDBOX_TITLE = "MASGSMTEST"
 
 
-class Connection:
+class ServiceResolver:
     """Resolves the service of one pipeline, in the environment `env` renders templates in."""
 
     def __init__(self, pipeline: Pipeline, env: Any):

@@ -2,7 +2,9 @@
 
 Nothing is sent while planning, and sending starts only after the whole plan is written, so a
 template error in row 90,000 or a bad number anywhere stops the run with nothing sent. Rows stream
-from the source into the journal in chunks; memory does not grow with the recipient count.
+from the source into the journal in chunks; memory does not grow with the recipient count. Each
+chunk's texts are looked up in the sent ledger on the way in, so the plan already says which
+recipients have had the same text within `send.dedupe`.
 """
 
 from __future__ import annotations
@@ -12,19 +14,23 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from ..compose import Composer
+from ..compose import Composer, Message
 from ..plugins import collect
 from ..render import compile_text, load_template
 from ..sources import Row, Source, SourceContext
-from .journal import Journal, RunRecord
+from ..states import MessageState
+from .records import RunRecords
 from .spec import Pipeline
 
-CHUNK = 2000
+ROWS_PER_CHUNK = 2000
 LISTED_INVALID = 20
+
+# Given a chunk's messages, the positions of those the sent ledger already has.
+AlreadySent = Callable[[list[Message]], set[int]]
 
 
 @dataclass
-class PlanStats:
+class PlanningStats:
     rows: int = 0
     filtered: int = 0
     invalid: int = 0
@@ -54,32 +60,34 @@ def composer_for(pipeline: Pipeline, env: Any, lang: str) -> Composer:
     )
 
 
-def plan(
-    pipeline: Pipeline,
+def plan_run(
+    records: RunRecords,
+    composer: Composer,
     source: Source,
-    env: Any,
-    journal: Journal,
-    run: RunRecord,
-    lang: str,
+    already_sent: AlreadySent,
     progress: Callable[[int], None],
-) -> PlanStats:
-    """Write the run's messages (and skipped rows) to the journal; return the counts."""
-    composer = composer_for(pipeline, env, lang)
-    stats = PlanStats()
+) -> PlanningStats:
+    """Write the run's messages (and invalid rows) to the journal; return the counts."""
+    stats = PlanningStats()
     for done in map(composer, _chunks(source.rows())):
         stats.rows += done.rows
         stats.filtered += done.filtered
         stats.invalid += len(done.invalid)
         room = LISTED_INVALID - len(stats.invalid_examples)
         stats.invalid_examples.extend(done.invalid[: max(room, 0)])
-        with journal.transaction():
-            journal.add_messages(run, done.messages)
-            journal.add_skipped(run, done.invalid)
+        seen = already_sent(done.messages) if done.messages else set()
+        records.add_planned(
+            (
+                (*message, MessageState.ALREADY_SENT if i in seen else MessageState.PLANNED)
+                for i, message in enumerate(done.messages)
+            ),
+            done.invalid,
+        )
         progress(stats.rows)
-    journal.merge_duplicates(run)
+    records.merge_duplicates()
     return stats
 
 
 def _chunks(rows: Iterator[Row]) -> Iterator[list[Row]]:
-    while chunk := list(islice(rows, CHUNK)):
+    while chunk := list(islice(rows, ROWS_PER_CHUNK)):
         yield chunk

@@ -1,0 +1,116 @@
+"""The project's SQLite files (journals, the ledger): owner-only, WAL, versioned, patient.
+
+Several processes share these files (a cron run, `serve`, `check`), so every connection waits a
+bounded time for another writer instead of failing at once, and every write is a transaction
+that commits whole or not at all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import MasgsmError
+from ..retry import polling, retry
+from .paths import private_file
+
+PATIENCE = 10.0  # seconds to wait for another process holding a write lock
+
+
+class Database:
+    """One SQLite file with its schema at `version`; older versions are upgraded in place.
+
+    `upgrades[n]` takes a database at version n to n + 1. A version newer than this code's is
+    refused: another release wrote it.
+    """
+
+    kind = "database"  # how messages name it: "journal", "ledger"
+
+    def __init__(
+        self,
+        path: Path,
+        schema: str,
+        version: int,
+        upgrades: Mapping[int, Callable[[sqlite3.Connection], None]] | None = None,
+    ):
+        self.path = path
+        try:
+            private_file(path)  # before SQLite creates it, and its -wal and -shm, with its mode
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute(f"PRAGMA busy_timeout={int(PATIENCE * 1000)}")
+            self._use_wal()
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            with self.transaction():  # one process at a time creates or upgrades the tables
+                found = self.db.execute("PRAGMA user_version").fetchone()[0]
+                if found > version:
+                    raise MasgsmError(
+                        f"{path}: this {self.kind} was written by a newer masgsm-notify (schema "
+                        f"{found}, this one reads up to {version}); upgrade masgsm-notify."
+                    )
+                if found and found < version:
+                    for step in range(found, version):
+                        if upgrades is None or step not in upgrades:
+                            raise MasgsmError(
+                                f"{path}: this {self.kind} has schema {found}, which this "
+                                f"version cannot upgrade; use a new one."
+                            )
+                        upgrades[step](self.db)
+                for statement in schema.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={version}")
+        except sqlite3.DatabaseError as error:
+            raise MasgsmError(f"{path}: cannot open the {self.kind}: {error}") from None
+        except OSError as error:
+            raise MasgsmError(
+                f"{path}: cannot open the {self.kind}: {error.strerror or error}"
+            ) from None
+
+    def _use_wal(self) -> None:
+        """Switch to WAL. Two processes creating one file at the same moment make SQLite refuse
+        the switch at once, without waiting on the busy timeout, so it is polled."""
+        retry(
+            lambda: self.db.execute("PRAGMA journal_mode=WAL"),
+            worth_retrying=lambda error: "locked" in str(error),
+            pauses=polling(PATIENCE),
+        )
+
+    def transaction(self, sync: bool = False) -> Transaction:
+        """`with database.transaction():` commits on success and rolls back on error.
+
+        `sync` makes this one commit wait for the disk (SQLite's synchronous=FULL).
+        """
+        return Transaction(self.db, sync)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
+class Transaction:
+    def __init__(self, db: sqlite3.Connection, sync: bool):
+        self.db = db
+        self.sync = sync
+
+    def __enter__(self) -> sqlite3.Connection:
+        if self.sync:
+            self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if self.sync:
+            self.db.execute("PRAGMA synchronous=NORMAL")
+
+
+def marks(values: tuple | list) -> str:
+    """`?, ?, ?` for an IN (...) of `values`."""
+    return ", ".join("?" * len(values))
