@@ -1,7 +1,8 @@
 """Declarative pipelines: a YAML file says who gets which text; the runner plans, sends, checks."""
 
+from .context import UI, RunInfo, RunOptions
 from .journals import find_journal
-from .runner import UI, RunInfo, Runner, RunOptions, recheck
+from .runner import Runner, recheck
 from .spec import Pipeline, load_pipeline, parse_duration
 from .summary import PlanReport, Summary, format_summary
 

@@ -9,18 +9,24 @@ recipients have had the same text within `send.dedupe`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
 from ..compose import Composer, Message
+from ..errors import UsageError
 from ..plugins import collect
 from ..render import compile_text, load_template
 from ..sources import Row, Source, SourceContext
 from ..states import MessageState
+from .context import RunContext
+from .identity import RunIdentity
 from .records import RunRecords
 from .spec import Pipeline
+from .storage import Storage, dedupe_window
+from .summary import shorten
 
 ROWS_PER_CHUNK = 2000
 LISTED_INVALID = 20
@@ -91,3 +97,88 @@ def plan_run(
 def _chunks(rows: Iterator[Row]) -> Iterator[list[Row]]:
     while chunk := list(islice(rows, ROWS_PER_CHUNK)):
         yield chunk
+
+
+def resume_or_plan(
+    context: RunContext, storage: Storage, identity: RunIdentity, source: Source, lang: str
+) -> RunRecords:
+    """The run's records: resumed from the journal when the run key already sent something,
+    else planned afresh (an unfinished or never-sent plan is made again from the inputs)."""
+    journal, run_key = storage.journal, identity.run_key
+    existing = journal.find_run(run_key)
+    if existing and existing.planned_at:
+        records = RunRecords(journal, existing)
+        if records.ever_attempted():
+            _refuse_changed_inputs(context, records, identity)
+            again = records.settle_interrupted(context.options.resend_unknown)
+            context.ui.note(
+                f"Resuming run {run_key!r} from {journal.path}"
+                + (f"; {again:,} unknown message(s) will be sent again" if again else "")
+            )
+            return records
+    if existing:
+        RunRecords(journal, existing).discard()
+    records = RunRecords(
+        journal,
+        journal.create_run(
+            run_key,
+            context.pipeline.name,
+            str(context.pipeline.path.resolve()),  # `check` may run from another folder
+            identity.fingerprint,
+            identity.account,
+            identity.ledger_account,
+        ),
+    )
+    started = time.monotonic()
+    try:
+        with context.ui.progress("Planning", 0) as advance:
+            seen = 0
+
+            def progress(rows: int) -> None:
+                nonlocal seen
+                advance(rows - seen)
+                seen = rows
+
+            composer = composer_for(context.pipeline, context.env, lang)
+            guard = storage.guard(context, identity, records)
+            stats = plan_run(records, composer, source, guard.already_sent, progress)
+        _judge_invalid(context, stats)
+    except BaseException:
+        records.discard()
+        raise
+    records.finish_plan(stats.rows, stats.filtered)
+    context.ui.note(f"Planned {stats.rows:,} row(s) in {context.took('plan', started)}.")
+    return records
+
+
+def _refuse_changed_inputs(context: RunContext, records: RunRecords, identity: RunIdentity) -> None:
+    """A run key that already sent keeps its texts: new inputs need a new run key, and the sent
+    ledger keeps whatever the old one sent from going again."""
+    if records.run.fingerprint == identity.fingerprint:
+        return
+    protects = (
+        "The sent ledger keeps every text this run already sent from going again under a new "
+        "key (counted already_sent), so a new --run-key sends only what is new or changed."
+        if dedupe_window(context) is not None and not context.options.sandbox
+        else "Dedupe is off for this pipeline, so a new --run-key would send every text again, "
+        "including those this run already sent."
+    )
+    raise UsageError(
+        f"Run key {identity.run_key!r} was already sent from different inputs (the recipients, "
+        "templates, message, vars, --input or the account changed); its messages stay as they "
+        f"were. {protects}"
+    )
+
+
+def _judge_invalid(context: RunContext, stats: PlanningStats) -> None:
+    if not stats.invalid or context.pipeline.send.on_invalid == "skip":
+        return
+    listed = "\n".join(
+        f"  {where}: {shorten(value)}: {reason}" for where, value, reason in stats.invalid_examples
+    )
+    more = stats.invalid - len(stats.invalid_examples)
+    raise UsageError(
+        f"{stats.invalid:,} invalid recipient(s); nothing was sent. Fix them, or set "
+        f"send.on_invalid: skip to send the rest.\n{listed}"
+        + (f"\n  ... and {more:,} more" if more > 0 else "")
+    )

@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
 
 from .. import phone
 from ..batching import distinct_batches
@@ -27,6 +26,7 @@ from ..states import (
     MessageState,
 )
 from .journal import Journal, RunRecord
+from .tally import Group, Tally
 
 M = MessageState
 
@@ -52,50 +52,6 @@ class Draft:
             [self.texts[i] for i in keep],
             [self.segments[i] for i in keep],
         )
-
-
-@dataclass(frozen=True)
-class Group:
-    """Messages of a run that share a state, an encoding and a segment count."""
-
-    state: str
-    encoding: str
-    segments: int
-    messages: int
-    rows: int  # recipient rows, counting each duplicate merged into a message
-
-
-@dataclass(frozen=True)
-class Tally:
-    """A run's messages in groups, from one pass over the journal."""
-
-    groups: list[Group]
-
-    def _pick(self, states: Iterable[str] | None) -> list[Group]:
-        wanted = None if states is None else set(states)
-        return [g for g in self.groups if wanted is None or g.state in wanted]
-
-    def messages(self, states: Iterable[str] | None = None) -> int:
-        return sum(g.messages for g in self._pick(states))
-
-    def rows(self, states: Iterable[str] | None = None) -> int:
-        return sum(g.rows for g in self._pick(states))
-
-    def credits(self, states: Iterable[str] | None = None) -> int:
-        return sum(g.segments * g.messages for g in self._pick(states))
-
-    def by_encoding(self, states: Iterable[str] | None = None) -> dict[str, int]:
-        return _count_by((g.encoding, g.messages) for g in self._pick(states))
-
-    def by_segments(self, states: Iterable[str] | None = None) -> dict[int, int]:
-        return _count_by((g.segments, g.messages) for g in self._pick(states))
-
-
-def _count_by(pairs: Iterable[tuple[Any, int]]) -> dict[Any, int]:
-    found: dict[Any, int] = {}
-    for key, count in pairs:
-        found[key] = found.get(key, 0) + count
-    return found
 
 
 class RunRecords:

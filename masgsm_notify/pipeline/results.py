@@ -1,8 +1,10 @@
-"""What a run leaves behind once it has sent: the results CSV and the notices to `notify:`.
+"""How a run ends: its summary and verdict (`fail_if`), the results CSV, the notices to
+`notify:` and the `after_report` hook.
 
-Both happen after texts went out, so neither may turn a finished run into an error: a failure
-here is reported as a note and the run's result stands. Their templates are tried when the run
-starts, so a mistake in them is found while nothing has been sent.
+Everything after the verdict happens once texts went out, so none of it may turn a finished run
+into an error: a failure here is reported as a note and the run's result stands. The verdict's
+expression and the templates are tried when the run starts (`Outputs`), so a mistake in them is
+found while nothing has been sent.
 """
 
 from __future__ import annotations
@@ -15,11 +17,79 @@ from typing import Any
 
 import apprise
 
+from ..errors import MasgsmError, PipelineError
 from ..render import RenderError, compile_text, render
 from ..state.paths import open_private
+from .context import RunContext, RunInfo
 from .records import RunRecords
 from .spec import Pipeline
-from .summary import Summary
+from .summary import (
+    DEFAULT_FAIL_IF,
+    UNCHECKED_FAIL_IF,
+    PlanReport,
+    Summary,
+    compile_fail_if,
+    evaluate_fail_if,
+    exit_code,
+    summarize,
+)
+
+
+class Outputs:
+    """The run's verdict and what it leaves behind, checked before anything is sent."""
+
+    def __init__(self, context: RunContext):
+        self.context = context
+        pipeline, env = context.pipeline, context.env
+        report = pipeline.report
+        # Without report checks every accepted number stays pending: that is not a failure.
+        self.fail_if_text = report.fail_if or (
+            DEFAULT_FAIL_IF if report.check else UNCHECKED_FAIL_IF
+        )
+        self.fail_if = compile_fail_if(env, self.fail_if_text, report.fail_if_where)
+        self.export_to = export_path(pipeline, env)
+        check_notify_templates(pipeline, env)
+
+    def finish(
+        self,
+        records: RunRecords,
+        info: RunInfo,
+        stop: MasgsmError | None,
+        plan: PlanReport | None,
+    ) -> Summary:
+        context = self.context
+        options, note = context.options, context.ui.note
+        summary = summarize(
+            records,
+            journal=None if context.throwaway else str(records.journal.path),
+            dry_run=options.dry_run,
+        )
+        summary.fail_if = self.fail_if_text
+        summary.plan = plan
+        summary.timings = context.timings
+        if options.dry_run:
+            return summary
+        try:
+            summary.failing = evaluate_fail_if(
+                self.fail_if, summary.counts, context.pipeline.report.fail_if_where
+            )
+        except PipelineError as error:  # texts went out: say so, and count the run as failing
+            note(str(error))
+            summary.failing = True
+        summary.error = str(stop) if stop else None
+        summary.exit_code = exit_code(summary, stop)
+        if self.export_to and options.sandbox:
+            note("report.export: skipped, this was a --sandbox run.")
+        elif self.export_to:
+            export(records, self.export_to, note)
+        context.hook("after_report", run=info, summary=summary)
+        if context.pipeline.notify:
+            if options.sandbox:
+                note("notify: skipped, this was a --sandbox run.")
+            else:
+                notify(context.pipeline, context.env, summary, note)
+        return summary
+
 
 # Characters that make a spreadsheet treat a cell as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from ..errors import PipelineError
+from ..errors import MasgsmError, PipelineError
 from ..states import OUTCOMES, SENDABLE, SET_ASIDE, SPENT, MessageState
 from .records import RunRecords
 
@@ -266,6 +266,15 @@ def evaluate_fail_if(test: Any, counts: Counts, where: str) -> bool:
     except Exception as error:  # any failure of the user's expression is the user's to fix
         names = ", ".join(variables)
         raise PipelineError(f"{where}: report.fail_if failed: {error} (names: {names})") from None
+
+
+def exit_code(summary: Summary, stop: MasgsmError | None) -> int:
+    """2 only while nothing of the run was ever sent; refusals and transport failures are 1."""
+    if stop is not None:
+        return 1 if stop.exit_code == 2 and summary.credits_sent else stop.exit_code
+    if summary.counts.refused:
+        return 1
+    return 3 if summary.failing else 0
 
 
 def shorten(value: str, limit: int = 60) -> str:
