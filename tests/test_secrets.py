@@ -379,3 +379,20 @@ def test_one_password_absent_from_everything_every_command_and_apprise_path_writ
             form for s in SECRETS for form in spellings(s) if form.encode("utf-8") in raw
         ]
         assert found == [], (where, found, text[:3000])
+
+
+def test_a_password_echoed_json_escaped_is_redacted(
+    scripted_server: ScriptedServer, cli_env: dict[str, str]
+) -> None:
+    """An answer that repeats the password as JSON writes it escaped (`w\\u00f6rd`, `\\/`)."""
+    password = "p/w\u00f6rd~1"
+    echoed = json.dumps(password)[1:-1].replace("/", "\\/")
+    assert echoed == "p\\/w\\u00f6rd~1"
+    body = ('{"code": 7, "message": "unexpected", "pass": "' + echoed + '"}').encode()
+    scripted_server.default = (200, "application/json", body)
+    env = {**cli_env, "MASGSM_PASSWORD": password, "MASGSM_BASE_URL": scripted_server.base_url}
+    result = run_cli(["-vv", "balance"], env)
+    assert result.returncode == 1, result.output
+    assert '"pass": "***"' in result.stderr  # the raw answer is shown, with the password out
+    assert echoed not in result.output and "w\\u00f6rd" not in result.output
+    assert password not in result.output
