@@ -162,7 +162,7 @@ class MasgsmClient:
         """Encode a type-1 send (text i to number i) without posting it."""
         if len(numbers) != len(messages):
             raise UsageError(
-                f"{len(numbers)} numbers but {len(messages)} messages: they must pair up."
+                f"{len(numbers):,} numbers but {len(messages):,} messages: they must pair up."
             )
         texts, lang_tr = self._texts(messages, lang)
         fields = {

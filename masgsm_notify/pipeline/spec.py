@@ -21,6 +21,7 @@ from ..text import DEFAULT_MAX_SEGMENTS
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_A_DURATION = "a duration (like 30s, 10m, 1h30m, 500ms)"
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,8 @@ def _duration_check(at_least: float = 0.0):
     def check(value: Any) -> str | None:
         try:
             seconds = parse_duration(value)
-        except ValueError as error:
-            return str(error)
+        except ValueError:
+            return f"expected {_A_DURATION}"  # the caller adds the value
         return None if seconds >= at_least else f"expected at least {at_least:g} s"
 
     return check
@@ -188,7 +189,7 @@ def parse_duration(value: Any) -> float:
     text = str(value).strip().replace(" ", "")
     parts = _DURATION.findall(text)
     if not text or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{value!r} is not a duration (like 30s, 10m, 1h30m, 500ms)")
+        raise ValueError(f"{value!r} is not {_A_DURATION}")
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
@@ -250,6 +251,7 @@ def _validate(
         if spec is None:
             close = difflib.get_close_matches(str(key), keys, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(keys)}"
+            at = yamlfile.key_where(data, key) or where
             raise PipelineError(f"{at}: {label}unknown key {key!r}{hint}")
         wrong_bool = isinstance(value, bool) and bool not in spec.types
         if wrong_bool or not isinstance(value, spec.types):
