@@ -373,7 +373,7 @@ class NotifyMasGSM(NotifyBase):
         if result.partial:
             went = self._accepted_count(masgsm, result)
             self.logger.warning(
-                f"MASGSM sent only {went:,} of {len(batch):,} messages of {shown}: the balance ran "
+                f"MASGSM sent only {went} of {len(batch):,} messages of {shown}: the balance ran "
                 f"out (answer 3, message id {result.message_id}). Top up the account; "
                 f"`masgsm-notify report {result.message_id}` lists the numbers that got it."
             )
@@ -396,7 +396,7 @@ class NotifyMasGSM(NotifyBase):
         except MasgsmError as error:
             self.logger.debug(f"MASGSM report of {result.message_id} failed: {error.message}")
             return "some"
-        return str(len(report.delivered) + len(report.failed) + len(report.pending))
+        return f"{len(report.delivered) + len(report.failed) + len(report.pending):,}"
 
     def _log_unsent(self, rest: Sequence[list[Message]]) -> None:
         if rest:
