@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import select
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -310,6 +311,55 @@ def test_sandbox_serve_fault_injection(cli_env: dict[str, str]) -> None:
         assert sandbox_messages(url) == []
         state = requests.get(url.replace("/MasApiV2", "/_sandbox/state"), timeout=10).json()
         assert [f["fault"] for f in state["faults"]] == ["503", "503"]
+
+
+def _raw_request(url: str, head: str, body: bytes = b"") -> tuple[str, bytes]:
+    """Send one hand-made request to the sandbox of `url`; the status line and the rest."""
+    port = int(re.search(r":(\d+)/", url).group(1))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(head.encode() + b"\r\n" + body)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.endswith(b"}"):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    status, _, rest = answer.partition(b"\r\n")
+    return status.decode(), rest
+
+
+def test_sandbox_serve_answers_bad_requests_with_400_and_keeps_serving(
+    cli_env: dict[str, str],
+) -> None:
+    """A bad offset once dropped the connection with a traceback; a negative Content-Length
+    once held a thread waiting for a body that never ends."""
+    with serve(cli_env) as (process, url):
+        root = url.removesuffix("/MasApiV2")
+        for query in ("offset=abc", "offset=-1", "limit=x", "offset=1e3"):
+            answer = requests.get(f"{root}/_sandbox/messages?{query}", timeout=10)
+            assert answer.status_code == 400, query
+            assert "whole number" in answer.json()["error"], query
+        post = "POST /MasApiV2/api_post.php HTTP/1.1\r\nHost: x\r\n"
+        cases = {
+            "Content-Length: -5\r\n": "400",
+            "Content-Length: abc\r\n": "400",
+            f"Content-Length: {10**12}\r\n": "413",
+            "Transfer-Encoding: chunked\r\n": "411",
+        }
+        for header, status in cases.items():
+            started = time.monotonic()
+            line, rest = _raw_request(url, post + header)
+            assert line.split()[1] == status, (header, line)
+            assert b"Connection: close" in rest and b'"error"' in rest, rest
+            assert time.monotonic() - started < 5, header  # answered, not left waiting
+        # No Content-Length: an empty body, which the API answers as missing parameters.
+        line, rest = _raw_request(url, post)
+        assert line.split()[1] == "200" and b'"code": 400' in rest, rest
+        assert requests.get(f"{root}/_sandbox/messages?offset=0&limit=5", timeout=10).json() == []
+        assert process.poll() is None
+        process.terminate()
+        _, errors = process.communicate(timeout=10)
+    assert "Traceback" not in errors
 
 
 def test_sandbox_serve_rejects_a_bad_fault(cli_env: dict[str, str]) -> None:
