@@ -74,6 +74,11 @@ class UnexpectedAnswerError(MasgsmError):
     """The provider answered something this client does not understand."""
 
 
+class EmptyReportError(MasgsmError):
+    """A delivery report lists no numbers at all: no send of this account has that id (or the
+    provider has not listed it yet). Not the caller's syntax, so a runtime failure (exit 1)."""
+
+
 class SettingError(UsageError, ValueError):
     """A service setting (of a masgsm:// URL or the environment) is invalid; the message names
     the part, never the password."""

@@ -11,13 +11,23 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from urllib.parse import parse_qs
 
 import click
 import pytest
 import requests
-from conftest import CLI, SANDBOX_PASSWORD, SANDBOX_USER, CliResult, run_cli, sandbox_messages
+from conftest import (
+    CLI,
+    SANDBOX_PASSWORD,
+    SANDBOX_USER,
+    CliResult,
+    ScriptedServer,
+    run_cli,
+    sandbox_messages,
+)
 
 from masgsm_notify import MasgsmClient, __version__
+from masgsm_notify import text as sms_text
 from masgsm_notify.cli import main
 from masgsm_notify.errors import SafeToRetryError
 from masgsm_notify.sandbox import FaultPlan, SandboxConfig, SandboxServer
@@ -163,6 +173,28 @@ def test_send_dry_run_sends_nothing(sandbox: SandboxServer, cli_env: dict[str, s
     assert sandbox.state.summary()["balances"] == {SANDBOX_USER: 1_000_000}
 
 
+def test_send_refuses_a_text_over_max_segments(sandbox: SandboxServer, cli_env) -> None:
+    """A 2,000-character text once went out as many segments without a word."""
+    text = "Sayın müşterimiz, " + "kampanya ayrıntıları " * 95
+    needs = sms_text.cost(text).segments
+    assert needs > 6
+    refused, dry, allowed = run_many(
+        [
+            (["send", "--to", "5321112233", "-m", text], cli_env, None),
+            (["send", "--to", "5321112233", "-m", text, "-n"], cli_env, None),
+            (["send", "--to", "5321112233", "-m", text, "--max-segments", "20"], cli_env, None),
+        ]
+    )
+    for result in (refused, dry):  # a dry run refuses as the real send would
+        assert result.returncode == 2, result.output
+        assert_one_paragraph_error(
+            result, f"needs {needs} segments ({len(text):,} characters", "--max-segments 6"
+        )
+    assert allowed.returncode == 0, allowed.output
+    assert f"{needs} segment(s) each" in allowed.stdout
+    assert [m["segments"] for m in sandbox.messages()] == [needs]
+
+
 def test_send_method_get(sandbox: SandboxServer, cli_env: dict[str, str]) -> None:
     result = run_cli(
         ["send", "--to", "5321112233", "-m", "Şifreniz değişti", "--method", "get"], cli_env
@@ -227,6 +259,26 @@ def test_report_after_settle(client: MasgsmClient, cli_env: dict[str, str]) -> N
     }
 
 
+def test_report_refuses_a_non_numeric_id_and_says_when_an_id_has_no_numbers(
+    scripted_server: ScriptedServer, cli_env: dict[str, str]
+) -> None:
+    """Both once printed "0 delivered, 0 failed, 0 pending" and exited 0."""
+    scripted_server.default = (
+        200,
+        "application/json",
+        b'{"Iletilen":[],"Hatali":[],"Bekleyen":[]}',
+    )
+    env = {**cli_env, "MASGSM_BASE_URL": scripted_server.base_url}
+    jobs = [["report", "abc"], ["report", "999999"], ["report", "999999", "--json"]]
+    bad, unknown, unknown_json = run_many([(args, env, None) for args in jobs])
+    assert bad.returncode == 2
+    assert_one_paragraph_error(bad, "'abc' is not a message id", "nothing was requested")
+    assert unknown.returncode == 1 and unknown_json.returncode == 1
+    assert_one_paragraph_error(unknown, "message 999999 lists no numbers")
+    assert unknown_json.stdout == ""
+    assert [parse_qs(r.body.decode())["id"] for r in scripted_server.requests] == [["999999"]] * 2
+
+
 REGISTER = ["register", "--fullname", "Ali Veli", "--email", "ali@example.com", "--phone"]
 
 
@@ -249,6 +301,34 @@ def test_register_reads_the_password_from_stdin(sandbox: SandboxServer, cli_env)
     assert empty.returncode == 2
     assert_one_paragraph_error(empty, "password is empty", "nothing was registered")
     assert set(sandbox.state.summary()["balances"]) == {SANDBOX_USER, "bayi-ali"}
+
+
+def test_register_checks_the_phone_and_the_email_before_calling_the_api(
+    sandbox: SandboxServer, cli_env: dict[str, str]
+) -> None:
+    def register(phone: str, email: str) -> list[str]:
+        return ["register", "--username", "bayi", "--fullname", "Ali", "--email", email, phone]
+
+    landline, foreign, bad_email, spaced, good = run_many(
+        [
+            (register("--phone=0212 555 11 22", "ali@example.com"), cli_env, "Parola1\n"),
+            (register("--phone=+44 7700 900123", "ali@example.com"), cli_env, "Parola1\n"),
+            (register("--phone=05325550000", "bad"), cli_env, "Parola1\n"),
+            (register("--phone=05325550000", "ali veli@example.com"), cli_env, "Parola1\n"),
+            (register("--phone=+90 532 555 00 00", " ali@example.com "), cli_env, "Parola1\n"),
+        ]
+    )
+    for result in (landline, foreign, bad_email, spaced):
+        assert result.returncode == 2, result.output
+    assert_one_paragraph_error(landline, "--phone '0212 555 11 22'", "landline", "nothing was")
+    assert_one_paragraph_error(foreign, "--phone", "foreign number")
+    assert_one_paragraph_error(bad_email, "--email 'bad' does not look like an e-mail address")
+    assert_one_paragraph_error(spaced, "--email 'ali veli@example.com'")
+    assert good.returncode == 0, good.output
+    profiles = sandbox.state.summary()
+    assert set(profiles["balances"]) == {SANDBOX_USER, "bayi"}  # only the good one reached it
+    member = sandbox.state.accounts["bayi"]
+    assert (member.profile["phone"], member.profile["email"]) == ("5325550000", "ali@example.com")
 
 
 # -- sandbox serve ----------------------------------------------------------------------------
