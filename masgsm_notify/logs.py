@@ -89,14 +89,24 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def configure_logging(verbosity: int, log_file: Path | None = None) -> None:
-    """Warnings by default, info with -v, debug with -vv; to stderr, or to a file if given."""
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+_HANDLER_NAME = "masgsm-notify"  # the handler set up here, closed when it is replaced
+
+
+def configure_logging(verbosity: int, log_file: Path | None = None, quiet: bool = False) -> None:
+    """Warnings by default, info with -v, debug with -vv, errors only with -q (and no -v); to
+    stderr, or to a file if given. Called again when options after the command add to them."""
+    level = {0: logging.ERROR if quiet else logging.WARNING, 1: logging.INFO}.get(
+        verbosity, logging.DEBUG
+    )
     handler: logging.Handler = (
         logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler()
     )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets())
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
+    for old in root.handlers:
+        if old.get_name() == _HANDLER_NAME:
+            old.close()
     root.handlers[:] = [handler]
     root.setLevel(level)

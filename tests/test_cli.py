@@ -87,7 +87,7 @@ def _commands(group: click.Group, path: tuple[str, ...] = ()):
 def test_help_of_every_command_shows_every_option(cli_env: dict[str, str]) -> None:
     commands = list(_commands(main))
     names = {" ".join(path) for path, _ in commands}
-    assert {"send", "balance", "report", "titles", "register", "sandbox serve"} <= names
+    assert {"", "send", "balance", "report", "titles", "register", "sandbox serve"} <= names
 
     results = run_many([([*path, "--help"], cli_env, None) for path, _ in commands])
     for (path, command), result in zip(commands, results, strict=True):
@@ -95,6 +95,7 @@ def test_help_of_every_command_shows_every_option(cli_env: dict[str, str]) -> No
         assert result.returncode == 0, (path, result.stderr)
         assert shown.startswith(" ".join(("Usage: masgsm-notify", *path, "[OPTIONS]")))
         assert squash(command.help or "").split(".")[0] in shown, path
+        assert re.search(r"\n\s*Examples:\n\s+masgsm-notify ", result.stdout), path
         for param in command.params:
             if not isinstance(param, click.Option) or param.hidden:
                 continue
@@ -539,3 +540,38 @@ def test_outcome_unknown_exits_1(cli_env: dict[str, str]) -> None:
     assert result.returncode == 1
     assert_one_paragraph_error(result, "may or may not")
     assert len(recorded) == 1
+
+
+# -- output options ---------------------------------------------------------------------------
+
+
+def test_verbosity_options_after_the_command_and_n_for_dry_run(
+    sandbox: SandboxServer, cli_env: dict[str, str], tmp_path
+) -> None:
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(
+        "name: q\nrecipients: {inline: [{phone: '05321112201'}]}\n"
+        "message: {inline: Merhaba}\nreport: {wait: 2s, poll_every: 100ms}\n"
+    )
+    run = ["run", str(pipeline), "--sandbox"]
+    quiet, loud, split, dry, send_dry = run_many(
+        [
+            ([*run, "-q"], cli_env, None),
+            ([*run, "-vv"], cli_env, None),
+            (["-v", *run, "-v"], cli_env, None),  # counts add up: debug
+            (["run", str(pipeline), "-n"], cli_env, None),
+            (["send", "--to", "5321112233", "-m", "x", "-n"], cli_env, None),
+        ]
+    )
+    for result in (quiet, loud, split, dry, send_dry):
+        assert result.returncode == 0, result.output
+    # -q: the delivery report only; no notes, no plan, no log lines.
+    assert quiet.stdout.startswith("Delivery report for q"), quiet.stdout
+    assert quiet.stderr == ""
+    for result in (loud, split):
+        assert "Sandbox MASGSM at" in result.stdout and "Planned 1 row(s)" in result.stdout
+        assert re.search(r" DEBUG masgsm_notify\.client: POST ", result.stderr), result.stderr
+    # -n is --dry-run, for run and for send.
+    assert "\nDry run (nothing will be sent): q" in dry.stdout and "Dry run: nothing" in dry.stdout
+    assert send_dry.stdout.startswith("Dry run, nothing sent: 1 number(s)")
+    assert [m["text"] for m in sandbox.messages()] == []

@@ -5,11 +5,71 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
 
+from .. import logs
 from ..client import DEFAULT_BASE_URL, LANGS, MasgsmClient
+
+
+@dataclass
+class Output:
+    """How much this invocation says: -v and -q may come before the command or after it."""
+
+    verbose: int = 0
+    quiet: bool = False
+    log_file: Path | None = None
+    started: bool = False  # logging is set up; options read later set it up again
+
+
+def output(ctx: click.Context | None = None) -> Output:
+    """This invocation's output settings, kept on the root context (defaults outside one)."""
+    ctx = ctx or click.get_current_context(silent=True)
+    if ctx is None:
+        return Output()
+    return ctx.find_root().meta.setdefault("masgsm_notify.output", Output())
+
+
+def start_output(ctx: click.Context, log_file: Path | None) -> None:
+    """Set up logging from the options read so far (the group's); later ones refine it."""
+    settings = output(ctx)
+    settings.log_file, settings.started = log_file, True
+    logs.configure_logging(settings.verbose, settings.log_file, settings.quiet)
+
+
+def _count_output(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if not value:
+        return
+    settings = output(ctx)
+    if param.name == "verbose":
+        settings.verbose += value
+    else:
+        settings.quiet = True
+    if settings.started:
+        logs.configure_logging(settings.verbose, settings.log_file, settings.quiet)
+
+
+def output_options(command: Any) -> Any:
+    """-v and -q, for the group and for every command (so `run p.yaml -v` works too)."""
+    command = click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        callback=_count_output,
+        help="Say less: results and errors only (no notes, progress or warnings).",
+    )(command)
+    return click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        callback=_count_output,
+        help="More log output: -v info, -vv debug.",
+    )(command)
 
 
 def account_options(command: Callable) -> Callable:
