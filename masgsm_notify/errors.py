@@ -84,6 +84,15 @@ class SettingError(UsageError, ValueError):
     the part, never the password."""
 
 
+class ConfigError(UsageError):
+    """The config file (or a password file it names) is wrong; the message names the file."""
+
+
+class MissingCredentialsError(UsageError):
+    """No user code or no password from any source: options, the environment, the config file.
+    A dry run may go on without them."""
+
+
 class YamlError(UsageError):
     """A YAML file could not be read or parsed."""
 

@@ -396,3 +396,43 @@ def test_a_password_echoed_json_escaped_is_redacted(
     assert '"pass": "***"' in result.stderr  # the raw answer is shown, with the password out
     assert echoed not in result.output and "w\\u00f6rd" not in result.output
     assert password not in result.output
+
+
+def test_a_password_over_plain_http_to_another_host_is_warned_about_once(
+    sandbox: SandboxServer, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The provider's documented base URL is plain http. Here `masgsm.example` is reached
+    through the sandbox acting as the HTTP proxy, so nothing leaves the machine."""
+    proxy = sandbox.base_url.removesuffix("/MasApiV2")
+    remote = {
+        **cli_env,
+        "MASGSM_BASE_URL": "http://masgsm.example/MasApiV2",
+        **{name: proxy for name in ("http_proxy", "HTTP_PROXY")},
+        **{name: "" for name in ("no_proxy", "NO_PROXY")},
+    }
+    write(
+        tmp_path / "p.yaml",
+        """
+        name: remote
+        recipients: {inline: [{phone: '05321112201'}, {phone: '05321112202'}]}
+        message: {inline: Merhaba}
+        send: {batch_size: 1}
+        report: {wait: 5s, poll_every: 100ms}
+        """,
+    )
+    run = run_cli(["run", "p.yaml", "--journal", "j.sqlite"], remote, cwd=tmp_path)
+    quiet = run_cli(["-q", "balance"], remote)
+    local = run_cli(["balance"], cli_env)
+    secure_env = {**remote, "MASGSM_BASE_URL": "https://masgsm.example/MasApiV2"}
+    secure = run_cli(["balance"], offline(secure_env))
+
+    assert run.returncode == 0, run.output
+    assert len(sandbox.messages()) == 2  # balance, titles, two sends, reports: many requests
+    assert run.stderr.count("over plain http") == 1, run.stderr
+    assert (
+        "The MASGSM password goes to masgsm.example over plain http, readable on the way. Use "
+        "https: a masgsms:// URL, or the base URL https://masgsm.example/MasApiV2"
+    ) in run.stderr
+    assert quiet.returncode == 0 and quiet.stderr == ""  # -q: errors only
+    assert local.returncode == 0 and "plain http" not in local.stderr  # this machine
+    assert secure.returncode == 1 and "plain http" not in secure.stderr  # https: no warning

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .. import __version__
+from .. import __version__, config
 from ..errors import MasgsmError
 from ..logs import scrub
 from . import account, apprise, pipeline, sandbox
@@ -54,17 +54,24 @@ def _with_subcommands(command: click.Command) -> list[click.Command]:
 @click.version_option(__version__, prog_name="masgsm-notify")
 @output_options
 @click.option(
+    "--account",
+    metavar="NAME",
+    help="Use the account [accounts.NAME] of the config file "
+    "($XDG_CONFIG_HOME/masgsm-notify/config.toml).  [env var: MASGSM_ACCOUNT]",
+)
+@click.option(
     "--log-file",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="MASGSM_LOG_FILE",
     help="Write the log to this file instead of standard error.",
 )
 @click.pass_context
-def main(ctx: click.Context, log_file: Path | None) -> None:
+def main(ctx: click.Context, account: str | None, log_file: Path | None) -> None:
     """Send SMS through MASGSM: one-off texts, declarative pipelines, and a local sandbox.
 
-    Credentials come from options or from MASGSM_USER, MASGSM_PASSWORD, MASGSM_TITLE and
-    MASGSM_BASE_URL. Exit codes: 0 done, 1 runtime failure, 2 bad input (nothing sent),
+    Account settings come from options, then MASGSM_USER, MASGSM_PASSWORD, MASGSM_TITLE and
+    MASGSM_BASE_URL, then an account of the config file (--account NAME or MASGSM_ACCOUNT).
+    Exit codes: 0 done, 1 runtime failure, 2 bad input (nothing sent),
     3 sent but delivery failures remain.
 
     \b
@@ -75,6 +82,7 @@ def main(ctx: click.Context, log_file: Path | None) -> None:
       masgsm-notify COMMAND --help
     """
     start_output(ctx, log_file)
+    config.choose_account(account)
 
 
 for _command in (*account.COMMANDS, *pipeline.COMMANDS, *sandbox.COMMANDS, *apprise.COMMANDS):

@@ -12,7 +12,9 @@ from typing import Any
 import click
 
 from .. import logs
-from ..client import DEFAULT_BASE_URL, LANGS, MasgsmClient
+from ..client import DEFAULT_BASE_URL, LANGS
+from ..errors import MissingCredentialsError
+from ..service import Service
 
 
 @dataclass
@@ -73,27 +75,22 @@ def output_options(command: Any) -> Any:
 
 
 def account_options(command: Callable) -> Callable:
-    """--user, --password, --base-url and --timeout, each also read from the environment."""
+    """--user, --password, --base-url and --timeout; what they leave unset comes from the
+    environment, then the config file (`config.resolve`), and a command's --title too."""
 
     @click.option(
         "--user",
-        envvar="MASGSM_USER",
-        show_envvar=True,
-        help="User code: the phone number registered with MASGSM.",
+        help="User code: the phone number registered with MASGSM.  [env var: MASGSM_USER]",
     )
     @click.option(
         "--password",
-        envvar="MASGSM_PASSWORD",
-        show_envvar=True,
-        help="Account password (prefer the environment variable: options show in process lists).",
+        help="Account password (prefer the environment variable or a config password_file: "
+        "options show in process lists).  [env var: MASGSM_PASSWORD]",
     )
     @click.option(
         "--base-url",
-        envvar="MASGSM_BASE_URL",
-        show_envvar=True,
-        default=DEFAULT_BASE_URL,
-        show_default=True,
-        help="API base URL; point it at a sandbox or a proxy.",
+        help="API base URL; point it at a sandbox or a proxy.  [env var: MASGSM_BASE_URL; "
+        f"default: {DEFAULT_BASE_URL}]",
     )
     @click.option(
         "--timeout",
@@ -107,17 +104,16 @@ def account_options(command: Callable) -> Callable:
         *args: Any,
         user: str | None,
         password: str | None,
-        base_url: str,
+        base_url: str | None,
         timeout: float,
         **kwargs: Any,
     ) -> Any:
-        if not user or not password:
-            raise click.UsageError(
-                "MASGSM credentials are missing: set MASGSM_USER and MASGSM_PASSWORD "
-                "(or pass --user and --password)."
-            )
-        client = MasgsmClient(user, password, base_url=base_url, timeout=(10.0, timeout))
-        with client:
+        given = {"user": user, "password": password, "base": base_url, "title": kwargs.get("title")}
+        try:
+            service = Service.from_settings(given)
+        except MissingCredentialsError as error:
+            raise MissingCredentialsError(f"{error} Or pass --user and --password.") from None
+        with service.client(timeout=(10.0, timeout)) as client:
             return command(*args, client=client, **kwargs)
 
     return wrapper
@@ -126,9 +122,7 @@ def account_options(command: Callable) -> Callable:
 def title_option(command: Callable) -> Callable:
     return click.option(
         "--title",
-        envvar="MASGSM_TITLE",
-        show_envvar=True,
-        help="Sender ID shown to recipients; must be registered.",
+        help="Sender ID shown to recipients; must be registered.  [env var: MASGSM_TITLE]",
     )(command)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import yamlfile
-from ..client import MAX_BATCH
+from ..client import LANGS, MAX_BATCH
 from ..errors import PipelineError
 from ..plugins import collect
 from ..sources import Source
@@ -69,7 +69,7 @@ _SECTIONS: dict[str, dict[str, Key]] = {
     "": {
         "name": Key((str,), required=True),
         "description": Key((str,)),
-        "service": Key((str,)),
+        "service": Key((str, dict)),
         "run_key": Key((str,)),
         "vars": Key((dict,), default={}, check=_text_keys),
         "templates": Key((list,), default=[]),
@@ -78,6 +78,14 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "send": Key((dict,), default={}),
         "report": Key((dict,), default={}),
         "notify": Key((list,), default=[]),
+    },
+    "service": {  # the mapping form; the password is never among them
+        "user": Key((str, int)),
+        "title": Key((str,)),
+        "base": Key((str,)),
+        "lang": Key((str,), check=_one_of(*LANGS)),
+        "method": Key((str,), check=_one_of("post", "get")),
+        "password_file": Key((str,)),
     },
     "recipients": {
         "number": Key((str,), default="{{ phone }}"),
@@ -156,7 +164,7 @@ class Pipeline:
     text: str
     name: str
     description: str | None
-    service: str | None
+    service: str | dict[str, str] | None  # a masgsm:// URL template, or the mapping's settings
     service_where: str
     run_key: str | None
     run_key_where: str
@@ -216,7 +224,7 @@ def load_pipeline(path: Path) -> Pipeline:
         text=path.read_text(encoding="utf-8-sig"),
         name=top["name"],
         description=top["description"],
-        service=top["service"],
+        service=_service(top["service"], yamlfile.where(data, "service"), path.parent),
         service_where=yamlfile.where(data, "service") or shown,
         run_key=top["run_key"],
         run_key_where=f"{yamlfile.where(data, 'run_key') or shown} (run_key)",
@@ -274,6 +282,23 @@ _TYPE_NAMES = {
     dict: "a mapping",
     list: "a list",
 }
+
+
+def _service(value: Any, where: str, folder: Path) -> str | dict[str, str] | None:
+    """The URL as it is; the mapping checked, with its password_file found from the pipeline's
+    folder."""
+    if not isinstance(value, dict):
+        return value
+    if "password" in value:
+        raise PipelineError(
+            f"{yamlfile.key_where(value, 'password')}: service: the password never goes in a "
+            "pipeline file: set MASGSM_PASSWORD, or name a file that holds it with password_file"
+        )
+    values = _validate(value, "service", where)
+    settings = {key: str(item) for key, item in values.items() if item is not None}
+    if "password_file" in settings:
+        settings["password_file"] = str(folder / Path(settings["password_file"]).expanduser())
+    return settings
 
 
 def _recipients(data: Any, sources: dict[str, type[Source]]) -> RecipientsSpec:
