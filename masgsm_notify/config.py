@@ -81,8 +81,13 @@ class Account:
 
 
 def setting(name: str) -> str | None:
-    """One setting ("title" or "base") from the environment, else the config file."""
-    return getattr(resolve(required=False), name)
+    """One setting ("title" or "base") from the environment, else the config file's account
+    (no password is read for it)."""
+    found = _text(os.environ.get(ENVIRONMENT[name]))
+    if found:
+        return found
+    chosen, how = _chosen_account()
+    return _load().account(chosen, how)[1].get(name)
 
 
 def resolve(

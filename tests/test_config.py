@@ -20,6 +20,7 @@ from pipeline_helpers import FAST_REPORT, query, write
 from masgsm_notify import config
 from masgsm_notify.errors import ConfigError, MissingCredentialsError
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
+from masgsm_notify.service import DEFAULT_HTTPS_BASE_URL, Service
 
 ACME_PASSWORD = "acme-Pa55"
 OPS_PASSWORD = "ops-Pa55"
@@ -186,6 +187,22 @@ def test_the_environment_overriding_a_chosen_accounts_user_is_said(
     assert "MASGSM_USER (5309999999) overrides the user of account 'ops' (5302222222)" in (
         caplog.text
     )
+
+
+def test_a_masgsm_url_without_title_or_base_falls_back_to_the_config_file(
+    config_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(
+        config_home,
+        'account = "a"\n[accounts.a]\ntitle = "ACME"\nbase = "http://127.0.0.1:9/MasApiV2"\n'
+        'password_file = "absent"\n',  # not read: only the title and base are wanted
+    )
+    service = Service.from_url("masgsm://5301111111:pw@/")
+    assert (service.title, service.base_url) == ("ACME", "http://127.0.0.1:9/MasApiV2")
+    assert Service.from_url("masgsms://5301111111:pw@/").base_url == DEFAULT_HTTPS_BASE_URL
+    monkeypatch.setenv("MASGSM_TITLE", "ENV")
+    assert Service.from_url("masgsm://5301111111:pw@/").title == "ENV"
+    assert Service.from_url("masgsm://5301111111:pw@URL/").title == "URL"
 
 
 # -- where a user meets it: the commands ------------------------------------------------------
