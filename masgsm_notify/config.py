@@ -132,7 +132,8 @@ def resolve(
     if account.password:
         remember_secret(account.password)
     if required and not (account.user and account.password):
-        raise MissingCredentialsError(_missing(account, given, where))
+        unset = tuple(key for key in ("user", "password") if not getattr(account, key))
+        raise MissingCredentialsError(_missing(account, unset, given, where), unset)
     return account
 
 
@@ -149,8 +150,8 @@ def _chosen_account() -> tuple[str | None, str]:
     return (named, f"{ACCOUNT_VARIABLE}={named}") if named else (None, "")
 
 
-def _missing(account: Account, given: Mapping[str, Any], where: str) -> str:
-    names = [ENVIRONMENT[key] for key in ("user", "password") if not getattr(account, key)]
+def _missing(account: Account, unset: tuple[str, ...], given: Mapping[str, Any], where: str) -> str:
+    names = [ENVIRONMENT[key] for key in unset]
     verb = "is" if len(names) == 1 else "are"
     if account.account:
         source = (

@@ -89,8 +89,13 @@ class ConfigError(UsageError):
 
 
 class MissingCredentialsError(UsageError):
-    """No user code or no password from any source: options, the environment, the config file.
-    A dry run may go on without them."""
+    """No user code or no password from any source: options, the environment, the config file
+    (or the password file named is not there). A dry run may go on without them. `unset` names
+    the settings nothing gave ("user", "password"), so a command can add its own options."""
+
+    def __init__(self, message: str, unset: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.unset = unset
 
 
 class YamlError(UsageError):

@@ -112,7 +112,10 @@ def account_options(command: Callable) -> Callable:
         try:
             service = Service.from_settings(given)
         except MissingCredentialsError as error:
-            raise MissingCredentialsError(f"{error} Or pass --user and --password.") from None
+            if not error.unset:
+                raise
+            options = " and ".join(f"--{key}" for key in error.unset)
+            raise MissingCredentialsError(f"{error} Or pass {options}.", error.unset) from None
         with service.client(timeout=(10.0, timeout)) as client:
             return command(*args, client=client, **kwargs)
 
