@@ -578,3 +578,25 @@ def test_verbosity_options_after_the_command_and_n_for_dry_run(
     assert "\nDry run (nothing will be sent): q" in dry.stdout and "Dry run: nothing" in dry.stdout
     assert send_dry.stdout.startswith("Dry run, nothing sent: 1 number(s)")
     assert [m["text"] for m in sandbox.messages()] == []
+
+
+def test_shell_completion_as_the_readme_shows_it(cli_env: dict[str, str]) -> None:
+    script = run_cli([], {**cli_env, "_MASGSM_NOTIFY_COMPLETE": "bash_source"})
+    assert script.returncode == 0
+    assert "_masgsm_notify_completion()" in script.stdout
+    assert "complete -o nosort -F _masgsm_notify_completion masgsm-notify" in script.stdout
+
+    def complete(words: str) -> list[str]:
+        env = {
+            **cli_env,
+            "_MASGSM_NOTIFY_COMPLETE": "bash_complete",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - 1),
+        }
+        result = run_cli([], env)
+        assert result.returncode == 0, result.output
+        return result.stdout.split()
+
+    assert complete("masgsm-notify ru") == ["plain,run"]
+    assert complete("masgsm-notify --acc") == ["plain,--account"]
+    assert complete("masgsm-notify run p.yaml --dr") == ["plain,--dry-run"]
