@@ -120,7 +120,8 @@ def resolve(
         sources = {"account": name, "config": config.path if config.exists else None}
         if chosen and found["user"] and table.get("user") not in (None, found["user"]):
             _warn_once(
-                f"{'--user' if given.get('user') else ENVIRONMENT['user']} ({found['user']}) "
+                f"{'The user given' if given.get('user') else ENVIRONMENT['user']} "
+                f"({found['user']}) "
                 f"overrides the user of account {chosen!r} ({table['user']}): options come "
                 "first, then the environment, then the config file."
             )
