@@ -333,7 +333,7 @@ class NotifyMasGSM(NotifyBase):
         sends only the batches that certainly did not go.
         """
         key = ("masgsm-batch", index)
-        shown = f"batch {index} of {count} ({_count(len(batch), 'number')})"
+        shown = f"batch {index:,} of {count:,} ({_count(len(batch), 'number')})"
         if self.is_delivered(key):
             state = self.recall(key)
             if state == "accepted":
@@ -373,7 +373,7 @@ class NotifyMasGSM(NotifyBase):
         if result.partial:
             went = self._accepted_count(masgsm, result)
             self.logger.warning(
-                f"MASGSM sent only {went} of {len(batch)} messages of {shown}: the balance ran "
+                f"MASGSM sent only {went} of {len(batch):,} messages of {shown}: the balance ran "
                 f"out (answer 3, message id {result.message_id}). Top up the account; "
                 f"`masgsm-notify report {result.message_id}` lists the numbers that got it."
             )
@@ -396,7 +396,7 @@ class NotifyMasGSM(NotifyBase):
         except MasgsmError as error:
             self.logger.debug(f"MASGSM report of {result.message_id} failed: {error.message}")
             return "some"
-        return str(len(report.delivered) + len(report.failed) + len(report.pending))
+        return f"{len(report.delivered) + len(report.failed) + len(report.pending):,}"
 
     def _log_unsent(self, rest: Sequence[list[Message]]) -> None:
         if rest:
@@ -425,7 +425,7 @@ class NotifyMasGSM(NotifyBase):
             shown = plan.problems[:SHOWN_PROBLEMS]
             if len(plan.problems) > SHOWN_PROBLEMS:
                 more = len(plan.problems) - SHOWN_PROBLEMS
-                shown.append(f"... and {more} more contacts like these.")
+                shown.append(f"... and {more:,} more contacts like these.")
             self.logger.error(
                 "MASGSM personalised send refused, nothing was sent:\n  " + "\n  ".join(shown)
             )
@@ -437,12 +437,12 @@ class NotifyMasGSM(NotifyBase):
                 for where, first in plan.merged[:SHOWN_PROBLEMS]
             ]
             if len(plan.merged) > SHOWN_PROBLEMS:
-                repeats.append(f"{len(plan.merged) - SHOWN_PROBLEMS} more")
+                repeats.append(f"{len(plan.merged) - SHOWN_PROBLEMS:,} more")
             self.logger.info(
                 f"MASGSM sends {_count(len(plan.merged), 'repeated contact')} of {path} once "
                 f"(same number and text): {', '.join(repeats)}."
             )
-        self.logger.debug(f"MASGSM planned {len(plan.messages)} texts from {self.contacts}.")
+        self.logger.debug(f"MASGSM planned {len(plan.messages):,} texts from {self.contacts}.")
         return [(contact.number, contact.text) for contact in plan.messages]
 
     def _contact_count(self) -> int:
@@ -498,7 +498,7 @@ class NotifyMasGSM(NotifyBase):
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else many or one + 's'}"
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
 
 
 # -- registration ------------------------------------------------------------------------------

@@ -8,9 +8,12 @@ when the provider cannot have recorded it, `OutcomeUnknownError` when it may hav
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -110,6 +113,7 @@ class MasgsmClient:
         remember_secret(password)
         self.title = title
         self.base_url = base_url.rstrip("/")
+        self._plain_http = _plain_http_host(self.base_url)
         self.lang = lang
         self.timeout = timeout
         self.session = session or requests.Session()
@@ -162,7 +166,7 @@ class MasgsmClient:
         """Encode a type-1 send (text i to number i) without posting it."""
         if len(numbers) != len(messages):
             raise UsageError(
-                f"{len(numbers)} numbers but {len(messages)} messages: they must pair up."
+                f"{len(numbers):,} numbers but {len(messages):,} messages: they must pair up."
             )
         texts, lang_tr = self._texts(messages, lang)
         fields = {
@@ -368,6 +372,9 @@ class MasgsmClient:
 
     def _request(self, method: str, url: str, body: bytes | None) -> str:
         """Send one request; return the answer text with the password removed."""
+        if self._plain_http:
+            _warn_plain_http(self._plain_http, self.base_url)
+            self._plain_http = None
         shown_url = redact(url, self._password)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
@@ -423,6 +430,34 @@ class MasgsmClient:
             raise UnreadableSendAnswerError(error.message, code=error.code, raw=error.raw) from None
         message_id = _first(data, ("id", "ID", "message_id", "messageId"))
         return SendResult(str(message_id) if message_id not in (None, "") else None, code, body)
+
+
+def _plain_http_host(base_url: str) -> str | None:
+    """The host a password would reach over plain http, unless it is this machine."""
+    parts = urlsplit(base_url)
+    host = parts.hostname
+    if parts.scheme != "http" or not host or host == "localhost" or host.endswith(".localhost"):
+        return None
+    try:
+        return None if ipaddress.ip_address(host).is_loopback else host
+    except ValueError:  # a name, not an address
+        return host
+
+
+# Taken by the first warning and never released: whichever thread gets it warns, once.
+_PLAIN_HTTP_WARNING = threading.Lock()
+
+
+def _warn_plain_http(host: str, base_url: str) -> None:
+    """Once per process: the password is about to cross the network unencrypted."""
+    if not _PLAIN_HTTP_WARNING.acquire(blocking=False):
+        return
+    secure = "https://" + base_url.split("://", 1)[1]
+    log.warning(
+        f"The MASGSM password goes to {host} over plain http, readable on the way. Use https: "
+        f"a masgsms:// URL, or the base URL {secure} (MASGSM_BASE_URL, base in a pipeline's "
+        "service: or the config file, or ?base= in a masgsm:// URL)."
+    )
 
 
 def _with_lang(fields: dict, lang_tr: bool) -> dict:

@@ -74,9 +74,28 @@ class UnexpectedAnswerError(MasgsmError):
     """The provider answered something this client does not understand."""
 
 
+class EmptyReportError(MasgsmError):
+    """A delivery report lists no numbers at all: no send of this account has that id (or the
+    provider has not listed it yet). Not the caller's syntax, so a runtime failure (exit 1)."""
+
+
 class SettingError(UsageError, ValueError):
     """A service setting (of a masgsm:// URL or the environment) is invalid; the message names
     the part, never the password."""
+
+
+class ConfigError(UsageError):
+    """The config file (or a password file it names) is wrong; the message names the file."""
+
+
+class MissingCredentialsError(UsageError):
+    """No user code or no password from any source: options, the environment, the config file
+    (or the password file named is not there). A dry run may go on without them. `unset` names
+    the settings nothing gave ("user", "password"), so a command can add its own options."""
+
+    def __init__(self, message: str, unset: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.unset = unset
 
 
 class YamlError(UsageError):

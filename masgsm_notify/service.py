@@ -1,8 +1,10 @@
-"""A MASGSM account and how to reach it, from a masgsm:// URL or from the environment.
+"""A MASGSM account and how to reach it, from a masgsm:// URL or from settings.
 
-Pipelines name their service as Apprise does (`service: "masgsm://USER:PASSWORD@ACME/?lang=tr"`)
-or leave it to MASGSM_USER, MASGSM_PASSWORD, MASGSM_TITLE and MASGSM_BASE_URL. Both paths end in
-this one value object, and the Apprise service (`apprise_plugin.NotifyMasGSM`) holds one too.
+Pipelines name their service as Apprise does (`service: "masgsm://USER:PASSWORD@ACME/?lang=tr"`),
+as a mapping (`service: {title: ACME, lang: tr}`, the password from MASGSM_PASSWORD or a
+`password_file`), or leave it to the settings `config.resolve` finds (the environment, then the
+config file). Every path ends in this one value object, and the Apprise service
+(`apprise_plugin.NotifyMasGSM`) holds one too.
 
 The settings helpers live here, below the Apprise service: `parse_service_url` and
 `check_settings` read and check a masgsm:// URL the same way for pipelines and for Apprise, so a
@@ -12,7 +14,6 @@ URL means the same thing wherever it is pasted, and `Service.client` is the one 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,8 +24,9 @@ import requests
 from apprise.plugins.base import NotifyBase
 from apprise.url import PrivacyMode
 
+from . import config
 from .client import DEFAULT_BASE_URL, LANGS, MAX_BATCH, MasgsmClient
-from .errors import SettingError, UsageError
+from .errors import ConfigError, MasgsmError, MissingCredentialsError, SettingError, UsageError
 from .logs import RedactSecrets, redact, remember_secret
 
 SCHEMAS = ("masgsm", "masgsms")
@@ -42,11 +44,20 @@ def provider_base_url(secure: bool) -> str:
     return DEFAULT_HTTPS_BASE_URL if secure else DEFAULT_BASE_URL
 
 
+def _setting(name: str) -> str:
+    """A fallback setting (MASGSM_TITLE or MASGSM_BASE_URL, else the config file's)."""
+    try:
+        return (config.setting(name) or "").strip()
+    except ConfigError as error:
+        raise SettingError(str(error)) from None
+
+
 def default_base_url(secure: bool) -> str:
-    """The API base URL a URL without `base=` talks to: MASGSM_BASE_URL when it is set (as the
-    title falls back to MASGSM_TITLE), else the provider's. A masgsms:// URL takes the variable
-    only when it is https too: the password must not leave over plain http by surprise."""
-    configured = os.environ.get("MASGSM_BASE_URL", "").strip().rstrip("/")
+    """The API base URL a URL without `base=` talks to: MASGSM_BASE_URL (else the config file's
+    base) when there is one, as the title falls back to MASGSM_TITLE; else the provider's. A
+    masgsms:// URL takes it only when it is https too: the password must not leave over plain
+    http by surprise."""
+    configured = _setting("base").rstrip("/")
     if configured and (not secure or configured.lower().startswith("https://")):
         return configured
     return provider_base_url(secure)
@@ -65,8 +76,9 @@ def check_settings(
     """Validate the account settings of a masgsm:// URL; raise `SettingError` naming the bad part.
 
     One function for the Apprise service and for pipelines (`Service.from_url`), so a URL means
-    the same thing in both. A missing title falls back to MASGSM_TITLE, then to None (the caller
-    decides whether that is acceptable). The result is the keyword arguments of `Service`.
+    the same thing in both. A missing title falls back to MASGSM_TITLE (else the config file's),
+    then to None (the caller decides whether that is acceptable). The result is the keyword
+    arguments of `Service`.
     """
     if not user or not password:
         raise SettingError(
@@ -74,7 +86,7 @@ def check_settings(
             "masgsm://USER:PASSWORD@TITLE/NUMBER."
         )
     remember_secret(password)
-    title = (title or "").strip() or os.environ.get("MASGSM_TITLE", "").strip() or None
+    title = (title or "").strip() or _setting("title") or None
     if title is not None and not TITLE_RE.match(title):
         raise SettingError(
             f"The MASGSM title (sender ID) {title!r} is invalid: it must be 1 to 11 letters, "
@@ -107,6 +119,18 @@ def check_settings(
         "lang": lang,
         "method": method,
     }
+
+
+def credentials_missing(given: Mapping[str, Any] | None = None) -> bool:
+    """True when `Service.from_settings(given)` fails only for want of a user or password (a
+    dry run may go on without them); False when it succeeds or fails for another reason."""
+    try:
+        Service.from_settings(given)
+    except MissingCredentialsError:
+        return True
+    except MasgsmError:
+        return False
+    return False
 
 
 def check_batch(value: Any) -> int:
@@ -232,28 +256,37 @@ class Service:
         return cls(**settings)
 
     @classmethod
-    def from_env(cls) -> Service:
-        """MASGSM_USER, MASGSM_PASSWORD (both required), MASGSM_TITLE, MASGSM_BASE_URL."""
-        missing = [name for name in ("MASGSM_USER", "MASGSM_PASSWORD") if not os.environ.get(name)]
-        if missing:
-            raise UsageError(
-                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: the "
-                "MASGSM account comes from MASGSM_USER and MASGSM_PASSWORD when no service URL "
-                "is given."
-            )
-        password = os.environ["MASGSM_PASSWORD"]
+    def from_settings(
+        cls, given: Mapping[str, Any] | None = None, *, where: str = "", stand_ins: bool = False
+    ) -> Service:
+        """The account from `given` (a pipeline's `service:` mapping, or a command's options:
+        user, password, password_file, title, base, lang, method), then the environment, then
+        the config file (`config.resolve`).
+
+        Raises `MissingCredentialsError` when nothing gives the user or the password (unless
+        `stand_ins`, which fills them in to read the other settings without the secrets), and
+        `UsageError` naming any other bad part; `where` (the pipeline's `service:`) prefixes
+        them. The messages never contain the password.
+        """
+        where = where if given else ""  # no mapping: nothing in the pipeline to point at
+        given = dict(given or {})
+        lang, method = given.pop("lang", None), given.pop("method", None)
+        account = config.resolve(given, required=not stand_ins, where=where)
+        if stand_ins:
+            account = config.with_stand_ins(account)
         try:
             settings = check_settings(
-                user=os.environ["MASGSM_USER"],
-                password=password,
-                title=os.environ.get("MASGSM_TITLE"),
-                base=os.environ.get("MASGSM_BASE_URL") or DEFAULT_BASE_URL,
-                lang=None,
-                method=None,
+                user=account.user,
+                password=account.password,
+                title=account.title,
+                base=account.base,
+                lang=lang,
+                method=method,
                 secure=False,
             )
         except SettingError as error:
-            raise UsageError(f"From the environment: {redact(str(error), password)}") from None
+            prefix = f"{where}: service: " if where else ""
+            raise UsageError(prefix + redact(str(error), account.password)) from None
         return cls(**settings)
 
     def client(self, *, verify: bool = True, **kwargs: Any) -> MasgsmClient:

@@ -9,6 +9,7 @@ a row at a time, never held whole. Plugins add sources the same way these are ad
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
 import hashlib
 import json
@@ -117,17 +118,18 @@ class CsvSource(FileSource):
         header = [name.strip() for name in next(reader, [])]
         if not header or not any(header):
             raise SourceError(f"{self.shown}:1: the CSV file has no header row")
-        duplicated = sorted({h for h in header if header.count(h) > 1})
+        duplicated = [name for name, count in collections.Counter(header).items() if count > 1]
         if duplicated:
-            raise SourceError(f"{self.shown}:1: repeated column names {duplicated}")
+            more = f" and {len(duplicated) - 10:,} more" if len(duplicated) > 10 else ""
+            raise SourceError(f"{self.shown}:1: repeated column names {duplicated[:10]}{more}")
         width, shown = len(header), self.shown
         for fields in reader:
             if len(fields) != width:
                 if not any(fields):
                     continue
                 raise SourceError(
-                    f"{shown}:{reader.line_num}: the row has {len(fields)} fields but the header "
-                    f"has {width} (an unquoted {delimiter!r} inside a value?)"
+                    f"{shown}:{reader.line_num}: the row has {len(fields):,} fields but the header "
+                    f"has {width:,} (an unquoted {delimiter!r} inside a value?)"
                 )
             yield f"{shown}:{reader.line_num}", dict(zip(header, fields, strict=True))
 

@@ -810,7 +810,7 @@ def test_the_run_command_exits_0_2_or_3_and_never_raises(
         args += ["--input", str(folder / "in.json")]
         for variable in variables:
             args += ["--var", variable]
-        with mock.patch("masgsm_notify.cli.configure_logging"):
+        with mock.patch("masgsm_notify.logs.configure_logging"):
             result = CliRunner().invoke(main, args, catch_exceptions=True)
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(
         result.exception

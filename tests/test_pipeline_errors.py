@@ -7,6 +7,7 @@ process), once per module; the tests then read the outcomes.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +44,19 @@ CASES: dict[str, Case] = {
     "unknown-top-key": Case(
         {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nrepot: {wait: 1s}\n"},
         [r"p\.yaml:4:\d+: unknown key 'repot'; did you mean 'report'\?"],
+    ),
+    "unknown-top-key-before-a-block": Case(
+        # The key's own line, not the line below where its value starts.
+        {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nrepot:\n  wait: 1s\n"},
+        [r"p\.yaml:4:1: unknown key 'repot'; did you mean 'report'\?"],
+    ),
+    "unknown-key-with-no-value": Case(
+        {"p.yaml": "name: x\n" + ONE + "mesage:\n"},
+        [r"p\.yaml:3:1: unknown key 'mesage'; did you mean 'message'\?"],
+    ),
+    "unknown-nested-key-before-a-block": Case(
+        {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nsend:\n  retrys:\n    - 1\n"},
+        [r"p\.yaml:5:3: send: unknown key 'retrys'; did you mean 'retries'\?"],
     ),
     "wrong-type": Case(
         {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nsend: {batch_size: many}\n"},
@@ -103,7 +117,8 @@ CASES: dict[str, Case] = {
     ),
     "bad-duration": Case(
         {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nreport: {wait: 10 minutes}\n"},
-        [r"p\.yaml:4:16: report: wait: '10 minutes' is not a duration"],
+        # The value is named once, at the end (it was repeated: "'5x' is not ..., got '5x'").
+        [r"p\.yaml:4:16: report: wait: expected a duration \(like 30s, [^']*\), got '10 minutes'$"],
     ),
     "bad-fail-if": Case(
         {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nreport: {fail_if: 'failed >'}\n"},
@@ -248,3 +263,20 @@ def test_every_case_ran_against_a_live_sandbox(outcomes: dict[str, Outcome]) -> 
         )
         assert result.returncode == 0, result.output
         assert [m["number"] for m in server.messages()] == ["5321112201"]
+
+
+def test_a_100000_column_header_is_checked_in_linear_time(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The repeated-name check once took 95 s on this header (a count per column)."""
+    names = ["phone", *(f"c{i % 60_000}" for i in range(100_000))]
+    write(tmp_path / "wide.csv", ",".join(names) + "\n" + ",".join(["05321112201"] * 100_001))
+    write(tmp_path / "p.yaml", "name: wide\nrecipients: {csv: wide.csv}\nmessage: {inline: hi}\n")
+    started = time.monotonic()
+    result = run_cli(["run", "p.yaml", "--sandbox"], cli_env, cwd=tmp_path, timeout=60)
+    took = time.monotonic() - started
+    assert result.returncode == 2, result.output
+    # Named in column order, the first ten, then how many more.
+    assert "wide.csv:1: repeated column names ['c0', 'c1', 'c2'," in result.stderr
+    assert "'c9'] and 39,990 more" in result.stderr
+    assert took < 15, took

@@ -379,3 +379,60 @@ def test_one_password_absent_from_everything_every_command_and_apprise_path_writ
             form for s in SECRETS for form in spellings(s) if form.encode("utf-8") in raw
         ]
         assert found == [], (where, found, text[:3000])
+
+
+def test_a_password_echoed_json_escaped_is_redacted(
+    scripted_server: ScriptedServer, cli_env: dict[str, str]
+) -> None:
+    """An answer that repeats the password as JSON writes it escaped (`w\\u00f6rd`, `\\/`)."""
+    password = "p/w\u00f6rd~1"
+    echoed = json.dumps(password)[1:-1].replace("/", "\\/")
+    assert echoed == "p\\/w\\u00f6rd~1"
+    body = ('{"code": 7, "message": "unexpected", "pass": "' + echoed + '"}').encode()
+    scripted_server.default = (200, "application/json", body)
+    env = {**cli_env, "MASGSM_PASSWORD": password, "MASGSM_BASE_URL": scripted_server.base_url}
+    result = run_cli(["-vv", "balance"], env)
+    assert result.returncode == 1, result.output
+    assert '"pass": "***"' in result.stderr  # the raw answer is shown, with the password out
+    assert echoed not in result.output and "w\\u00f6rd" not in result.output
+    assert password not in result.output
+
+
+def test_a_password_over_plain_http_to_another_host_is_warned_about_once(
+    sandbox: SandboxServer, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The provider's documented base URL is plain http. Here `masgsm.example` is reached
+    through the sandbox acting as the HTTP proxy, so nothing leaves the machine."""
+    proxy = sandbox.base_url.removesuffix("/MasApiV2")
+    remote = {
+        **cli_env,
+        "MASGSM_BASE_URL": "http://masgsm.example/MasApiV2",
+        **{name: proxy for name in ("http_proxy", "HTTP_PROXY")},
+        **{name: "" for name in ("no_proxy", "NO_PROXY")},
+    }
+    write(
+        tmp_path / "p.yaml",
+        """
+        name: remote
+        recipients: {inline: [{phone: '05321112201'}, {phone: '05321112202'}]}
+        message: {inline: Merhaba}
+        send: {batch_size: 1}
+        report: {wait: 5s, poll_every: 100ms}
+        """,
+    )
+    run = run_cli(["run", "p.yaml", "--journal", "j.sqlite"], remote, cwd=tmp_path)
+    quiet = run_cli(["-q", "balance"], remote)
+    local = run_cli(["balance"], cli_env)
+    secure_env = {**remote, "MASGSM_BASE_URL": "https://masgsm.example/MasApiV2"}
+    secure = run_cli(["balance"], offline(secure_env))
+
+    assert run.returncode == 0, run.output
+    assert len(sandbox.messages()) == 2  # balance, titles, two sends, reports: many requests
+    assert run.stderr.count("over plain http") == 1, run.stderr
+    assert (
+        "The MASGSM password goes to masgsm.example over plain http, readable on the way. Use "
+        "https: a masgsms:// URL, or the base URL https://masgsm.example/MasApiV2"
+    ) in run.stderr
+    assert quiet.returncode == 0 and quiet.stderr == ""  # -q: errors only
+    assert local.returncode == 0 and "plain http" not in local.stderr  # this machine
+    assert secure.returncode == 1 and "plain http" not in secure.stderr  # https: no warning

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import click
 
-from .. import __version__
+from .. import __version__, config
 from ..errors import MasgsmError
-from ..logs import configure_logging, scrub
+from ..logs import scrub
 from . import account, apprise, pipeline, sandbox
+from .common import output_options, start_output
 
 
 class MasgsmCommandError(click.ClickException):
@@ -34,24 +35,54 @@ class MasgsmGroup(click.Group):
         except MasgsmError as error:
             raise MasgsmCommandError(error) from None
 
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Every command, at any depth, also takes -v and -q after its name."""
+        for command in _with_subcommands(cmd):
+            output_options(command)
+        super().add_command(cmd, name)
+
+
+def _with_subcommands(command: click.Command) -> list[click.Command]:
+    found = [command]
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            found += _with_subcommands(sub)
+    return found
+
 
 @click.group(cls=MasgsmGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="masgsm-notify")
-@click.option("-v", "--verbose", count=True, help="More log output: -v info, -vv debug.")
+@output_options
+@click.option(
+    "--account",
+    metavar="NAME",
+    help="Use the account [accounts.NAME] of the config file "
+    "($XDG_CONFIG_HOME/masgsm-notify/config.toml).  [env var: MASGSM_ACCOUNT]",
+)
 @click.option(
     "--log-file",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="MASGSM_LOG_FILE",
     help="Write the log to this file instead of standard error.",
 )
-def main(verbose: int, log_file: Path | None) -> None:
+@click.pass_context
+def main(ctx: click.Context, account: str | None, log_file: Path | None) -> None:
     """Send SMS through MASGSM: one-off texts, declarative pipelines, and a local sandbox.
 
-    Credentials come from options or from MASGSM_USER, MASGSM_PASSWORD, MASGSM_TITLE and
-    MASGSM_BASE_URL. Exit codes: 0 done, 1 runtime failure, 2 bad input (nothing sent),
+    Account settings come from options, then MASGSM_USER, MASGSM_PASSWORD, MASGSM_TITLE and
+    MASGSM_BASE_URL, then an account of the config file (--account NAME or MASGSM_ACCOUNT).
+    Exit codes: 0 done, 1 runtime failure, 2 bad input (nothing sent),
     3 sent but delivery failures remain.
+
+    \b
+    Examples:
+      masgsm-notify run pipelines/demo.yaml --sandbox
+      masgsm-notify send --to "0532 111 22 33" -m "Merhaba" -n
+      masgsm-notify sandbox serve --port 8765
+      masgsm-notify COMMAND --help
     """
-    configure_logging(verbose, log_file)
+    start_output(ctx, log_file)
+    config.choose_account(account)
 
 
 for _command in (*account.COMMANDS, *pipeline.COMMANDS, *sandbox.COMMANDS, *apprise.COMMANDS):

@@ -27,28 +27,32 @@ from ..pipeline import (
     recheck,
 )
 from ..plugins import describe_plugins
-from .common import json_option
+from .common import json_option, output
 
 
 class ClickUI(UI):
-    """Human output on stdout (stderr with --json); progress bars on stderr, on a terminal only."""
+    """Human output on stdout (stderr with --json); progress bars on stderr, on a terminal only;
+    with -q, no notes, no progress, and no plan unless it is a dry run's."""
 
     def __init__(self, as_json: bool):
         self.err = as_json
+        self.quiet = output().quiet
 
     def echo(self, text: str) -> None:
         click.echo(text, err=self.err)
 
     def note(self, text: str) -> None:
-        self.echo(text)
+        if not self.quiet:
+            self.echo(text)
 
     def plan(self, report: PlanReport) -> None:
-        self.echo(format_plan(report))
+        if report.dry_run or not self.quiet:  # a dry run's plan is its result
+            self.echo(format_plan(report))
 
     @contextlib.contextmanager
     def progress(self, label: str, total: int) -> Iterator[Any]:
         """A bar when the total is known, a running count when it is not (rows of a stream)."""
-        if not sys.stderr.isatty():
+        if self.quiet or not sys.stderr.isatty():
             yield lambda n: None
         elif total:
             with click.progressbar(
@@ -184,6 +188,7 @@ def _conclude(summary: Summary, as_json: bool) -> None:
     "pipeline_file", metavar="PIPELINE.yaml", type=click.Path(dir_okay=False, path_type=Path)
 )
 @click.option(
+    "-n",
     "--dry-run",
     is_flag=True,
     help="Render and validate everything, show the cost and checks; send nothing.",
@@ -255,6 +260,13 @@ def run(
 
     Exit codes: 0 all sent (and delivered, where checked); 1 runtime failure; 2 bad input,
     nothing sent; 3 sent, but report.fail_if holds (failures or pending numbers remain).
+
+    \b
+    Examples:
+      masgsm-notify run pipelines/invoice-reminder.yaml -n     # the plan; nothing is sent
+      masgsm-notify run pipelines/demo.yaml --sandbox          # the whole flow, no real SMS
+      masgsm-notify run pipelines/invoice-reminder.yaml --var shop=ACME
+      masgsm-notify run pipelines/alertmanager.yaml --input - --json < payload.json
     """
     with _json_errors(as_json):
         input_data, input_bytes = _read_input(input_file)
@@ -290,7 +302,13 @@ def run(
 )
 @json_option
 def check(run_key: str, journal: Path | None, wait: str | None, as_json: bool) -> None:
-    """Check the delivery reports of a past run again, and summarise it."""
+    """Check the delivery reports of a past run again, and summarise it.
+
+    \b
+    Examples:
+      masgsm-notify check invoice-reminder-2026-11-25
+      masgsm-notify check invoice-reminder-2026-11-25 --wait 10m --json
+    """
     with _json_errors(as_json):
         try:
             seconds = None if wait is None else parse_duration(wait)
@@ -303,7 +321,13 @@ def check(run_key: str, journal: Path | None, wait: str | None, as_json: bool) -
 @click.command()
 @json_option
 def plugins(as_json: bool) -> None:
-    """List the loaded plugins and the hooks each implements."""
+    """List the loaded plugins and the hooks each implements.
+
+    \b
+    Examples:
+      masgsm-notify plugins
+      MASGSM_NOTIFY_NO_PLUGINS=1 masgsm-notify plugins --json   # the built-ins only
+    """
     found = describe_plugins()
     if as_json:
         click.echo(json.dumps(found, indent=2))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import yamlfile
-from ..client import MAX_BATCH
+from ..client import LANGS, MAX_BATCH
 from ..errors import PipelineError
 from ..plugins import collect
 from ..sources import Source
@@ -25,6 +25,7 @@ from ..text import DEFAULT_MAX_SEGMENTS
 HOW_NOT_WHAT = frozenset({"description", "send", "report", "notify"})
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_A_DURATION = "a duration (like 30s, 10m, 1h30m, 500ms)"
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,8 @@ def _duration_check(at_least: float = 0.0):
     def check(value: Any) -> str | None:
         try:
             seconds = parse_duration(value)
-        except ValueError as error:
-            return str(error)
+        except ValueError:
+            return f"expected {_A_DURATION}"  # the caller adds the value
         return None if seconds >= at_least else f"expected at least {at_least:g} s"
 
     return check
@@ -78,7 +79,7 @@ _SECTIONS: dict[str, dict[str, Key]] = {
     "": {
         "name": Key((str,), required=True),
         "description": Key((str,)),
-        "service": Key((str,)),
+        "service": Key((str, dict)),
         "run_key": Key((str,)),
         "vars": Key((dict,), default={}, check=_text_keys),
         "templates": Key((list,), default=[]),
@@ -87,6 +88,14 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "send": Key((dict,), default={}),
         "report": Key((dict,), default={}),
         "notify": Key((list,), default=[]),
+    },
+    "service": {  # the mapping form; the password is never among them
+        "user": Key((str, int)),
+        "title": Key((str,)),
+        "base": Key((str,)),
+        "lang": Key((str,), check=_one_of(*LANGS)),
+        "method": Key((str,), check=_one_of("post", "get")),
+        "password_file": Key((str,)),
     },
     "recipients": {
         "number": Key((str,), default="{{ phone }}"),
@@ -167,7 +176,7 @@ class Pipeline:
     identity: str  # the keys that decide who gets which text, as canonical JSON
     name: str
     description: str | None
-    service: str | None
+    service: str | dict[str, str] | None  # a masgsm:// URL template, or the mapping's settings
     service_where: str
     run_key: str | None
     run_key_where: str
@@ -200,7 +209,7 @@ def parse_duration(value: Any) -> float:
     text = str(value).strip().replace(" ", "")
     parts = _DURATION.findall(text)
     if not text or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{value!r} is not a duration (like 30s, 10m, 1h30m, 500ms)")
+        raise ValueError(f"{value!r} is not {_A_DURATION}")
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
@@ -235,7 +244,7 @@ def load_pipeline(path: Path) -> Pipeline:
         ),
         name=top["name"],
         description=top["description"],
-        service=top["service"],
+        service=_service(top["service"], yamlfile.where(data, "service"), path.parent),
         service_where=yamlfile.where(data, "service") or shown,
         run_key=top["run_key"],
         run_key_where=f"{yamlfile.where(data, 'run_key') or shown} (run_key)",
@@ -278,6 +287,7 @@ def _validate(
         if spec is None:
             close = difflib.get_close_matches(str(key), keys, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(keys)}"
+            at = yamlfile.key_where(data, key) or where
             raise PipelineError(f"{at}: {label}unknown key {key!r}{hint}")
         wrong_bool = isinstance(value, bool) and bool not in spec.types
         if wrong_bool or not isinstance(value, spec.types):
@@ -300,6 +310,23 @@ _TYPE_NAMES = {
     dict: "a mapping",
     list: "a list",
 }
+
+
+def _service(value: Any, where: str, folder: Path) -> str | dict[str, str] | None:
+    """The URL as it is; the mapping checked, with its password_file found from the pipeline's
+    folder."""
+    if not isinstance(value, dict):
+        return value
+    if "password" in value:
+        raise PipelineError(
+            f"{yamlfile.key_where(value, 'password')}: service: the password never goes in a "
+            "pipeline file: set MASGSM_PASSWORD, or name a file that holds it with password_file"
+        )
+    values = _validate(value, "service", where)
+    settings = {key: str(item) for key, item in values.items() if item is not None}
+    if "password_file" in settings:
+        settings["password_file"] = str(folder / Path(settings["password_file"]).expanduser())
+    return settings
 
 
 def _recipients(data: Any, sources: dict[str, type[Source]]) -> RecipientsSpec:

@@ -27,6 +27,26 @@ API_PREFIX = "/MasApiV2"
 FAULTS = ("503", "500", "stall", "drop_before", "drop_after")
 # Faults after which the provider has recorded the send: a client cannot know whether it went.
 RECORDING_FAULTS = frozenset({"500", "stall", "drop_after"})
+# The largest request body read: a full type-1 batch of long Turkish texts is a few MB.
+MAX_BODY = 32 * 1024 * 1024
+
+
+class BadRequest(Exception):
+    """A request the sandbox answers with `status` and a JSON error, not a dropped connection."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _whole_number(query: dict[str, str], name: str, default: int | None) -> int | None:
+    """A query parameter that must be a whole number of 0 or more."""
+    if name not in query:
+        return default
+    text = query[name]
+    if not text.isdigit() or not text.isascii():
+        raise BadRequest(400, f"{name} must be a whole number of 0 or more, not {text!r}")
+    return int(text)
 
 
 @dataclass
@@ -133,11 +153,41 @@ class SandboxHandler(BaseHTTPRequestHandler):
         """Quiet by default: the sandbox serves tests and benchmarks."""
 
     def do_GET(self) -> None:
+        try:
+            self._get()
+        except BadRequest as error:
+            self._reply(error.status, {"error": str(error)})
+
+    def do_POST(self) -> None:
+        try:
+            body = self._body()
+        except BadRequest as error:
+            # The body's extent is unknown, so the connection cannot carry another request.
+            self.close_connection = True
+            self._reply(error.status, {"error": str(error)})
+            return
+        self._post(body)
+
+    def _body(self) -> str:
+        """The request body, as far as its Content-Length says (none given: empty), bounded."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            raise BadRequest(411, "send the body with a Content-Length, not chunked")
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if not declared.isdigit() or not declared.isascii():
+            raise BadRequest(400, f"Content-Length must be a whole number, not {declared!r}")
+        length = int(declared)
+        if length > MAX_BODY:
+            raise BadRequest(413, f"the body is over {MAX_BODY:,} bytes")
+        return self.rfile.read(length).decode("utf-8", "replace") if length else ""
+
+    def _get(self) -> None:
         url = urlsplit(self.path)
         if url.path == "/_sandbox/messages":
             query = dict(parse_qsl(url.query))
-            offset, limit = int(query.get("offset", 0)), query.get("limit")
-            self._reply(200, self.sandbox.state.messages(offset, int(limit) if limit else None))
+            offset = _whole_number(query, "offset", 0) or 0
+            self._reply(
+                200, self.sandbox.state.messages(offset, _whole_number(query, "limit", None))
+            )
         elif url.path == "/_sandbox/state":
             self._reply(200, {**self.sandbox.state.summary(), "faults": self.sandbox.fault_log})
         elif url.path == f"{API_PREFIX}/api_get.php":
@@ -145,9 +195,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         else:
             self._reply(404, {"error": f"no such path {url.path}"})
 
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+    def _post(self, body: str) -> None:
         path = urlsplit(self.path).path
         if path == "/_sandbox/reset":
             self.sandbox.reset()
@@ -206,9 +254,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         is_text = isinstance(payload, str)
         data = (payload if is_text else json.dumps(payload, ensure_ascii=False)).encode()
         kind = "text/html; charset=UTF-8" if is_text else "application/json"
+        closing = "Connection: close\r\n" if self.close_connection else ""
         head = (
             f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
-            f"Content-Type: {kind}\r\nContent-Length: {len(data)}\r\n\r\n"
+            f"Content-Type: {kind}\r\nContent-Length: {len(data)}\r\n{closing}\r\n"
         ).encode()
         try:
             self.wfile.write(head + data)
