@@ -117,9 +117,11 @@ class CsvSource(FileSource):
         header = [name.strip() for name in next(reader, [])]
         if not header or not any(header):
             raise SourceError(f"{self.shown}:1: the CSV file has no header row")
-        duplicated = sorted({h for h in header if header.count(h) > 1})
-        if duplicated:
-            raise SourceError(f"{self.shown}:1: repeated column names {duplicated}")
+        repeated = [i for i, h in enumerate(header, start=1) if header.count(h) > 1]
+        if repeated:  # by position: a header is the file's content, which is not always ours
+            raise SourceError(
+                f"{self.shown}:1: columns {', '.join(map(str, repeated))} have the same name"
+            )
         width, shown = len(header), self.shown
         for fields in reader:
             if len(fields) != width:
@@ -263,9 +265,21 @@ def _located_rows(data: Any, shown: str) -> Iterator[Row]:
         yield where, _require_mapping(row, where)
 
 
+# What a row that is not a mapping is, named without quoting it.
+_JSON_KINDS = {
+    str: "a string",
+    list: "a list",
+    int: "a number",
+    float: "a number",
+    bool: "true or false",
+    type(None): "null",
+}
+
+
 def _require_mapping(row: Any, where: str) -> dict[str, Any]:
     if not isinstance(row, dict):
-        raise SourceError(f"{where}: a recipient must be a mapping of fields, got {row!r:.60}")
+        kind = _JSON_KINDS.get(type(row), "a value")
+        raise SourceError(f"{where}: a recipient must be a mapping of fields, not {kind}")
     return row
 
 
