@@ -159,8 +159,8 @@ def test_wrong_password_fails_with_a_readable_message(
         )
         assert result.returncode == 1
         assert (
-            "MASGSM did not send batch 1 of 1 (1 number): MASGSM rejected the user code or "
-            "password (answer 401)." in result.output
+            "MASGSM did not send batch 1 of 1 (1 number): answer 401 (wrong user code or "
+            "password)." in result.output
         )
     assert sent(sandbox) == []
 
