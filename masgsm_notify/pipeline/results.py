@@ -13,8 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import apprise
-
 from ..render import RenderError, compile_text, render
 from .journal import Journal, RunRecord
 from .spec import Pipeline
@@ -69,6 +67,11 @@ def check_notify_templates(pipeline: Pipeline, env: Any) -> None:
 
 def notify(pipeline: Pipeline, env: Any, summary: Summary, note: Callable[[str], None]) -> None:
     """Send the run's summary to every `notify:` URL (Apprise); report what could not go."""
+    import apprise  # loaded by the runs that notify, not by every command
+
+    from ..apprise_plugin import register
+
+    register()  # masgsm:// targets
     notifier = apprise.Apprise()
     for index, template in enumerate(pipeline.notify):
         where = f"{pipeline.path}: notify[{index}]"
