@@ -25,9 +25,9 @@
 # masgsms:// refuses an http:// base: the password travels with every request.
 # Redirects are never followed, for the same reason.
 #
-# API (Turkish): https://www.masgsm.com.tr/ > Geliştirici > API
-#     http://masgsm.com.tr/MasApiV2/api_post.php
-#     http://masgsm.com.tr/MasApiV2/api_get.php
+# The API (MasApiV2, documented in Turkish by the provider):
+#     http://masgsm.com.tr/MasApiV2/api_post.php   form-encoded POST
+#     http://masgsm.com.tr/MasApiV2/api_get.php    GET
 import ipaddress
 import json
 import os
@@ -56,8 +56,9 @@ MASGSM_LANGS = ("auto", "tr", "plain")
 MASGSM_METHODS = ("post", "get")
 
 # The provider is PHP, which reads at most `max_input_vars` (1000) form
-# fields of a request and silently drops the rest; a personalised request
-# carries one field per number, so no request holds more than 990 numbers.
+# fields of a request and silently drops the rest.  A request of one text per
+# number (type 1) carries a field per number, so no batch of any type holds
+# more than 990 numbers.
 MASGSM_MAX_BATCH = 990
 MASGSM_DEFAULT_BATCH = 500
 
@@ -655,6 +656,10 @@ class NotifyMasGSM(NotifyBase):
         what went, what did not, and why.
         """
         if self.method == "get":
+            self.logger.warning(
+                "The MASGSM GET method puts the password in the request URL; "
+                "prefer method=post."
+            )
             text, lang_tr = ascii_text(body), False
         elif self.lang == "plain":
             text, lang_tr = plain_text(body), False
@@ -742,10 +747,6 @@ class NotifyMasGSM(NotifyBase):
         }
 
         if self.method == "get":
-            self.logger.warning(
-                "The MASGSM GET method puts the password in the request URL; "
-                "prefer method=post."
-            )
             url = "{}/api_get.php".format(self.base_url)
         else:
             url = "{}/api_post.php".format(self.base_url)

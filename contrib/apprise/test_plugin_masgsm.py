@@ -497,7 +497,9 @@ def test_plugin_masgsm_get(mock_post, mock_get):
 def test_plugin_masgsm_answer_codes(mock_post, body, expected, level):
     """Every answer code is logged with its reason."""
     mock_post.return_value = answer(body)
-    obj = Apprise.instantiate("masgsm://5300000000:s3cr3t@MASGSMTEST/5321112233")
+    obj = Apprise.instantiate(
+        "masgsm://5300000000:s3cr3t@MASGSMTEST/5321112233"
+    )
     with logs(level) as captured:
         assert obj.notify(body="Merhaba") is (level == logging.INFO)
     assert expected in captured.getvalue()
@@ -526,7 +528,9 @@ def test_plugin_masgsm_redirects_are_not_followed(mock_post):
     mock_post.return_value = answer(
         "", status=307, location="http://elsewhere.example/api_post.php"
     )
-    obj = Apprise.instantiate("masgsm://5300000000:s3cr3t@MASGSMTEST/5321112233")
+    obj = Apprise.instantiate(
+        "masgsm://5300000000:s3cr3t@MASGSMTEST/5321112233"
+    )
     with logs(logging.ERROR) as captured:
         assert obj.notify(body="Merhaba") is False
     assert mock_post.call_count == 1
@@ -619,7 +623,9 @@ def test_plugin_masgsm_retry_sends_again_only_what_did_not_go(mock_post):
 def test_plugin_masgsm_unsafe_base_hosts(base, expected, monkeypatch):
     """Link-local and metadata hosts only with MASGSM_ALLOW_BASE_HOSTS."""
     monkeypatch.delenv("MASGSM_ALLOW_BASE_HOSTS", raising=False)
-    url = "masgsm://5300000000:s3cr3t@MASGSMTEST/5321112233?base={}".format(base)
+    url = "masgsm://5300000000:s3cr3t@MASGSMTEST/5321112233?base={}".format(
+        base
+    )
     with logs(logging.WARNING) as captured:
         assert Apprise.instantiate(url) is None
     assert expected in captured.getvalue()
