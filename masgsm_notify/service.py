@@ -9,7 +9,7 @@ and `check_settings`), so a URL means the same thing in a pipeline, in this proj
 service and in Apprise itself, and is refused for the same reasons (a base URL on a link-local
 or cloud metadata host, an http base for masgsms://). That module imports Apprise, so it is
 imported here only when settings are read: a command that needs no account (`--version`,
-`validate`, `sandbox serve`) does not pay for loading Apprise. `Service.client` is the
+`plugins`, `sandbox serve`) does not pay for loading Apprise. `Service.client` is the
 one place a `MasgsmClient` is built from settings.
 """
 

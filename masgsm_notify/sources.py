@@ -140,11 +140,18 @@ class JsonLinesSource(FileSource):
     name = "jsonl"
 
     def rows(self) -> Iterator[Row]:
-        with self.path.open(encoding="utf-8-sig") as file:
-            for number, line in enumerate(file, start=1):
+        with self.path.open("rb") as file:
+            for number, data in enumerate(file, start=1):
+                where = f"{self.shown}:{number}"
+                try:
+                    line = data.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as error:
+                    raise SourceError(
+                        f"{where}: not UTF-8 text (byte {error.start + 1} of the line); "
+                        "JSON lines must be UTF-8"
+                    ) from None
                 if not line.strip():
                     continue
-                where = f"{self.shown}:{number}"
                 try:
                     row = json.loads(line)
                 except ValueError as error:
@@ -163,7 +170,11 @@ class JsonArraySource(FileSource):
     name = "json"
 
     def rows(self) -> Iterator[Row]:
-        text = self.path.read_text(encoding="utf-8-sig")
+        try:
+            text = self.path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as error:
+            line = error.object.count(b"\n", 0, error.start) + 1
+            raise SourceError(f"{self.shown}:{line}: not UTF-8 text; JSON must be UTF-8") from None
         decoder = json.JSONDecoder()
         pos = _JSON_SPACE.match(text).end()  # type: ignore[union-attr]
         if not text.startswith("[", pos):

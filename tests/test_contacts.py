@@ -109,3 +109,23 @@ def test_plan_contacts_reports_the_template_and_the_file(tmp_path: Path) -> None
     assert len(broken.problems) == 1 and "template syntax error" in broken.problems[0]
     missing = plan_contacts(tmp_path / "gone.csv", "tel", "x", plain=False, max_segments=6)
     assert len(missing.problems) == 1 and "gone.csv" in missing.problems[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("c.jsonl", ":2: not UTF-8 text (byte 3"),
+        ("c.json", ":2: not UTF-8 text; JSON must be UTF-8"),
+    ],
+)
+def test_a_file_that_is_not_utf8_is_a_problem_not_a_crash(
+    tmp_path: Path, name: str, expected: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(
+        b'[{"tel": "5321112233"},\n{"\xff\xfe": 1}]\n'
+        if name == "c.json"
+        else b'{"tel": "5321112233"}\n{"\xff": 1}\n'
+    )
+    plan = plan_contacts(path, "tel", "x", plain=False, max_segments=6)
+    assert len(plan.problems) == 1 and plan.problems[0].startswith(f"{path}{expected}")
