@@ -57,6 +57,14 @@ def apprise_tests(apprise_version: str = APPRISE_VERSION) -> Path:
     target = cache_home() / f"apprise-{apprise_version}-tests"
     if (target / COMPLETE).is_file():
         return target
+    try:
+        _fetch_harness(target, apprise_version)
+    except OSError as error:
+        raise Unavailable(f"could not write {target}: {error}") from None
+    return target
+
+
+def _fetch_harness(target: Path, apprise_version: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         download = Path(scratch, "download")
@@ -77,7 +85,6 @@ def apprise_tests(apprise_version: str = APPRISE_VERSION) -> Path:
         (staged / COMPLETE).write_text(apprise_version, encoding="utf-8")
         shutil.rmtree(target, ignore_errors=True)
         staged.rename(target)
-    return target
 
 
 def _extract_harness(archive: Path, dest: Path) -> None:
@@ -111,7 +118,7 @@ def scratch_venv(folder: Path, apprise_version: str = APPRISE_VERSION) -> Path:
     if (folder / COMPLETE).is_file() and python.is_file():
         return folder
     shutil.rmtree(folder, ignore_errors=True)
-    _run([sys.executable, "-m", "venv", str(folder)], "python -m venv", timeout=300)
+    _run([sys.executable, "-m", "venv", "--clear", str(folder)], "python -m venv", timeout=300)
     _run(
         [
             str(python),
@@ -121,7 +128,10 @@ def scratch_venv(folder: Path, apprise_version: str = APPRISE_VERSION) -> Path:
         f"pip install apprise=={apprise_version} pytest pytest-mock",
         timeout=900,
     )
-    (folder / COMPLETE).write_text(apprise_version, encoding="utf-8")
+    try:
+        (folder / COMPLETE).write_text(apprise_version, encoding="utf-8")
+    except OSError as error:
+        raise Unavailable(f"could not write {folder}: {error}") from None
     return folder
 
 

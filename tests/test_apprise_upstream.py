@@ -53,7 +53,7 @@ def apprise_harness() -> Path:
 def stock_apprise(request: pytest.FixtureRequest) -> Path:
     """A virtual environment with Apprise from PyPI and not this package (built once)."""
     name = f"apprise-scratch-{APPRISE_VERSION}"
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
     folder = cache.mkdir(name) if cache else Path(tempfile.gettempdir(), f"masgsm-notify-{name}")
     try:
         return scratch_venv(folder)
