@@ -30,7 +30,7 @@ from pathlib import Path
 import apprise
 import requests
 
-import masgsm_notify
+import masgsm_notify.apprise_plugin  # registers masgsm:// with Apprise
 from masgsm_notify import MasgsmClient
 
 FIRST = [

@@ -1,6 +1,11 @@
-"""masgsm-notify: SMS through MASGSM as an Apprise service, declarative pipelines and a client."""
+"""masgsm-notify: SMS through MASGSM as an Apprise service, declarative pipelines and a client.
 
-from . import apprise_plugin
+Importing the package loads neither Apprise nor its plugins, so commands and programs that do
+not use Apprise start fast. `import masgsm_notify.apprise_plugin` (or calling its `register()`)
+makes masgsm:// and masgsms:// URLs work in every Apprise object of the process; the `apprise`
+command and apprise-api get the same from the loader `masgsm-notify apprise install` writes.
+"""
+
 from .client import DEFAULT_BASE_URL, DeliveryReport, MasgsmClient, SendResult
 from .errors import MasgsmError
 
@@ -14,8 +19,3 @@ __all__ = [
     "SendResult",
     "__version__",
 ]
-
-# Importing the package makes masgsm:// and masgsms:// URLs work in every Apprise object of the
-# process (the `apprise` command gets the same through `masgsm-notify apprise install`). This is
-# the import's only side effect.
-apprise_plugin.register()

@@ -388,7 +388,12 @@ class MasgsmClient:
         )
         try:
             response = self.session.request(
-                method, url, data=body, headers=headers, timeout=self.timeout
+                method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,  # a redirect would carry the password on
             )
         except requests.RequestException as exc:
             if _never_connected(exc):
@@ -413,6 +418,14 @@ class MasgsmClient:
             raise OutcomeUnknownError(
                 f"MASGSM failed with HTTP {response.status_code} at {shown_url}: "
                 "it may or may not have acted on the request.",
+                raw=text,
+            )
+        if 300 <= response.status_code < 400:
+            raise UsageError(
+                f"MASGSM answered HTTP {response.status_code} at {shown_url}, a redirect to "
+                f"{redact(response.headers.get('Location') or 'elsewhere', self._password)}: "
+                "redirects are not followed, since the password would go along. Set the base "
+                "URL (MASGSM_BASE_URL or base=) to the address that answers.",
                 raw=text,
             )
         if response.status_code >= 400:

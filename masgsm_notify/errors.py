@@ -111,11 +111,17 @@ class SourceError(UsageError):
 
 
 class RenderError(UsageError):
-    """A template failed to compile or to render; `where` names the template line and the row."""
+    """A template failed to compile or to render; `where` names the template line and the row.
 
-    def __init__(self, message: str, where: str = ""):
+    `without_data` is the message without anything taken from the row's values (a filter's
+    complaint quotes the value it got), for callers that must not show a file's content.
+    """
+
+    def __init__(self, message: str, where: str = "", *, without_data: str | None = None):
         super().__init__(f"{where}: {message}" if where else message)
         self.where = where
+        hidden = message if without_data is None else without_data
+        self.without_data = f"{where}: {hidden}" if where else hidden
 
 
 class JournalBusyError(MasgsmError):

@@ -202,13 +202,15 @@ def render(renderer: Renderer, context: Mapping[str, Any], row: str) -> str:
     try:
         text = renderer(context)
     except Exception as error:  # any failure inside a template is the template author's to fix
+        line = _template_line(error)
         if isinstance(error, SecurityError):
-            problem = f"the template tried to reach Python internals ({error})"
-        elif isinstance(error, UndefinedError):
-            problem = str(error)
+            problem = hidden = f"the template tried to reach Python internals ({error})"
+        elif isinstance(error, UndefinedError):  # names from the template, never values
+            problem = hidden = str(error)
         else:
             problem = f"{type(error).__name__}: {error}"
-        raise RenderError(f"{_template_line(error)}{problem}", row) from None
+            hidden = f"{type(error).__name__} (its message quotes the row, so it is not shown)"
+        raise RenderError(f"{line}{problem}", row, without_data=f"{line}{hidden}") from None
     if not text.isascii():
         try:
             text.encode("utf-8")
@@ -216,6 +218,7 @@ def render(renderer: Renderer, context: Mapping[str, Any], row: str) -> str:
             raise RenderError(
                 f"the text holds {text[error.start]!r}, a lone surrogate that is not a character",
                 row,
+                without_data="the text holds a lone surrogate, which is not a character",
             ) from None
     return text
 

@@ -118,10 +118,12 @@ class CsvSource(FileSource):
         header = [name.strip() for name in next(reader, [])]
         if not header or not any(header):
             raise SourceError(f"{self.shown}:1: the CSV file has no header row")
-        duplicated = [name for name, count in collections.Counter(header).items() if count > 1]
-        if duplicated:
-            more = f" and {len(duplicated) - 10:,} more" if len(duplicated) > 10 else ""
-            raise SourceError(f"{self.shown}:1: repeated column names {duplicated[:10]}{more}")
+        counts = collections.Counter(header)
+        repeated = [i for i, h in enumerate(header, start=1) if counts[h] > 1]
+        if repeated:  # by position: a header is the file's content, which is not always ours
+            shown = ", ".join(map(str, repeated[:10]))
+            more = f" and {len(repeated) - 10:,} more" if len(repeated) > 10 else ""
+            raise SourceError(f"{self.shown}:1: columns {shown}{more} have the same name")
         width, shown = len(header), self.shown
         for fields in reader:
             if len(fields) != width:
@@ -140,11 +142,18 @@ class JsonLinesSource(FileSource):
     name = "jsonl"
 
     def rows(self) -> Iterator[Row]:
-        with self.path.open(encoding="utf-8-sig") as file:
-            for number, line in enumerate(file, start=1):
+        with self.path.open("rb") as file:
+            for number, data in enumerate(file, start=1):
+                where = f"{self.shown}:{number}"
+                try:
+                    line = data.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as error:
+                    raise SourceError(
+                        f"{where}: not UTF-8 text (byte {error.start + 1} of the line); "
+                        "JSON lines must be UTF-8"
+                    ) from None
                 if not line.strip():
                     continue
-                where = f"{self.shown}:{number}"
                 try:
                     row = json.loads(line)
                 except ValueError as error:
@@ -163,7 +172,11 @@ class JsonArraySource(FileSource):
     name = "json"
 
     def rows(self) -> Iterator[Row]:
-        text = self.path.read_text(encoding="utf-8-sig")
+        try:
+            text = self.path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as error:
+            line = error.object.count(b"\n", 0, error.start) + 1
+            raise SourceError(f"{self.shown}:{line}: not UTF-8 text; JSON must be UTF-8") from None
         decoder = json.JSONDecoder()
         pos = _JSON_SPACE.match(text).end()  # type: ignore[union-attr]
         if not text.startswith("[", pos):
@@ -265,9 +278,21 @@ def _located_rows(data: Any, shown: str) -> Iterator[Row]:
         yield where, _require_mapping(row, where)
 
 
+# What a row that is not a mapping is, named without quoting it.
+_JSON_KINDS = {
+    str: "a string",
+    list: "a list",
+    int: "a number",
+    float: "a number",
+    bool: "true or false",
+    type(None): "null",
+}
+
+
 def _require_mapping(row: Any, where: str) -> dict[str, Any]:
     if not isinstance(row, dict):
-        raise SourceError(f"{where}: a recipient must be a mapping of fields, got {row!r:.60}")
+        kind = _JSON_KINDS.get(type(row), "a value")
+        raise SourceError(f"{where}: a recipient must be a mapping of fields, not {kind}")
     return row
 
 

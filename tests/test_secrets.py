@@ -20,6 +20,7 @@ from conftest import CLI, SANDBOX_USER, ScriptedServer, run_cli
 from pipeline_helpers import offline, write
 
 from masgsm_notify import MasgsmClient, logs
+from masgsm_notify.apprise_plugin import register as register_masgsm
 from masgsm_notify.client import PreparedSend
 from masgsm_notify.errors import (
     BannedTitleError,
@@ -344,6 +345,7 @@ def test_one_password_absent_from_everything_every_command_and_apprise_path_writ
         root.setLevel(logging.DEBUG)
         logging.getLogger("apprise").setLevel(logging.DEBUG)
         try:
+            register_masgsm()  # what `import masgsm_notify.apprise_plugin` does in a program
             for target, expected in ((url, True), (wrong_url, False)):
                 notifier = apprise.Apprise()
                 assert notifier.add(target)

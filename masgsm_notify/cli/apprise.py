@@ -1,8 +1,8 @@
 """`masgsm-notify apprise install|uninstall`: masgsm:// for programs that do not import us.
 
 The `apprise` command, apprise-api and other tools built on Apprise load Python files from
-Apprise's plugin folders. `install` writes a small loader there that imports masgsm_notify (which
-registers the masgsm:// and masgsms:// schemas); `uninstall` removes it.
+Apprise's plugin folders. `install` writes a small loader there that registers the masgsm:// and
+masgsms:// schemas (`masgsm_notify.apprise_plugin.register()`); `uninstall` removes it.
 """
 
 from __future__ import annotations

@@ -15,8 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import apprise
-
 from ..errors import MasgsmError, PipelineError
 from ..render import RenderError, compile_text, render
 from ..state.paths import open_private
@@ -142,6 +140,11 @@ def check_notify_templates(pipeline: Pipeline, env: Any) -> None:
 
 def notify(pipeline: Pipeline, env: Any, summary: Summary, note: Callable[[str], None]) -> None:
     """Send the run's summary to every `notify:` URL (Apprise); report what could not go."""
+    import apprise  # loaded by the runs that notify, not by every command
+
+    from ..apprise_plugin import register
+
+    register()  # masgsm:// targets
     notifier = apprise.Apprise()
     for index, template in enumerate(pipeline.notify):
         where = f"{pipeline.path}: notify[{index}]"
