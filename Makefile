@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check masgsm_notify tests benchmarks
+	$(BIN)/ruff format --check masgsm_notify tests benchmarks
 	$(BIN)/python -m pytest -q -m "not soak"
 
 lint: $(STAMP)

@@ -9,7 +9,7 @@ command and apprise-api get the same from the loader `masgsm-notify apprise inst
 from .client import DEFAULT_BASE_URL, DeliveryReport, MasgsmClient, SendResult
 from .errors import MasgsmError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "DEFAULT_BASE_URL",

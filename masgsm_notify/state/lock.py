@@ -13,11 +13,15 @@ with the POSIX locks SQLite releases, so it cannot exclude anyone.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 
 from ..errors import UsageError
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: there is no flock to keep a second writer out
+    fcntl = None  # type: ignore[assignment]
 
 # Filesystem types whose `flock` does not exclude another machine, or another process reliably.
 NETWORK_FILESYSTEMS = frozenset(
@@ -39,6 +43,11 @@ class WriterLock:
 
     def acquire(self) -> bool:
         """Take the lock; False when another process (or descriptor) holds it."""
+        if fcntl is None:
+            raise UsageError(
+                "masgsm-notify keeps one writer per journal with POSIX file locks (flock), which "
+                "this system does not have; run it on Linux, macOS or another POSIX system."
+            )
         check_lockable(self.path)
         fd = os.open(self.path, os.O_RDWR)
         try:
