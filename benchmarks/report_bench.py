@@ -14,6 +14,7 @@ some rows are skipped as invalid, so every section of the page has work to do.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import sys
@@ -86,6 +87,13 @@ def build(journal: Journal, recipients: int, seed: int) -> RunRecords:
     return records
 
 
+def timed(work):
+    """(result, wall seconds, CPU seconds of this process)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = work()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recipients", type=int, default=1_000_000)
@@ -96,35 +104,30 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="masgsm-report-bench-") as folder:
         path = args.journal or Path(folder) / "bench.sqlite"
-        built = path.exists()
         with Journal(path) as journal:
-            started = time.perf_counter()
-            found = journal.find_run("bench-1") if built else None
-            records = RunRecords(journal, found) if found else build(journal, args.recipients, args.seed)
-            print(f"a run of {records.tally().rows():,} recipient rows ready in "
-                  f"{time.perf_counter() - started:.1f} s", file=sys.stderr)  # fmt: skip
+            found = journal.find_run("bench-1")
+            if found is None:
+                records, wall, _ = timed(lambda: build(journal, args.recipients, args.seed))
+                print(f"built the run in {wall:.1f} s", file=sys.stderr)
+                found = records.run
 
-            records = RunRecords(journal, records.run)  # nothing cached: as `check --html` finds it
-            started = time.perf_counter()
-            record_poll(records, 0)
-            poll_seconds = time.perf_counter() - started
-
-            records = RunRecords(journal, records.run)
+            # Nothing cached, as `check` finds a run: one count of a round, then the page.
+            _, count_wall, count_cpu = timed(lambda: record_poll(RunRecords(journal, found), 0))
+            records = RunRecords(journal, found)
+            summary, summary_wall, summary_cpu = timed(
+                lambda: summarize(records, journal=str(journal.path), dry_run=False)
+            )
             page = Path(folder) / "report.html"
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            started = time.perf_counter()
-            summary = summarize(records, journal=str(journal.path), dry_run=False)
-            summarised = time.perf_counter() - started
-            size = write_report(page, records, summary)
-            total = time.perf_counter() - started
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"recipients:                 {args.recipients:,}")
-    print(f"summary (as --json has it): {summarised:.2f} s")
-    print(f"page written:               {total - summarised:.2f} s after the summary")
-    print(f"summary and page:           {total:.2f} s")
-    print(f"page size:                  {size / 1e6:.2f} MB")
-    print(f"peak RSS:                   {peak / 1024:.0f} MB (before the page: {before / 1024:.0f} MB)")
-    print(f"one round's counts (check): {poll_seconds * 1000:.0f} ms")
+            size, page_wall, page_cpu = timed(lambda: write_report(page, records, summary))
+            rows = records.tally().rows()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"recipient rows:                   {rows:,}")
+    print(f"page written (after the summary): {page_wall:.2f} s ({page_cpu:.2f} s CPU)")
+    print(f"page size:                        {size / 1e6:.2f} MB")
+    print(f"the summary itself (as --json):   {summary_wall:.2f} s ({summary_cpu:.2f} s CPU)")
+    print(f"one round's count (check):        {count_wall:.2f} s ({count_cpu:.2f} s CPU)")
+    print(f"peak RSS:                         {peak:.0f} MB")
+    print(f"load average (1 min):             {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

@@ -100,9 +100,9 @@ class Page:
             raise AssertionError(f"{expression!r} threw: {answer['exceptionDetails']}")
         return answer["result"].get("value")
 
-    def screenshot(self, path: Path, width: int = 1200) -> Path:
-        """The whole page as a PNG."""
-        height = self.evaluate("document.documentElement.scrollHeight")
+    def screenshot(self, path: Path, width: int = 1200, height: int | None = None) -> Path:
+        """The page as a PNG: all of it, or its first `height` pixels."""
+        height = height or self.evaluate("document.documentElement.scrollHeight")
         self.send(
             "Emulation.setDeviceMetricsOverride",
             width=width,
