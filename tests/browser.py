@@ -102,15 +102,18 @@ class Page:
 
     def screenshot(self, path: Path, width: int = 1200, height: int | None = None) -> Path:
         """The page as a PNG: all of it, or its first `height` pixels."""
-        height = height or self.evaluate("document.documentElement.scrollHeight")
         self.send(
             "Emulation.setDeviceMetricsOverride",
             width=width,
-            height=height,
+            height=900,
             deviceScaleFactor=1,
             mobile=False,
         )
-        shot = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        height = height or self.evaluate("document.documentElement.scrollHeight")
+        clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
+        shot = self.send(
+            "Page.captureScreenshot", format="png", captureBeyondViewport=True, clip=clip
+        )
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
 

@@ -121,7 +121,8 @@ class Outputs:
                 f"Could not write the report to {path}: {error.strerror or error}."
             )
             return
-        self.context.ui.note(f"Wrote the run's report to {path} ({size / 1e6:.1f} MB).")
+        shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+        self.context.ui.note(f"Wrote the run's report to {path} ({shown}).")
 
 
 def check_page_path(path: Path) -> None:
