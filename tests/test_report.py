@@ -272,3 +272,26 @@ def test_an_unwritable_html_path_is_refused_before_anything_is_sent(
     assert result.returncode == 2, result.output
     assert "--html" in result.stderr and str(target) in result.stderr and said in result.stderr
     assert numbers_sent(sandbox) == {}
+
+
+def test_a_dry_run_page_shows_the_plan_and_says_nothing_was_sent(
+    sandbox: SandboxServer, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    write(tmp_path / "people.csv", "name,phone\nA,05321112201\nB,05421112202\n")
+    pipeline = write(
+        tmp_path / "p.yaml",
+        """
+        name: planned
+        recipients: {csv: people.csv}
+        message: {inline: "Merhaba {{ name }}"}
+        """,
+    )
+    page = tmp_path / "plan.html"
+    result = run_cli(["run", str(pipeline), "-n", "--html", str(page)], cli_env)
+
+    assert result.returncode == 0, result.output
+    text = page.read_text()
+    assert "A dry run: nothing was sent." in text and "a dry run sends nothing" in text
+    assert '<span class="card-figure" data-figure="not_sent">2</span>' in text
+    assert "Balance pre-flight" in text
+    assert numbers_sent(sandbox) == {}

@@ -115,11 +115,14 @@ def moments(records: RunRecords) -> Moments:
     return Moments(records.run.created_at, records.run.planned_at, first, last)
 
 
-def reasons(records: RunRecords) -> list[Reason]:
+def reasons(records: RunRecords, dry_run: bool = False) -> list[Reason]:
     """Recipients not delivered (and rows skipped), grouped by why, most first."""
     states = tuple(_REASON_OF_STATE)
+    why = (
+        {**_REASON_OF_STATE, M.PLANNED: "a dry run sends nothing"} if dry_run else _REASON_OF_STATE
+    )
     found = [
-        Reason(OUTCOME_OF_STATE[state], error or _REASON_OF_STATE[state], rows)
+        Reason(OUTCOME_OF_STATE[state], error or why[state], rows)
         for state, error, rows in records.db.execute(
             "SELECT m.state, b.error, SUM(m.copies) FROM messages m"
             " LEFT JOIN batches b ON b.id = m.batch_id"

@@ -152,7 +152,8 @@ def page_context(
         "since": started,
         "delivery_chart": charts.delivery_over_time(polls, started),
         "reasons": [
-            facts.Reason(r.outcome, scrub(r.reason), r.recipients) for r in facts.reasons(records)
+            facts.Reason(r.outcome, scrub(r.reason), r.recipients)
+            for r in facts.reasons(records, summary.dry_run)
         ],
         "prefixes": prefix_lines,
         "prefix_chart": charts.failures_by_prefix(prefix_lines),
