@@ -9,6 +9,7 @@ bounded sort.
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -141,14 +142,23 @@ def reasons(records: RunRecords, dry_run: bool = False) -> list[Reason]:
 
 
 def prefixes(records: RunRecords) -> list[PrefixLine]:
-    """Recipients the run meant to send to, by operator range and outcome, in range order."""
+    """Recipients the run meant to send to, by operator range and outcome, in range order.
+
+    The page's one sort of the whole run, so it reads through a connection of its own: the
+    page's other queries can run beside it (SQLite lets go of Python's lock while it works).
+    """
     states = [state for group in OUTCOMES.values() for state in group]
     lines: dict[str, dict[str, int]] = {}
-    for prefix, state, rows in records.db.execute(
-        "SELECT substr(number, 1, 3), state, SUM(copies) FROM messages"
-        f" WHERE run_id = ? AND state IN ({marks(states)}) GROUP BY 1, 2",
-        (records.run.id, *states),
-    ):
+    reader = sqlite3.connect(f"{records.journal.path.as_uri()}?mode=ro", uri=True)
+    try:
+        found = reader.execute(
+            "SELECT substr(number, 1, 3), state, SUM(copies) FROM messages"
+            f" WHERE run_id = ? AND state IN ({marks(states)}) GROUP BY 1, 2",
+            (records.run.id, *states),
+        ).fetchall()
+    finally:
+        reader.close()
+    for prefix, state, rows in found:
         outcomes = lines.setdefault(prefix, {})
         name = OUTCOME_OF_STATE[state]
         outcomes[name] = outcomes.get(name, 0) + rows

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,17 +125,30 @@ def page_context(
     masked: bool,
 ) -> dict[str, Any]:
     """Everything the template shows, gathered from the journal once."""
+    with ThreadPoolExecutor(1, thread_name_prefix="masgsm-page") as beside:
+        by_range = beside.submit(facts.prefixes, records)
+        context = _gather(records, summary, by_range, service, export, sandbox, masked)
+    return context
+
+
+def _gather(
+    records: RunRecords,
+    summary: Summary,
+    by_range: Future[list[facts.PrefixLine]],
+    service: str | None,
+    export: Path | None,
+    sandbox: bool,
+    masked: bool,
+) -> dict[str, Any]:
     moments = facts.moments(records)
     polls = history.polls(records)
     started = moments.first_batch or moments.created
     cap = facts.RECIPIENTS_SHOWN
     shown = facts.recipients(records, cap)
-    prefix_lines = facts.prefixes(records)
     counts = summary.counts
     tally = records.tally()
     return {
         "summary": summary,
-        "figures": summary.to_dict(),
         "counts": counts,
         "outcomes": counts.outcomes,
         "recipients_total": sum(counts.outcomes.values()),
@@ -155,8 +169,8 @@ def page_context(
             facts.Reason(r.outcome, scrub(r.reason), r.recipients)
             for r in facts.reasons(records, summary.dry_run)
         ],
-        "prefixes": prefix_lines,
-        "prefix_chart": charts.failures_by_prefix(prefix_lines),
+        "prefixes": by_range.result(),
+        "prefix_chart": charts.failures_by_prefix(by_range.result()),
         "segments": sorted(tally.by_segments().items()),
         "balances": history.balances(records),
         "recipients": [(r, shown_number(r.number, masked)) for r in shown],
