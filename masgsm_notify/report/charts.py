@@ -11,7 +11,7 @@ import pygal
 from pygal.style import Style
 
 from ..pipeline.history import Poll
-from .facts import PrefixLine
+from .facts import PrefixLine, label
 
 # One colour per outcome, shared with the page's CSS (see `page.py`).
 COLOURS = {
@@ -101,7 +101,7 @@ def delivery_over_time(polls: list[Poll], since: float) -> str | None:
         max_scale=8,
     )
     for name in names:
-        chart.add(name.replace("_", " "), [(p.at - since, p.outcomes.get(name, 0)) for p in shown])
+        chart.add(label(name), [(p.at - since, p.outcomes.get(name, 0)) for p in shown])
     return _render(chart)
 
 

@@ -2,8 +2,8 @@
 
 A run may have a million recipients; the page must still be written in seconds and stay a few
 megabytes. So every figure here is a `GROUP BY` in SQLite, and the per-recipient table takes at
-most `RECIPIENTS_SHOWN` rows, those a person looks for first (not delivered), from one
-bounded sort.
+most `RECIPIENTS_SHOWN` rows, those a person looks for first (not delivered), each kind read in
+the order of the run's index until the table is full.
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ _REASON_OF_STATE = {
     M.NOT_SENT: "beyond a partial send (the provider took only part of the batch)",
     M.PLANNED: "never attempted (the run stopped before it)",
 }
+
+
+def label(name: str) -> str:
+    """A contract name as words: `not_sent` is "not sent"."""
+    return name.replace("_", " ")
 
 
 @dataclass(frozen=True)

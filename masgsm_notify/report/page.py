@@ -64,9 +64,7 @@ def funnel(summary: Summary) -> list[Step]:
     beside = counts.beside()
     steps = [Step("rows", "rows read", counts.rows, 0)]
     steps += [
-        Step(
-            name, BESIDE_LABELS.get(name, name.replace("_", " ")), count, 1, charts.SET_ASIDE_COLOUR
-        )
+        Step(name, BESIDE_LABELS.get(name, facts.label(name)), count, 1, charts.SET_ASIDE_COLOUR)
         for name, count in beside.items()
         if name != "merged"
     ]
@@ -75,7 +73,7 @@ def funnel(summary: Summary) -> list[Step]:
     steps.append(Step("sent", "accepted by MASGSM", sum(outcomes[n] for n in accepted), 1))
     steps += [Step(n, OUTCOME_LABELS[n], outcomes[n], 2, charts.COLOURS[n]) for n in accepted]
     steps += [
-        Step(n, OUTCOME_LABELS.get(n, n.replace("_", " ")), outcomes[n], 1, charts.COLOURS.get(n))
+        Step(n, OUTCOME_LABELS.get(n, facts.label(n)), outcomes[n], 1, charts.COLOURS.get(n))
         for n in outcomes
         if n not in accepted
     ]
@@ -107,7 +105,7 @@ def _environment() -> Environment:
         count=lambda n: f"{n:,}",
         when=local_time,
         elapsed=charts.elapsed,
-        label=lambda name: name.replace("_", " "),
+        label=facts.label,
     )
     return env
 
