@@ -148,9 +148,13 @@ def test_first_commands_work_at_the_floors(floor_env: Path, tmp_path: Path) -> N
     version = run("--version")
     assert version.returncode == 0 and "masgsm-notify, version" in version.stdout
 
-    demo = run("run", str(ROOT / "pipelines" / "demo.yaml"), "--sandbox", "--json")
+    page = tmp_path / "demo.html"
+    demo = run(
+        "run", str(ROOT / "pipelines" / "demo.yaml"), "--sandbox", "--json", "--html", str(page)
+    )
     assert demo.returncode == 0, demo.stderr
     assert json.loads(demo.stdout)["outcomes"]["delivered"] > 0
+    assert "<svg" in page.read_text(encoding="utf-8")  # the charts, drawn at the floors
 
     with SandboxServer(SandboxConfig(settle_ms=0)) as sandbox:
         account = {

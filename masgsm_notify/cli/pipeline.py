@@ -242,6 +242,14 @@ def _conclude(summary: Summary, as_json: bool) -> None:
     show_default=True,
     help="How many rendered texts the plan shows.",
 )
+@click.option(
+    "--html",
+    "html",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the run's report as one self-contained HTML page (opens offline, "
+    "prints well) when the run ends.",
+)
 @json_option
 def run(
     pipeline_file: Path,
@@ -254,6 +262,7 @@ def run(
     resend_unknown: bool,
     resend_duplicates: bool,
     preview: int,
+    html: Path | None,
     as_json: bool,
 ) -> None:
     """Run a pipeline: plan, check, send in personalised batches, check delivery, summarise.
@@ -267,6 +276,7 @@ def run(
       masgsm-notify run pipelines/demo.yaml --sandbox          # the whole flow, no real SMS
       masgsm-notify run pipelines/invoice-reminder.yaml --var shop=ACME
       masgsm-notify run pipelines/alertmanager.yaml --input - --json < payload.json
+      masgsm-notify run pipelines/demo.yaml --sandbox --html demo-report.html
     """
     with _json_errors(as_json):
         input_data, input_bytes = _read_input(input_file)
@@ -281,6 +291,7 @@ def run(
             resend_unknown=resend_unknown,
             resend_duplicates=resend_duplicates,
             preview=preview,
+            html=html,
         )
         summary = Runner(load_pipeline(pipeline_file), options, ClickUI(as_json)).run()
     _conclude(summary, as_json)
@@ -300,14 +311,25 @@ def run(
     metavar="DURATION",
     help="How long to keep polling pending numbers (30s, 10m); default the pipeline's report.wait.",
 )
+@click.option(
+    "--html",
+    "html",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write (or rewrite) the run's report as one self-contained HTML page, with the "
+    "reports as they stand.",
+)
 @json_option
-def check(run_key: str, journal: Path | None, wait: str | None, as_json: bool) -> None:
+def check(
+    run_key: str, journal: Path | None, wait: str | None, html: Path | None, as_json: bool
+) -> None:
     """Check the delivery reports of a past run again, and summarise it.
 
     \b
     Examples:
       masgsm-notify check invoice-reminder-2026-11-25
       masgsm-notify check invoice-reminder-2026-11-25 --wait 10m --json
+      masgsm-notify check invoice-reminder-2026-11-25 --wait 0s --html report.html
     """
     with _json_errors(as_json):
         try:
@@ -315,7 +337,7 @@ def check(run_key: str, journal: Path | None, wait: str | None, as_json: bool) -
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--wait") from None
         path = journal or find_journal(run_key, Path.cwd())
-        _conclude(recheck(run_key, path, seconds, ClickUI(as_json)), as_json)
+        _conclude(recheck(run_key, path, seconds, ClickUI(as_json), html), as_json)
 
 
 @click.command()

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..client import DeliveryReport, MasgsmClient
 from ..errors import CredentialsError, MasgsmError
+from .history import PollLog
 from .records import RunRecords
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def check_reports(
     deadline = time.monotonic() + wait
     delay = min(FIRST_DELAY, poll_every)
     rounds = 0
+    counts = PollLog(records)  # for the run's page: delivery over time
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="masgsm-report") as pool:
         while todo := records.batches_to_check(partial_only):
             if rounds:
@@ -53,15 +55,19 @@ def check_reports(
             # A few reports in flight per worker, never all: a report of a large batch is big,
             # and a run of a million recipients has thousands of them.
             window = 4 * concurrency
+            read = 0
             for start in range(0, len(todo), window):
                 part = todo[start : start + window]
                 reports = pool.map(lambda item: _fetch(client, item[1]), part)
                 for (batch_id, _), report in zip(part, reports, strict=True):
                     if report is not None:
+                        read += 1
                         records.apply_report(
                             batch_id, report.delivered, report.failed, report.pending
                         )
                 progress(len(part))
+            counts.after_round(read)
+    counts.close()
     return rounds
 
 

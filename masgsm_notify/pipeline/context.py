@@ -31,6 +31,7 @@ class RunOptions:
     resend_unknown: bool = False
     resend_duplicates: bool = False
     preview: int = 3
+    html: Path | None = None  # the run's page, written when the run ends (`--html`)
 
 
 @dataclass(frozen=True)

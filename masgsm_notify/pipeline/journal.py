@@ -75,6 +75,25 @@ CREATE TABLE IF NOT EXISTS batches (
     started_at REAL NOT NULL,
     answered_at REAL
 );
+CREATE TABLE IF NOT EXISTS report_polls (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    at REAL NOT NULL,
+    reports INTEGER NOT NULL,
+    delivered INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    pending INTEGER NOT NULL,
+    unknown INTEGER NOT NULL,
+    not_sent INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS report_polls_by_run ON report_polls(run_id);
+CREATE TABLE IF NOT EXISTS balances (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    at REAL NOT NULL,
+    moment TEXT NOT NULL,
+    credits INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS writer (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     pid INTEGER NOT NULL,

@@ -137,7 +137,7 @@ class RunRecords:
     def discard(self) -> None:
         """Forget an unfinished or never-sent plan so it can be made again from the inputs."""
         with self.journal.transaction() as db:
-            for table in ("messages", "skipped", "batches"):
+            for table in ("messages", "skipped", "batches", "report_polls", "balances"):
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (self.run.id,))
             db.execute("DELETE FROM runs WHERE id = ?", (self.run.id,))
         self._changed()

@@ -1,5 +1,5 @@
 """How a run ends: its summary and verdict (`fail_if`), the results CSV, the notices to
-`notify:` and the `after_report` hook.
+`notify:`, the `after_report` hook and the run's page (`--html`).
 
 Everything after the verdict happens once texts went out, so none of it may turn a finished run
 into an error: a failure here is reported as a note and the run's result stands. The verdict's
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import MasgsmError, PipelineError
+from ..errors import MasgsmError, PipelineError, UsageError
 from ..render import RenderError, compile_text, render
 from ..state.paths import open_private
 from .context import RunContext, RunInfo
@@ -47,8 +47,22 @@ class Outputs:
         self.fail_if = compile_fail_if(env, self.fail_if_text, report.fail_if_where)
         self.export_to = export_path(pipeline, env)
         check_notify_templates(pipeline, env)
+        if context.options.html:
+            check_page_path(context.options.html)
 
     def finish(
+        self,
+        records: RunRecords,
+        info: RunInfo,
+        stop: MasgsmError | None,
+        plan: PlanReport | None,
+    ) -> Summary:
+        summary = self._summarise(records, info, stop, plan)
+        if self.context.options.html:
+            self._write_page(self.context.options.html, records, summary, plan)
+        return summary
+
+    def _summarise(
         self,
         records: RunRecords,
         info: RunInfo,
@@ -87,6 +101,41 @@ class Outputs:
             else:
                 notify(context.pipeline, context.env, summary, note)
         return summary
+
+    def _write_page(
+        self, path: Path, records: RunRecords, summary: Summary, plan: PlanReport | None
+    ) -> None:
+        from ..report import write_report  # pygal is loaded by the runs that write a page
+
+        try:
+            size = write_report(
+                path,
+                records,
+                summary,
+                service=plan.service if plan else None,
+                export=self.export_to,
+                sandbox=self.context.options.sandbox,
+            )
+        except OSError as error:
+            self.context.ui.note(
+                f"Could not write the report to {path}: {error.strerror or error}."
+            )
+            return
+        shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+        self.context.ui.note(f"Wrote the run's report to {path} ({shown}).")
+
+
+def check_page_path(path: Path) -> None:
+    """Refuse a page that could not be written, while nothing is sent."""
+    if path.is_dir():
+        raise UsageError(f"--html {path}: that is a folder; name a file in it (nothing was sent).")
+    target = path.absolute()
+    folder = next(p for p in target.parents if p.exists())
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"--html {path}: cannot write there ({folder} is not a writable folder); "
+            "nothing was sent."
+        )
 
 
 # Characters that make a spreadsheet treat a cell as a formula.

@@ -22,6 +22,7 @@ from ..service import Service
 from ..states import SENDABLE, SPENT
 from .checking import check_reports
 from .context import UI, RunContext, RunInfo, RunOptions
+from .history import AFTER_SENDING, AT_CHECK, PRE_FLIGHT, read_balance, record_balance
 from .identity import account_label, identify
 from .journal import Journal
 from .ledger_guard import LedgerGuard
@@ -102,6 +103,7 @@ class Runner:
                 return self.outputs.finish(records, info, None, self.plan)
             stop = self._send(records, info, client, service.title, lang, guard)
             self._check(records, client, partial_only=not self.pipeline.report.check)
+            self._balance_for_page(records, client, AFTER_SENDING)
             return self.outputs.finish(records, info, stop, self.plan)
 
     def check_again(self, records: RunRecords, info: RunInfo, wait: float | None) -> Summary:
@@ -116,7 +118,13 @@ class Runner:
             )
         with self._client(service) as client:
             self._check(records, client, wait=wait)
+            self._balance_for_page(records, client, AT_CHECK)
         return self.outputs.finish(records, info, None, None)
+
+    def _balance_for_page(self, records: RunRecords, client: MasgsmClient, moment: str) -> None:
+        """What is left, for the run's page: one more read-only request, made only for it."""
+        if self.options.html:
+            read_balance(records, moment, lambda: self.read(client.balance), self.ui.note)
 
     def _client(self, service: Service) -> MasgsmClient:
         send = self.pipeline.send
@@ -155,6 +163,8 @@ class Runner:
             plan.checks, problems = preflight(
                 client, service.title, plan.credits_to_send, self.read
             )
+            if plan.checks.balance is not None:
+                record_balance(records, PRE_FLIGHT, plan.checks.balance)
             if problems and not self.options.dry_run:
                 raise problems[0]
         self.plan = plan
@@ -233,7 +243,9 @@ class Runner:
             )
 
 
-def recheck(run_key: str, journal_path: Path, wait: float | None, ui: UI) -> Summary:
+def recheck(
+    run_key: str, journal_path: Path, wait: float | None, ui: UI, html: Path | None = None
+) -> Summary:
     """Poll the reports of a past run again and summarise it, as `masgsm-notify check` does.
 
     A reader: it needs no writer's lock, so it works while the run (or `serve`) is sending.
@@ -249,6 +261,7 @@ def recheck(run_key: str, journal_path: Path, wait: float | None, ui: UI) -> Sum
                 f"The pipeline of run {run_key!r} ({pipeline_path}) is gone; its "
                 "service settings cannot be read."
             )
-        runner = Runner(load_pipeline(pipeline_path), RunOptions(journal=journal.path), ui)
+        options = RunOptions(journal=journal.path, html=html)
+        runner = Runner(load_pipeline(pipeline_path), options, ui)
         info = RunInfo(run.name, run.run_key, pipeline_path, journal.path, False)
         return runner.check_again(RunRecords(journal, run), info, wait)
