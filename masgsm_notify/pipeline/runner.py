@@ -103,7 +103,7 @@ class Runner:
         self.options = options
         self.ui = ui or UI()
         self.hooks = get_plugin_manager().hook
-        self.env = make_environment(pipeline.template_dirs())
+        self.env = make_environment(pipeline.template_dirs(), pipeline.locale)
         self.env.globals.update(
             vars={**pipeline.vars, **options.vars},
             input=options.input,

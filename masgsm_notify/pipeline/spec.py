@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import yamlfile
+from ..cells import LOCALES
 from ..client import MAX_BATCH
 from ..errors import PipelineError
 from ..plugins import collect
@@ -71,6 +72,7 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "service": Key((str,)),
         "run_key": Key((str,)),
         "vars": Key((dict,), default={}, check=_text_keys),
+        "locale": Key((str,), default="tr", check=_one_of(*LOCALES)),
         "templates": Key((list,), default=[]),
         "recipients": Key((dict,), required=True),
         "message": Key((dict,), required=True),
@@ -166,6 +168,7 @@ class Pipeline:
     send: SendSpec
     report: ReportSpec
     notify: list[str] = field(default_factory=list)
+    locale: str = "tr"  # how `1.250` and `1,250` read (see cells)
 
     @property
     def base_dir(self) -> Path:
@@ -233,6 +236,7 @@ def load_pipeline(path: Path) -> Pipeline:
             export=report["export"],
         ),
         notify=notify,
+        locale=top["locale"],
     )
 
 
