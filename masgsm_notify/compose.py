@@ -3,10 +3,15 @@
 Pipelines and the Apprise service's contacts mode both compose rows with `Composer`, so a row
 means the same text, number and cost wherever it is sent from. It sits below both doors: it
 knows rows and renderers, not pipelines or Apprise.
+
+A text's line breaks become `\n` and its tabs spaces; any other control character (a NUL from a
+damaged export, an escape) refuses the row: a phone shows none of them, and some cut a text short
+on its way.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,6 +26,9 @@ from .sources import Row
 Message = tuple[str, str, str, str, int]
 # (where, value, reason): a row that cannot be sent.
 Refusal = tuple[str, str, str]
+
+# C0 and C1 control characters and DEL, \t and \r among them, but not \n.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass
@@ -69,7 +77,15 @@ class Composer:
             except InvalidNumberError as error:
                 done.invalid.append((where, raw_number, error.reason))
                 continue
-            text = render(self.text_of, context, where).strip()
+            text = render(self.text_of, context, where)
+            control = _CONTROL.search(text)  # the one check every text pays for
+            if control:
+                text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+                control = _CONTROL.search(text)
+                if control:
+                    done.invalid.append((where, number, _control_reason(text, control.start())))
+                    continue
+            text = text.strip()
             if not text.isascii():
                 text = unicodedata.normalize("NFC", text)
             if self.plain:
@@ -90,3 +106,11 @@ class Composer:
                 continue
             done.messages.append((where, number, text, cost.encoding.value, cost.segments))
         return done
+
+
+def _control_reason(text: str, at: int) -> str:
+    before = f"after {text[max(at - 20, 0) : at]!r}" if at else "at its start"
+    return (
+        f"the text holds the control character U+{ord(text[at]):04X} {before}; "
+        "the data has a stray byte there (a damaged export?)"
+    )
