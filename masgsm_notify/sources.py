@@ -8,7 +8,6 @@ a row at a time, never held whole. Plugins add sources the same way these are ad
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import json
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from . import yamlfile
+from .charset import Detected, choose_encoding, require_decodable
 from .errors import SourceError
 from .hookspecs import hookimpl
 
@@ -79,25 +79,38 @@ class FileSource(Source):
 
 class CsvSource(FileSource):
     """CSV with a header row. The delimiter is sniffed among `, ; tab |` unless given; the
-    encoding is UTF-8 (with or without BOM), falling back to Windows-1254, the code page Turkish
-    spreadsheets export, unless given."""
+    encoding is chosen on evidence from the whole file (see `charset`) unless given.
+
+    After `rows()` has started, `encoding` is the codec the file is read with and
+    `encoding_evidence` says why, for the plan.
+    """
 
     name = "csv"
     options: ClassVar[dict[str, type]] = {"delimiter": str, "encoding": str}
+    encoding: str | None = None
+    encoding_evidence: str | None = None
 
     def rows(self) -> Iterator[Row]:
-        encoding = self.settings.get("encoding") or _detect_encoding(self.path)
+        chosen = self._encoding()
+        self.encoding, self.encoding_evidence = chosen.encoding, chosen.evidence
         try:
-            with self.path.open(newline="", encoding=encoding) as file:
+            with self.path.open(newline="", encoding=chosen.encoding) as file:
                 yield from self._read(file)
-        except UnicodeError as error:  # a decode error, or a UTF-16 file without its BOM
-            at = f" (byte {error.start} of a chunk)" if hasattr(error, "start") else ""
+        except UnicodeError as error:  # the file changed after its encoding was checked
             raise SourceError(
-                f"{self.shown}: not valid {encoding} text{at}; "
+                f"{self.shown}: not valid {chosen.encoding} text ({error}); "
                 "set recipients.encoding (e.g. utf-8 or cp1254)"
             ) from None
+
+    def _encoding(self) -> Detected:
+        given = self.settings.get("encoding")
+        if not given:
+            return choose_encoding(self.path, self.shown)
+        try:
+            b"-".decode(given, "ignore")  # LookupError: an unknown name, or not a text codec
         except LookupError:
-            raise SourceError(f"{self.context.where}: unknown encoding {encoding!r}") from None
+            raise SourceError(f"{self.context.where}: unknown encoding {given!r}") from None
+        return require_decodable(self.path, self.shown, given)
 
     def _read(self, file: Any) -> Iterator[Row]:
         delimiter = self.settings.get("delimiter") or _sniff_delimiter(file.read(16384))
@@ -267,23 +280,6 @@ def _require_mapping(row: Any, where: str) -> dict[str, Any]:
     if not isinstance(row, dict):
         raise SourceError(f"{where}: a recipient must be a mapping of fields, got {row!r:.60}")
     return row
-
-
-def _detect_encoding(path: Path) -> str:
-    """utf-16 when the file starts with its BOM (Excel's "Unicode Text"); utf-8-sig when the whole
-    file decodes as UTF-8; else cp1254 (checked in chunks, in C)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        with path.open("rb") as file:
-            if file.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-                return "utf-16"
-            file.seek(0)
-            for chunk in iter(lambda: file.read(1 << 20), b""):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return "cp1254"
-    return "utf-8-sig"
 
 
 def _sniff_delimiter(sample: str) -> str:

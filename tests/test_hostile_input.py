@@ -360,7 +360,7 @@ PINNED: dict[str, tuple[str, dict[str, bytes], str]] = {
     "utf16-named-no-bom": (
         "name: x\nrecipients: {csv: r.csv, encoding: utf-16}\nmessage: {inline: hi}\n",
         {"r.csv": "phone\n05321112201\n".encode("utf-16-le")},
-        r"r\.csv: not valid utf-16 text",
+        r"r\.csv:1: not valid utf-16 text at offset 0",
     ),
     "surrogate-in-template": (
         "name: x\n" + ONE_ROW + "message: {inline: '{{ \"\\ud800\" }}'}\n",
