@@ -163,6 +163,7 @@ KNOWN_KEYS = [
     "service",
     "run_key",
     "vars",
+    "locale",
     "templates",
     "recipients",
     "message",
