@@ -77,8 +77,9 @@ def measure(label: str, rows: list[tuple[str, dict]], repeat: int) -> None:
     render = best(repeat, render_all)
     compose = best(repeat, compose_all)
     print(f"{label}: {n:,} rows")
-    print(f"  render only   {render:6.3f} s  {render / n * 1e6:6.2f} us/row  {n / render:9,.0f}/s")
-    print(f"  compose       {compose:6.3f} s  {compose / n * 1e6:6.2f} us/row  {n / compose:9,.0f}/s")
+    for name, seconds in (("render only", render), ("compose", compose)):
+        per_row = seconds / n * 1e6
+        print(f"  {name:12} {seconds:6.3f} s  {per_row:6.2f} us/row  {n / seconds:9,.0f}/s")
 
 
 def main() -> None:

@@ -410,6 +410,11 @@ PINNED: dict[str, tuple[str, dict[str, bytes], str]] = {
         {},
         r"report\.fail_if failed: a power above 4096 bits is refused",
     ),
+    "source-value-false": (
+        "name: x\nrecipients: {inline: false}\nmessage: {inline: hi}\n",
+        {},
+        r"p\.yaml:2:\d+: expected a list of recipients",
+    ),
 }
 
 

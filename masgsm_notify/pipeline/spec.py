@@ -255,7 +255,7 @@ def _validate(
             close = difflib.get_close_matches(str(key), keys, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(keys)}"
             raise PipelineError(f"{at}: {label}unknown key {key!r}{hint}")
-        wrong_bool = isinstance(value, bool) and bool not in spec.types
+        wrong_bool = isinstance(value, bool) and not {bool, object} & set(spec.types)
         if wrong_bool or not isinstance(value, spec.types):
             wanted = " or ".join(_TYPE_NAMES[t] for t in spec.types)
             raise PipelineError(f"{at}: {label}{key} should be {wanted}, got {value!r:.60}")
