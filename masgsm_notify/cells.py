@@ -40,17 +40,20 @@ _MAX_TEXT = 64
 _MAX_INTEGER_DIGITS = 30
 
 _AMOUNT = re.compile(
-    r"""\s*(?P<sign>[-+\u2212]?)\s*(?P<before>₺|TL|TRY)?\s*(?P<sign2>[-+\u2212]?)\s*
+    r"""\s*([-+\u2212]?)\s*(₺|(?i:TL|TRY))?\s*([-+\u2212]?)\s*
     (?:
-        (?P<whole>[0-9]+)
-      | (?P<either>[1-9][0-9]{0,2})(?P<separator>[.,])(?P<three>[0-9]{3})
-      | (?P<units>[0-9]*)[.,](?P<fraction>[0-9]+)
-      | (?P<tr>[1-9][0-9]{0,2}(?:\.[0-9]{3})+)(?:,(?P<tr_fraction>[0-9]+))?
-      | (?P<en>[1-9][0-9]{0,2}(?:,[0-9]{3})+)(?:\.(?P<en_fraction>[0-9]+))?
+        ([0-9]+)                                        # 1250
+      | ([1-9][0-9]{0,2})([.,])([0-9]{3})               # 1.250 or 1,250: the locale decides
+      | ([0-9]*)[.,]([0-9]+)                            # 1250,50 1250.5 733,57 ,5
+      | ([1-9][0-9]{0,2}(?:\.[0-9]{3})+)(?:,([0-9]+))?  # 1.250.000 1.250,50
+      | ([1-9][0-9]{0,2}(?:,[0-9]{3})+)(?:\.([0-9]+))?  # 1,250,000 1,250.50
     )
-    \s*(?P<after>₺|TL|TRY)?\s*""",
-    re.VERBOSE | re.IGNORECASE,
+    \s*(₺|(?i:TL|TRY))?\s*""",
+    re.VERBOSE,
 )
+# What programs write (1249.90, 349, -12.5) is read without the general pattern, several times
+# faster; never the ambiguous 1.250, which has three decimals.
+_PLAIN = re.compile(r"-?[0-9]{1,30}(?:\.[0-9]{1,2})?")
 _FORMS = "write it like 1.250,50, 1250,50, 1,250.50 or 1250.50, optionally with ₺ or TL"
 
 
@@ -61,6 +64,8 @@ def read_amount(value: object, locale: str = "tr", reader: str = "money") -> Dec
     1.005, not 1.00499999999999989...; bools are refused (True is not 1 TL).
     """
     if isinstance(value, str):
+        if _PLAIN.fullmatch(value):
+            return Decimal(value)
         return _amount_from_text(value, locale, reader)
     if isinstance(value, bool):
         raise UnreadableValueError(reader, f"{value!r} is not a number", value)
@@ -86,23 +91,26 @@ def _amount_from_text(value: str, locale: str, reader: str) -> Decimal:
             reader, f"an empty value ({value!r}) where a number is needed", value
         )
     found = _AMOUNT.fullmatch(value) if len(value) <= _MAX_TEXT else None
-    if found is None or (found["sign"] and found["sign2"]) or (found["before"] and found["after"]):
+    if found is None:
         raise UnreadableValueError(reader, f"{value!r} is not a number ({_FORMS})", value)
-    if found["whole"] is not None:
-        units, fraction = found["whole"], ""
-    elif found["either"] is not None:
-        units, fraction = found["either"], found["three"]
-        if found["separator"] != _decimal_separator(locale):
+    (sign, before, sign2, whole, either, separator, three, units, fraction, tr, tr_fraction, en,
+     en_fraction, after) = found.groups()  # fmt: skip
+    if (sign and sign2) or (before and after):
+        raise UnreadableValueError(reader, f"{value!r} is not a number ({_FORMS})", value)
+    if whole is not None:
+        units, fraction = whole, ""
+    elif either is not None:
+        units, fraction = either, three
+        if separator != _decimal_separator(locale):
             units, fraction = units + fraction, ""
-    elif found["fraction"] is not None:
-        units, fraction = found["units"], found["fraction"]
-    elif found["tr"] is not None:
-        units, fraction = found["tr"].replace(".", ""), found["tr_fraction"] or ""
-    else:
-        units, fraction = found["en"].replace(",", ""), found["en_fraction"] or ""
+    elif tr is not None:
+        units, fraction = tr.replace(".", ""), tr_fraction
+    elif en is not None:
+        units, fraction = en.replace(",", ""), en_fraction
+    # else one separator, a decimal one: units and fraction are as matched
     if len(units) > _MAX_INTEGER_DIGITS:
         raise UnreadableValueError(reader, f"{value!r} is too large to be an amount", value)
-    negative = "-" if (found["sign"] or found["sign2"]) in ("-", "\u2212") else ""
+    negative = "-" if (sign or sign2) in ("-", "\u2212") else ""
     return Decimal(f"{negative}{units or 0}.{fraction}" if fraction else f"{negative}{units}")
 
 
@@ -162,6 +170,12 @@ def read_date(value: object, reader: str = "date") -> dt.date:
 
 
 def _date_from_text(value: str, reader: str) -> dt.date:
+    if len(value) == 10 and value[4] == value[7] == "-" and value[5:7].isdigit():
+        # 2026-11-25, what programs write, read in C; anything it refuses gets the error below.
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
     if not value or value.isspace():
         raise UnreadableValueError(
             reader, f"an empty value ({value!r}) where a date is needed", value

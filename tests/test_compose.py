@@ -3,10 +3,12 @@ that name the row, the field and the value a filter could not read."""
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
 
+from masgsm_notify import text as sms_text
 from masgsm_notify.compose import Composer
 from masgsm_notify.errors import RenderError
 from masgsm_notify.render import compile_text, load_template, make_environment
@@ -14,10 +16,9 @@ from masgsm_notify.render import compile_text, load_template, make_environment
 ENV = make_environment()
 
 
-def composer(template: str, env=ENV) -> Composer:
-    return Composer(
-        compile_text(env, "{{ phone }}", "p.yaml:3:11 (number)"), template_of(template, env)
-    )
+def composer(template: str, env=ENV, plain: bool = False) -> Composer:
+    number_of = compile_text(env, "{{ phone }}", "p.yaml:3:11 (number)")
+    return Composer(number_of, template_of(template, env), plain=plain)
 
 
 def template_of(source: str, env=ENV):
@@ -78,6 +79,22 @@ def test_control_characters_refuse_the_row(name: str, code: str, before: str) ->
         )
     ]
     assert [m[2] for m in done.messages] == ["Sayın Ali, borcunuz yok."]  # the others go on
+
+
+@pytest.mark.parametrize("name", ["Ali\x00", "Ali\x0c", "Ay\x00şe", "Ali\x1b 😀"])
+@pytest.mark.parametrize("plain", [False, True])
+def test_every_encoding_and_lang_refuses_control_characters(name: str, plain: bool) -> None:
+    """GSM 7-bit, Turkish, UCS-2 and plain texts alike; plain() would have written a "?"."""
+    done = composer("{{ name }} bey", plain=plain)([row(name=name)])
+    assert done.messages == []
+    assert "the text holds the control character" in done.invalid[0][2]
+
+
+def test_the_alphabets_hold_no_control_character_but_line_feed_return_and_form_feed() -> None:
+    """What lets the composer skip the scan for texts that cost as GSM 7-bit or Turkish."""
+    alphabets = sms_text.GSM7 | sms_text.TURKISH
+    controls = {ch for ch in alphabets if unicodedata.category(ch) == "Cc"}
+    assert controls == {"\n", "\r", "\f"}
 
 
 def test_a_control_character_at_the_start_is_named_so() -> None:
