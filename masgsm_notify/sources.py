@@ -8,6 +8,7 @@ a row at a time, never held whole. Plugins add sources the same way these are ad
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
@@ -151,8 +152,11 @@ class JsonLinesSource(FileSource):
     name = "jsonl"
 
     def rows(self) -> Iterator[Row]:
-        with self.path.open(encoding="utf-8-sig") as file:
-            for number, line in enumerate(file, start=1):
+        with self.path.open("rb") as file:
+            offset = 0
+            for number, raw in enumerate(file, start=1):
+                line = _json_text(raw, self.shown, number, offset)
+                offset += len(raw)
                 if not line.strip():
                     continue
                 where = f"{self.shown}:{number}"
@@ -174,7 +178,7 @@ class JsonArraySource(FileSource):
     name = "json"
 
     def rows(self) -> Iterator[Row]:
-        text = self.path.read_text(encoding="utf-8-sig")
+        text = _json_text(self.path.read_bytes(), self.shown, 1, 0)
         decoder = json.JSONDecoder()
         pos = _JSON_SPACE.match(text).end()  # type: ignore[union-attr]
         if not text.startswith("[", pos):
@@ -216,6 +220,20 @@ class JsonArraySource(FileSource):
 
 
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _json_text(raw: bytes, shown: str, line: int, offset: int) -> str:
+    """JSON bytes (from `line` and byte `offset` of the file) as text, without a UTF-8 BOM at
+    the file's start; JSON is UTF-8, so another byte is an error naming its line and offset."""
+    try:
+        return raw.decode("utf-8-sig" if offset == 0 else "utf-8")
+    except UnicodeDecodeError as error:
+        at = error.start + (len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0)
+        line += raw.count(b"\n", 0, at)
+        raise SourceError(
+            f"{shown}:{line}: not UTF-8 text: byte 0x{raw[at]:02X} at offset {offset + at} "
+            "(JSON files are UTF-8)"
+        ) from None
 
 
 def _line_of(text: str, pos: int) -> int:

@@ -10,6 +10,7 @@ import pytest
 
 from masgsm_notify import charset
 from masgsm_notify.charset import choose_encoding, require_decodable
+from masgsm_notify.contacts import contact_source
 from masgsm_notify.errors import SourceError
 from masgsm_notify.sources import CsvSource, SourceContext
 
@@ -182,3 +183,37 @@ def test_a_mixed_file_stops_before_any_row(tmp_path: Path) -> None:
     rows = csv_source(tmp_path).rows()
     with pytest.raises(SourceError, match=r"^r\.csv:4: the file mixes encodings"):
         next(rows)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        (
+            "r.jsonl",
+            b'{"ad": "Ali"}\n{"ad": "Ay\xfee"}\n',
+            r"^r\.jsonl:2: not UTF-8 text: byte 0xFE at offset 24 \(JSON files are UTF-8\)$",
+        ),
+        ("r.jsonl", b'\xef\xbb\xbf{"ad": "Ay\xfee"}\n', r"^r\.jsonl:1: .* at offset 13 "),
+        ("r.json", b'[\n{"ad": "Ali"},\n{"ad": "Ay\xfee"}]', r"^r\.json:3: .* at offset 27 "),
+        ("r.json", b'\xef\xbb\xbf[{"ad": "Ay\xfee"}]', r"^r\.json:1: .* at offset 14 "),
+    ],
+)
+def test_json_recipients_that_are_not_utf8_name_the_line_and_offset(
+    tmp_path: Path, name: str, data: bytes, expected: str
+) -> None:
+    (tmp_path / name).write_bytes(data)
+    offset = int(re.search(r"offset (\d+)", expected).group(1))
+    assert data[offset] == 0xFE  # the offset the message gives is the bad byte's
+    source = contact_source(tmp_path / name)
+    source.shown = name
+    with pytest.raises(SourceError, match=expected):
+        list(source.rows())
+
+
+def test_json_lines_with_a_bom_are_read(tmp_path: Path) -> None:
+    (tmp_path / "r.jsonl").write_bytes('\ufeff{"ad": "Ayşe"}\n\n{"ad": "Işık"}\n'.encode())
+    rows = list(contact_source(tmp_path / "r.jsonl").rows())
+    assert [(where.rsplit(":", 1)[1], fields) for where, fields in rows] == [
+        ("1", {"ad": "Ayşe"}),
+        ("3", {"ad": "Işık"}),
+    ]
