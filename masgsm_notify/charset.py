@@ -39,12 +39,9 @@ _MARKS = (
     (codecs.BOM_UTF16_LE, "utf-16", "a UTF-16 byte-order mark"),
     (codecs.BOM_UTF16_BE, "utf-16", "a UTF-16 byte-order mark"),
 )
-# One well-formed multi-byte UTF-8 sequence (RFC 3629: no overlong forms, no surrogates).
-_UTF8_SEQUENCE = re.compile(
-    rb"[\xc2-\xdf][\x80-\xbf]"
-    rb"|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
-    rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
-)
+# A character that UTF-8 writes in more than one byte: neither ASCII nor a byte that
+# surrogateescape decoding kept as it was.
+_MULTI_BYTE = re.compile("[^\x00-\x7f\udc80-\udcff]")
 
 
 @dataclass(frozen=True)
@@ -193,16 +190,25 @@ def _locate(
 
 
 def _first_utf8_sequence(file: BinaryIO) -> tuple[int, str] | None:
-    """(offset, text) of the first well-formed multi-byte UTF-8 sequence in the file."""
+    """(offset, text) of the first well-formed multi-byte UTF-8 sequence in the file.
+
+    Decoded with surrogateescape, a byte that is not UTF-8 becomes one character, and so does a
+    whole multi-byte sequence: a chunk holds such a sequence exactly when it decodes to fewer
+    characters than it has bytes, a test at C speed. Only that chunk is then searched.
+    """
     file.seek(0)
-    offset, carried = 0, b""
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+    offset = 0  # bytes decoded before this chunk
     for chunk in iter(lambda: file.read(_CHUNK), b""):
-        data = carried + chunk
-        found = _UTF8_SEQUENCE.search(data)
-        if found:
-            return offset - len(carried) + found.start(), found.group().decode("utf-8")
-        carried = data[-3:]  # a sequence may straddle two chunks
-        offset += len(chunk)
+        pending = len(decoder.getstate()[0])
+        text = decoder.decode(chunk)
+        decoded = pending + len(chunk) - len(decoder.getstate()[0])
+        if len(text) < decoded:
+            found = _MULTI_BYTE.search(text)
+            if found:  # always, by the count above
+                before = text[: found.start()].encode("utf-8", "surrogateescape")
+                return offset + len(before), found.group()
+        offset += decoded
     return None
 
 
