@@ -3,10 +3,16 @@
 Pipelines and the Apprise service's contacts mode both compose rows with `Composer`, so a row
 means the same text, number and cost wherever it is sent from. It sits below both doors: it
 knows rows and renderers, not pipelines or Apprise.
+
+A text's line breaks become `\n` and its tabs spaces; any other control character (a NUL from a
+damaged export, an escape) refuses the row: a phone shows none of them, and some cut a text short
+on its way. Only texts that cost as UCS-2 (or hold a form feed) are scanned for them: the GSM and
+Turkish alphabets that `text.cost` checks every text against hold no other control character.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,6 +27,9 @@ from .sources import Row
 Message = tuple[str, str, str, str, int]
 # (where, value, reason): a row that cannot be sent.
 Refusal = tuple[str, str, str]
+
+# C0 and C1 control characters and DEL, but not \n (\r and \t are made plain before).
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass
@@ -69,24 +78,46 @@ class Composer:
             except InvalidNumberError as error:
                 done.invalid.append((where, raw_number, error.reason))
                 continue
-            text = render(self.text_of, context, where).strip()
-            if not text.isascii():
-                text = unicodedata.normalize("NFC", text)
-            if self.plain:
-                text = sms_text.plain(text)
-            if not text:
-                done.invalid.append((where, number, "the message rendered empty"))
+            made = self._text(context, where)
+            if isinstance(made, str):
+                done.invalid.append((where, number, made))
                 continue
-            cost = sms_text.cost(text, not self.plain)
-            if cost.segments > self.limit:
-                done.invalid.append(
-                    (
-                        where,
-                        number,
-                        f"the text needs {cost.segments} segments, "
-                        f"more than {self.limit_name} ({self.limit})",
-                    )
-                )
-                continue
+            text, cost = made
             done.messages.append((where, number, text, cost.encoding.value, cost.segments))
         return done
+
+    def _text(self, context: dict, where: str) -> tuple[str, sms_text.TextCost] | str:
+        """The row's final text and its cost, or why it cannot be sent."""
+        text = render(self.text_of, context, where)
+        if "\r" in text or "\t" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+        text = text.strip()
+        if not text.isascii():
+            text = unicodedata.normalize("NFC", text)
+        if self.plain:
+            if control := _CONTROL.search(text):  # before plain() writes it as "?"
+                return _control_reason(text, control.start())
+            text = sms_text.plain(text)
+        if not text:
+            return "the message rendered empty"
+        cost = sms_text.cost(text, not self.plain)
+        # GSM 7-bit and the Turkish table hold no control character but \n, \r and \f, so only
+        # a UCS-2 text, or one with a form feed, needs a scan of its own.
+        scan = cost.encoding is sms_text.Encoding.UCS2 or "\f" in text
+        if scan and (control := _CONTROL.search(text)):
+            return _control_reason(text, control.start())
+        if cost.segments > self.limit:
+            return (
+                f"the text needs {cost.segments} segments, "
+                f"more than {self.limit_name} ({self.limit})"
+            )
+        return text, cost
+
+
+def _control_reason(text: str, at: int) -> str:
+    """Where the character sits, by position: the reason may be shown where the row's content
+    must not be (the Apprise door's contacts files)."""
+    return (
+        f"the text holds the control character U+{ord(text[at]):04X} at character {at + 1:,}; "
+        "the data has a stray byte there (a damaged export?)"
+    )

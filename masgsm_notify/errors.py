@@ -42,6 +42,19 @@ class InvalidNumberError(UsageError, ValueError):
         self.reason = reason
 
 
+class UnreadableValueError(UsageError, ValueError):
+    """A filter could not read a value as a number or a date (`money`, `float`, `int`, `date`).
+
+    Raised while a template renders; it carries the filter's name and the value itself, so the
+    row's error can name the field that held it.
+    """
+
+    def __init__(self, reader: str, problem: str, value: object):
+        super().__init__(f"{reader}: {problem}")
+        self.reader = reader
+        self.value = value
+
+
 class MissingParameterError(UsageError):
     """Answer 400: the request lacked the user, password, message, title or numbers."""
 

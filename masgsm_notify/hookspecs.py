@@ -26,7 +26,11 @@ def register_sources(register: Any) -> None:
 
 @hookspec
 def register_filters(register: Any) -> None:
-    """Add Jinja filters for message templates: call `register(name, function)` for each."""
+    """Add Jinja filters for message templates: call `register(name, function)` for each.
+
+    A filter that reads numbers can follow the pipeline's `locale:` ("tr" or "en"): decorated
+    with Jinja's `pass_environment`, it finds it as `env.locale`.
+    """
 
 
 @hookspec

@@ -10,6 +10,7 @@ skips Jinja entirely and reads the field directly, with the same error for a mis
 
 from __future__ import annotations
 
+import linecache
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -27,13 +28,15 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
-from .errors import RenderError
+from .cells import LOCALES
+from .errors import RenderError, UnreadableValueError
 from .plugins import collect
 
 _SIMPLE_FIELD = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _FALSE_WORDS = frozenset({"", "false", "0", "no", "none", "off"})
 
 Renderer = Callable[[Mapping[str, Any]], str]
+Place = tuple[str, int] | None  # a template's name and line
 
 
 # What one operator may build. No SMS needs more, and without a limit `{{ 10**(10**10) }}` or
@@ -44,9 +47,13 @@ _PERCENT_FIELD = re.compile(r"%[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
 
 
 class LimitedSandbox(SandboxedEnvironment):
-    """Jinja's sandbox, with `**`, `*` and `%` refusing results too large to be a text."""
+    """Jinja's sandbox, with `**`, `*` and `%` refusing results too large to be a text.
+
+    `locale` is how the number filters read an ambiguous `1.250` (see `cells`).
+    """
 
     intercepted_binops = frozenset({"**", "*", "%"})
+    locale = "tr"
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
@@ -92,8 +99,13 @@ def _check_percent_format(text: str) -> None:
                 raise OverflowError(f"a % width above {MAX_REPEAT:,} is refused")
 
 
-def make_environment(search_path: Iterable[Path] = ()) -> SandboxedEnvironment:
-    """A sandboxed, strict environment with the plugins' filters and globals."""
+def make_environment(search_path: Iterable[Path] = (), locale: str = "tr") -> LimitedSandbox:
+    """A sandboxed, strict environment with the plugins' filters and globals.
+
+    `locale` (a pipeline's `locale:`) says how the number filters read `1.250` and `1,250`.
+    """
+    if locale not in LOCALES:
+        raise ValueError(f"locale {locale!r} is not one of {', '.join(LOCALES)}")
     resolved = dict.fromkeys(Path(p).resolve() for p in search_path)
     folders = [str(p) for p in resolved if p.is_dir()]
     env = LimitedSandbox(
@@ -102,6 +114,7 @@ def make_environment(search_path: Iterable[Path] = ()) -> SandboxedEnvironment:
         loader=FileSystemLoader(folders) if folders else None,
         keep_trailing_newline=False,
     )
+    env.locale = locale
     env.filters.update(collect("register_filters"))
     env.globals.update(collect("register_globals"))
     return env
@@ -123,6 +136,8 @@ def compile_text(env: SandboxedEnvironment, source: str, name: str) -> Renderer:
         ) from None
     except (RecursionError, SyntaxError):  # Python's own limits on nesting
         raise RenderError(_TOO_DEEP, name) from None
+    # Where tracebacks (and a failing row's error) find the template's lines, as for a file.
+    linecache.cache[name] = (len(source), None, source.splitlines(keepends=True), name)
     return _render_function(env.template_class.from_code(env, code, env.make_globals(None)))
 
 
@@ -202,15 +217,20 @@ def render(renderer: Renderer, context: Mapping[str, Any], row: str) -> str:
     try:
         text = renderer(context)
     except Exception as error:  # any failure inside a template is the template author's to fix
-        line = _template_line(error)
+        place = _template_place(error)
+        at = f"template {place[0]} line {place[1]}: " if place else ""
         if isinstance(error, SecurityError):
             problem = hidden = f"the template tried to reach Python internals ({error})"
         elif isinstance(error, UndefinedError):  # names from the template, never values
             problem = hidden = str(error)
+        elif isinstance(error, UnreadableValueError):
+            holder = _holder(error, context, place)
+            problem = f"{holder}{error}"
+            hidden = f"{holder}{error.reader}: a value it cannot read (not shown: it is the row's)"
         else:
             problem = f"{type(error).__name__}: {error}"
             hidden = f"{type(error).__name__} (its message quotes the row, so it is not shown)"
-        raise RenderError(f"{line}{problem}", row, without_data=f"{line}{hidden}") from None
+        raise RenderError(f"{at}{problem}", row, without_data=f"{at}{hidden}") from None
     if not text.isascii():
         try:
             text.encode("utf-8")
@@ -252,16 +272,44 @@ _MISSING = object()
 _TOO_DEEP = "the template nests blocks or brackets too deeply"
 
 
-def _template_line(error: BaseException) -> str:
-    """`template NAME line N: ` for the innermost template frame of the traceback, if any.
+def _template_place(error: BaseException) -> Place:
+    """The template name and line of the innermost template frame of the traceback, if any.
 
     Jinja rewrites tracebacks so that template frames carry the template's file name and line,
     and marks them with `__jinja_exception__` in their globals.
     """
-    where = ""
+    place = None
     tb = error.__traceback__
     while tb is not None:
         if "__jinja_exception__" in tb.tb_frame.f_globals:
-            where = f"template {tb.tb_frame.f_code.co_filename} line {tb.tb_lineno}: "
+            place = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
         tb = tb.tb_next
-    return where
+    return place
+
+
+def _holder(error: UnreadableValueError, context: Mapping[str, Any], place: Place) -> str:
+    """`field 'NAME': ` for the row field that holds the value a filter could not read.
+
+    Only on the error path: the fields holding that very value (or an equal one of the same
+    type); when several do (empty cells), those the failing template line passes to the filter
+    (`tutar|money`, `row["Tutar"]|money`), else those it names at all. A value the template
+    computed itself is held by no field, and nothing is said.
+    """
+    value, kind = error.value, type(error.value)
+    names = [
+        name
+        for name, held in context.items()
+        if name != "row" and (held is value or (type(held) is kind and held == value))
+    ]
+    if len(names) > 1 and place:
+        line = linecache.getline(*place)
+        for follows in (rf"""['"\]]*\s*\|\s*{error.reader}\b""", ""):
+            named = [n for n in names if re.search(rf"(?<!\w){re.escape(n)}{follows}", line)]
+            if named:
+                names = named
+                break
+    if not names:
+        return ""
+    if len(names) == 1:
+        return f"field {names[0]!r}: "
+    return f"one of the fields {', '.join(map(repr, names))}: "

@@ -558,3 +558,58 @@ def test_verify_no_reaches_the_client(sandbox: SandboxServer) -> None:
     with unchecked.client() as masgsm:
         assert masgsm.session.verify is False
         assert masgsm.balance() == 1_000_000
+
+
+def test_a_turkish_excel_export_as_contacts(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """The contacts door reads what pipelines read: cp1254, semicolons, 1.250,50, 25.11.2026."""
+    contacts = tmp_path / "musteriler.csv"
+    contacts.write_bytes(
+        "Cep No;Ad;Tutar;Vade\r\n"
+        "0532 111 22 33;AYŞE YILMAZ;1.250,50;25.11.2026\r\n"
+        "0533 444 55 66;çağrı ışık;733,57 TL;1/12/2026\r\n".encode("cp1254")
+    )
+    template = "Sayın {{ Ad|tr_title }}, {{ Tutar|money }} borcunuzun vadesi {{ Vade|date }}."
+    ok, output = notify(contacts_url(sandbox, contacts, "&number=Cep%20No"), template)
+    assert ok, output
+    assert sent(sandbox) == [
+        (
+            "5321112233",
+            "Sayın Ayşe Yılmaz, 1.250,50 TL borcunuzun vadesi 25.11.2026.",
+            "MASGSMTEST",
+        ),
+        ("5334445566", "Sayın Çağrı Işık, 733,57 TL borcunuzun vadesi 01.12.2026.", "MASGSMTEST"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "amount", "expected"),
+    [
+        (
+            "A\x00li",
+            "5",
+            "contacts.csv:3: to 5421112233, the text holds the control character U+0000 at "
+            "character 8",
+        ),
+        (
+            "Ali",
+            "",
+            "contacts.csv:3: template message line 1: field 'amount': money: a value it cannot "
+            "read (not shown: it is the row's)",
+        ),
+        (
+            "Ali",
+            "5 lira",
+            "contacts.csv:3: template message line 1: field 'amount': money: a value it cannot "
+            "read (not shown: it is the row's)",
+        ),
+    ],
+)
+def test_a_contact_with_a_control_character_or_an_unreadable_amount_stops_the_send(
+    sandbox: SandboxServer, tmp_path: Path, name: str, amount: str, expected: str
+) -> None:
+    bad = {"phone": "5421112233", "name": name, "amount": amount}
+    contacts = write_contacts(tmp_path, "csv", [CUSTOMERS[0], bad, CUSTOMERS[1]])
+    ok, output = notify(contacts_url(sandbox, contacts), TEMPLATE)
+    assert not ok
+    assert sent(sandbox) == []
+    assert expected in output

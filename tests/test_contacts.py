@@ -114,8 +114,8 @@ def test_plan_contacts_reports_the_template_and_the_file(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("c.jsonl", ":2: not UTF-8 text (byte 3"),
-        ("c.json", ":2: not UTF-8 text; JSON must be UTF-8"),
+        ("c.jsonl", ":2: not UTF-8 text: byte 0xFF at offset 24"),
+        ("c.json", ":2: not UTF-8 text: byte 0xFF at offset 26"),
     ],
 )
 def test_a_file_that_is_not_utf8_is_a_problem_not_a_crash(

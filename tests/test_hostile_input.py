@@ -169,6 +169,7 @@ KNOWN_KEYS = [
     "service",
     "run_key",
     "vars",
+    "locale",
     "templates",
     "recipients",
     "message",
@@ -366,7 +367,7 @@ PINNED: dict[str, tuple[str, dict[str, bytes], str]] = {
     "utf16-named-no-bom": (
         "name: x\nrecipients: {csv: r.csv, encoding: utf-16}\nmessage: {inline: hi}\n",
         {"r.csv": "phone\n05321112201\n".encode("utf-16-le")},
-        r"r\.csv: not valid utf-16 text",
+        r"r\.csv:1: not valid utf-16 text at offset 0",
     ),
     "surrogate-in-template": (
         "name: x\n" + ONE_ROW + "message: {inline: '{{ \"\\ud800\" }}'}\n",
@@ -414,6 +415,11 @@ PINNED: dict[str, tuple[str, dict[str, bytes], str]] = {
         "name: x\n" + ONE_ROW + "message: {inline: hi}\nreport: {fail_if: '10**(10**10) > 0'}\n",
         {},
         r"report\.fail_if failed: a power above 4096 bits is refused",
+    ),
+    "source-value-false": (
+        "name: x\nrecipients: {inline: false}\nmessage: {inline: hi}\n",
+        {},
+        r"p\.yaml:2:\d+: expected a list of recipients",
     ),
 }
 

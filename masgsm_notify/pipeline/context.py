@@ -66,7 +66,7 @@ class RunContext:
         self.pipeline = pipeline
         self.options = options
         self.ui = ui or UI()
-        self.env = make_environment(pipeline.template_dirs())
+        self.env = make_environment(pipeline.template_dirs(), pipeline.locale)
         self.env.globals.update(
             vars={**pipeline.vars, **options.vars},
             input=options.input,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import yamlfile
+from ..cells import LOCALES
 from ..client import LANGS, MAX_BATCH
 from ..errors import PipelineError
 from ..plugins import collect
@@ -82,6 +83,7 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "service": Key((str, dict)),
         "run_key": Key((str,)),
         "vars": Key((dict,), default={}, check=_text_keys),
+        "locale": Key((str,), default="tr", check=_one_of(*LOCALES)),
         "templates": Key((list,), default=[]),
         "recipients": Key((dict,), required=True),
         "message": Key((dict,), required=True),
@@ -187,6 +189,7 @@ class Pipeline:
     send: SendSpec
     report: ReportSpec
     notify: list[str] = field(default_factory=list)
+    locale: str = "tr"  # how `1.250` and `1,250` read (see cells)
 
     @property
     def base_dir(self) -> Path:
@@ -262,6 +265,7 @@ def load_pipeline(path: Path) -> Pipeline:
             export=report["export"],
         ),
         notify=notify,
+        locale=top["locale"],
     )
 
 
@@ -289,7 +293,7 @@ def _validate(
             hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(keys)}"
             at = yamlfile.key_where(data, key) or where
             raise PipelineError(f"{at}: {label}unknown key {key!r}{hint}")
-        wrong_bool = isinstance(value, bool) and bool not in spec.types
+        wrong_bool = isinstance(value, bool) and not {bool, object} & set(spec.types)
         if wrong_bool or not isinstance(value, spec.types):
             wanted = " or ".join(_TYPE_NAMES[t] for t in spec.types)
             raise PipelineError(f"{at}: {label}{key} should be {wanted}, got {value!r:.60}")
