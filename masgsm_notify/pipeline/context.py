@@ -31,6 +31,9 @@ class RunOptions:
     resend_unknown: bool = False
     resend_duplicates: bool = False
     preview: int = 3
+    # serve: stop once the texts are sent (raising what stopped the send); the reports, the
+    # verdict, the export and notify come later, from `Runner.check_again`.
+    check_later: bool = False
 
 
 @dataclass(frozen=True)
