@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/masgsm-notify run pipelines/demo.yaml --sandbox
 
-test: $(STAMP)
+# Debian's Alertmanager, which the serve tests drive. Installed when missing and possible (root
+# with apt-get); otherwise those tests are skipped, saying why.
+ALERTMANAGER := /usr/bin/prometheus-alertmanager
+
+system-deps:
+	@if [ -x $(ALERTMANAGER) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager \
+		|| echo "Could not install prometheus-alertmanager: the tests that need it will be skipped."; \
+	else \
+		echo "prometheus-alertmanager is missing (install it as root: apt-get install prometheus-alertmanager); the tests that need it will be skipped."; \
+	fi
+
+test: $(STAMP) system-deps
 	$(BIN)/ruff check masgsm_notify tests benchmarks
 	$(BIN)/python -m pytest -q -m "not soak"
 

@@ -153,7 +153,8 @@ class HookApp:
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer":
             return False
-        return hmac.compare_digest(given.strip().encode(), self._token)
+        # WSGI gives header bytes decoded as Latin-1: the raw bytes again, for a UTF-8 token.
+        return hmac.compare_digest(given.strip().encode("latin-1", "replace"), self._token)
 
 
 _RETRY_AFTER = [("Retry-After", "5")]
