@@ -408,7 +408,7 @@ def test_pipelines_that_cannot_be_served_are_refused(
         first.stop()
 
 
-def test_a_cron_run_of_the_same_pipeline_works_beside_serve(
+def test_serve_holds_its_journals_a_cron_run_waits_and_readers_read(
     sandbox: SandboxServer, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     pipeline = notice_pipeline(tmp_path)
@@ -418,13 +418,19 @@ def test_a_cron_run_of_the_same_pipeline_works_beside_serve(
     try:
         assert serve.post("notice", notice("Serve'den")).status_code == 202
         wait_for(lambda: len(sandbox.messages()) == 1, what="serve's text")
-        ran = run_cli(["run", str(pipeline), "--input", str(payload), "--json"], cli_env)
-        assert ran.returncode == 0, ran.output
-        assert serve.post("notice", notice("Yine serve'den")).status_code == 202
-        wait_for(lambda: len(sandbox.messages()) == 3, what="all three texts")
+        refused = run_cli(["run", str(pipeline), "--input", str(payload)], cli_env)
+        assert refused.returncode == 1, refused.output
+        assert "notice.sqlite is in use by pid" in refused.stderr
+        assert " serve " in refused.stderr  # the command holding it
+        assert_no_traceback(refused)
+        run_key = queue_rows(Path(cli_env["MASGSM_STATE_DIR"]))[0]["run_key"]
+        checked = run_cli(["check", run_key, "--json", "--wait", "2s"], cli_env)
+        assert checked.returncode == 0, checked.output
     finally:
         serve.stop()
-    assert [m["text"] for m in sandbox.messages()] == ["Serve'den", "Cron'dan", "Yine serve'den"]
+    ran = run_cli(["run", str(pipeline), "--input", str(payload)], cli_env)
+    assert ran.returncode == 0, ran.output
+    assert [m["text"] for m in sandbox.messages()] == ["Serve'den", "Cron'dan"]
 
 
 def test_queue_commands_without_a_queue(cli_env: dict[str, str]) -> None:

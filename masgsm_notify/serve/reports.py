@@ -4,8 +4,9 @@ A payload's worker stops once its texts are sent, so the next payload need not w
 delivery reports. Here each sent run is polled round by round on the schedule `check` keeps
 (a quarter second, doubling up to `report.poll_every`), until no number is pending or
 `report.wait` has passed; then its run is concluded as `run` concludes one: the verdict
-(`fail_if`), the export, `after_report` and `notify:`. Each round holds the journal only for
-that round, so it never holds up the pipeline's worker for long.
+(`fail_if`), the export, `after_report` and `notify:`. A round takes the journal's lock to see
+what waits and to record the answers, never while it waits for MASGSM, so the pipeline's worker
+is hardly held up.
 
 A stop drops the rounds still to come; at the next start every payload sent but not concluded
 is taken up again.
@@ -22,10 +23,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import MasgsmError
+from ..client import DeliveryReport, MasgsmClient
+from ..errors import CredentialsError, MasgsmError
 from ..pipeline import RunInfo, Runner, RunOptions
-from ..pipeline.checking import FIRST_DELAY, check_reports
-from ..pipeline.journal import Journal
+from ..pipeline.checking import FIRST_DELAY
 from ..pipeline.records import RunRecords
 from .metrics import Metrics
 from .queue import QueueStore
@@ -44,6 +45,7 @@ class _Job:
     deadline: float
     delay: float = FIRST_DELAY
     runner: Runner | None = field(default=None, repr=False)
+    client: MasgsmClient | None = field(default=None, repr=False)
 
 
 class Concluder:
@@ -119,30 +121,38 @@ class Concluder:
                 )
 
     def _round(self, job: _Job) -> None:
+        """One round: which batches still wait for a report (under the journal's lock), their
+        reports (not under it: the pipeline's worker goes on meanwhile), then their answers (under
+        it again); or, when nothing waits or the time is up, the conclusion."""
         served = job.served
         spec = served.pipeline.report
-        with served.lock, Journal(served.journal) as journal:
-            run = journal.find_run(job.run_key)
+        runner = job.runner or self._runner(job)
+        with served.lock:
+            run = served.held.journal.find_run(job.run_key)
             if run is None:
                 return  # nothing was planned (the payload failed before), nothing to conclude
-            records = RunRecords(journal, run)
+            records = RunRecords(served.held.journal, run)
             if job.failed and not records.ever_attempted():
                 return
-            runner = job.runner or self._runner(job)
-            left = records.batches_to_check(partial_only=not spec.check)
-            if left and time.time() < job.deadline:
-                service = runner.resolver.configured()
-                send = served.pipeline.send
-                with service.client(pool_size=1, timeout=(10.0, send.timeout)) as client:
-                    check_reports(
-                        records, client, wait=0.0, poll_every=spec.poll_every, concurrency=1
-                    )
-                if records.batches_to_check(partial_only=not spec.check):
-                    job.delay = min(job.delay * 2, spec.poll_every)
-                    self._schedule_at(min(time.time() + job.delay, job.deadline), job)
-                    return
-            info = RunInfo(served.name, run.run_key, served.pipeline.path, journal.path, False)
+            todo = records.batches_to_check(partial_only=not spec.check)
+        if todo and time.time() < job.deadline:
+            reports = [(batch_id, _read_report(job, runner, id_)) for batch_id, id_ in todo]
+            with served.lock:
+                for batch_id, report in reports:
+                    if report is not None:
+                        records.apply_report(
+                            batch_id, report.delivered, report.failed, report.pending
+                        )
+                left = records.batches_to_check(partial_only=not spec.check)
+            if left:
+                job.delay = min(job.delay * 2, spec.poll_every)
+                self._schedule_at(min(time.time() + job.delay, job.deadline), job)
+                return
+        info = RunInfo(served.name, run.run_key, served.pipeline.path, served.journal, False)
+        with served.lock:
             summary = runner.check_again(records, info, 0.0, job.stop)
+        if job.client is not None:
+            job.client.close()
         self._concluded(job, summary.to_dict())
 
     def _runner(self, job: _Job) -> Runner:
@@ -150,7 +160,9 @@ class Concluder:
         label = f"{job.served.name} #{job.payload_id}"
         body = self.queue.body(job.payload_id)
         options = RunOptions(
-            journal=job.served.journal, input=json.loads(body.decode("utf-8-sig")) if body else None
+            journal=job.served.journal,
+            input=json.loads(body.decode("utf-8-sig")) if body else None,
+            held=job.served.held,
         )
         job.runner = Runner(job.served.pipeline, options, LogUI(label))
         return job.runner
@@ -175,3 +187,18 @@ class Concluder:
             verdict,
             ", ".join(f"{k} {v}" for k, v in outcomes.items()),
         )
+
+
+def _read_report(job: _Job, runner: Runner, message_id: str) -> DeliveryReport | None:
+    """One batch's report, or None when it cannot be read this round (tried again next)."""
+    if job.client is None:
+        service = runner.resolver.configured()
+        send = job.served.pipeline.send
+        job.client = service.client(pool_size=1, timeout=(10.0, send.timeout))
+    try:
+        return job.client.report(message_id)
+    except CredentialsError:
+        raise
+    except MasgsmError as error:
+        log.warning("Report of message %s not read this round: %s", message_id, error)
+        return None

@@ -1,11 +1,12 @@
 """The pipelines one serve process runs, each with its journal, and what their runs share.
 
-A pipeline's journal is held only while a payload of it is being run or its reports read, so
-`run` of the same pipeline from cron works between payloads (a run that meets serve holding the
-journal is refused at once, naming it, and serve's next payload waits for cron's run the same
-way). Pipelines that share a journal (`--journal FILE`) take turns through one in-process lock:
-this process never has two connections to a journal open while one of them drops the journal's
-writer lock, which would drop SQLite's own locks on the file with it.
+serve holds each journal it writes for its whole life: opened once, its writer lock taken once,
+with the sent ledger beside it (`held`, the same `Storage` a run opens for itself). Opening and
+closing them for every payload would cost a checkpoint and a disk flush each time, several times
+the run itself. So a `run` of a served pipeline (from cron, say) is refused at once while serve
+runs, naming serve; readers (`check`, `runs`, `queue list`) work as ever. Every use of a journal
+(a payload's run, a round of its reports) takes that journal's in-process lock: they share one
+connection.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import UsageError
 from ..hookspecs import hookimpl
@@ -27,11 +29,12 @@ from .app import PIPELINE_NAME
 log = logging.getLogger("masgsm_notify.serve")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Served:
     pipeline: Pipeline
     journal: Path
     lock: threading.Lock  # one per journal file
+    held: Any = None  # the journal and ledger held open (a pipeline.storage.Storage), once open
 
     @property
     def name(self) -> str:

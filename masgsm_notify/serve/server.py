@@ -9,6 +9,7 @@ is sending, drop the report rounds still to come (taken up again at the next sta
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
@@ -21,12 +22,15 @@ from pathlib import Path
 
 from ..errors import MasgsmError, UsageError
 from ..logs import remember_secret
+from ..pipeline import RunOptions
+from ..pipeline.context import RunContext
+from ..pipeline.storage import open_storage
 from .app import HookApp
 from .intake import Intake
 from .metrics import Metrics
 from .queue import QueueStore, queue_path
 from .reports import Concluder
-from .served import FirstBatches, Served, load_served
+from .served import FirstBatches, LogUI, Served, load_served
 from .workers import PipelineWorker, WorkerSettings
 
 log = logging.getLogger("masgsm_notify.serve")
@@ -94,6 +98,7 @@ class Server:
         self.stopped = threading.Event()
         self._http: threading.Thread | None = None
         self._started = False
+        self._held = contextlib.ExitStack()
 
     def start(self) -> str:
         """Bind, recover, start every part; return the base URL."""
@@ -148,8 +153,10 @@ class Server:
                 ) from None
             url = _base_url(self.http.effective_host, self.http.effective_port)
             self.queue.own(url)
+            self._hold_journals()
             self._recover()
         except BaseException:
+            self._held.close()
             self.queue.close()
             raise
         for worker in self.workers.values():
@@ -161,6 +168,17 @@ class Server:
         self._started = True
         self._tell(url)
         return url
+
+    def _hold_journals(self) -> None:
+        """Open and lock each journal (and the ledger beside it) once, as a run would."""
+        by_lock: dict[int, object] = {}
+        for served in self.served.values():
+            if id(served.lock) not in by_lock:
+                context = RunContext(
+                    served.pipeline, RunOptions(journal=served.journal), LogUI(served.name)
+                )
+                by_lock[id(served.lock)] = self._held.enter_context(open_storage(context))
+            served.held = by_lock[id(served.lock)]
 
     def _recover(self) -> None:
         resumed = self.queue.recover()
@@ -231,6 +249,7 @@ class Server:
             self._http.join(timeout=5)
         self.first_batches.unregister()
         if finished:
+            self._held.close()
             self.queue.close()
         return finished
 

@@ -140,6 +140,7 @@ class PipelineWorker:
             input=json.loads(body.decode("utf-8-sig")),
             input_bytes=body,
             check_later=True,
+            held=self.served.held,
         )
         try:
             with self.served.lock:
