@@ -13,7 +13,10 @@ Alertmanager notification (its own group key), so none is a duplicate.
    without and with --fsync. The workers send meanwhile, as they would.
 2. Accept-to-provider latency: payloads at a steady rate (20/s by default); for each, the time
    from its 202 reaching the sender to its first text reaching the sandbox, p50 and p99; and
-   serve's own histogram (masgsm_accept_to_send_seconds) beside it.
+   serve's own histogram (masgsm_accept_to_send_seconds) beside it. Also serve's CPU time per
+   payload (its run, the reading of its report, its conclusion): the figure that does not
+   depend on how busy the machine is. The load average is printed with the figures: on a shared
+   machine the latency says as much about the neighbours as about serve.
 """
 
 from __future__ import annotations
@@ -167,14 +170,22 @@ def accept_rate(burst: int, threads: int, fsync: bool) -> tuple[float, int, int]
         return burst / elapsed, sum(counted), serve.queued()
 
 
-def latency(rate: float, seconds: float) -> tuple[list[float], str]:
-    """Accept-to-provider latencies in seconds, and serve's histogram lines."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def latency(rate: float, seconds: float) -> tuple[list[float], str, float]:
+    """Accept-to-provider latencies in seconds, serve's histogram lines, and serve's CPU
+    seconds per payload."""
     with TimedSandbox() as sandbox, tempfile.TemporaryDirectory() as folder:
         serve = Serve(Path(folder), sandbox)
         connection = serve.connection()
         for n in range(5):  # warm up: the first run loads templates and modules
             serve.post(connection, payload(10_000_000 + n))
         time.sleep(2)
+        cpu_before = cpu_seconds(serve.process.pid)
         accepted: dict[str, float] = {}
         count = int(rate * seconds)
         start = time.perf_counter()
@@ -187,6 +198,8 @@ def latency(rate: float, seconds: float) -> tuple[list[float], str]:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not all(k in sandbox.arrivals for k in accepted):
             time.sleep(0.1)
+        time.sleep(1)  # the last reports are read and the runs concluded
+        cpu = (cpu_seconds(serve.process.pid) - cpu_before) / count
         metrics = serve.metrics()
         serve.kill()
         missing = [k for k in accepted if k not in sandbox.arrivals]
@@ -195,12 +208,12 @@ def latency(rate: float, seconds: float) -> tuple[list[float], str]:
         histogram = "\n".join(
             line for line in metrics.splitlines() if line.startswith("masgsm_accept_to_send")
         )
-        return [sandbox.arrivals[k] - accepted[k] for k in accepted], histogram
+        return [sandbox.arrivals[k] - accepted[k] for k in accepted], histogram, cpu
 
 
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -212,7 +225,8 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"machine: {os.cpu_count()} CPU, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     for fsync in (False, True):
         rate, accepted, queued = accept_rate(args.burst, args.threads, fsync)
@@ -221,11 +235,14 @@ def main() -> None:
             f"accepted ({mode}): {rate:,.0f} payloads/s ({accepted:,} of {args.burst:,} answered "
             f"202 accepted; {queued:,} in the queue after SIGKILL)"
         )
-    values, histogram = latency(args.rate, args.seconds)
+    values, histogram, cpu = latency(args.rate, args.seconds)
     print(
         f"accept-to-provider latency at {args.rate:g} payloads/s over {len(values)} payloads: "
         f"p50 {percentile(values, 0.5) * 1000:.1f} ms, p99 {percentile(values, 0.99) * 1000:.1f} "
         f"ms, max {max(values) * 1000:.1f} ms, mean {statistics.mean(values) * 1000:.1f} ms"
+    )
+    print(
+        f"serve's CPU per payload: {cpu * 1000:.1f} ms; load average now {os.getloadavg()[0]:.1f}"
     )
     print("serve's histogram (masgsm_accept_to_send_seconds):")
     print(histogram)
