@@ -90,9 +90,9 @@ class Concluder:
         job = _Job(served, payload_id, run_key, stop, failed, deadline)
         self._schedule_at(time.time() + min(FIRST_DELAY, report.poll_every), job)
 
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._schedule)
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     def _schedule_at(self, due: float, job: _Job) -> None:
         with self._cond:
@@ -137,6 +137,8 @@ class Concluder:
             todo = records.batches_to_check(partial_only=not spec.check)
         if todo and time.time() < job.deadline:
             reports = [(batch_id, _read_report(job, runner, id_)) for batch_id, id_ in todo]
+            if self.stopping:
+                return  # serve is closing its journals; this run is concluded at the next start
             with served.lock:
                 for batch_id, report in reports:
                     if report is not None:

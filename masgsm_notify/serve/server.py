@@ -242,6 +242,9 @@ class Server:
                     finished = False
                     break
         self.concluder.stop()
+        for served in self.served.values():  # a round under way finishes with its journal
+            if served.lock.acquire(timeout=10):
+                served.lock.release()
         self.stopped.set()
         self.http.task_dispatcher.shutdown(timeout=2)
         self.http.trigger.pull_trigger(lambda: wasyncore.close_all(self.http._map))
