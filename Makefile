@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the tests use: Chromium opens the run's HTML page (tests/test_report_page.py).
-SYSTEM_PACKAGES := chromium fonts-liberation
+# Debian packages the tests use: Chromium opens the run's HTML page (tests/test_report_page.py);
+# Alertmanager posts its alerts to `serve` (tests/test_serve_alertmanager.py).
+SYSTEM_PACKAGES := chromium fonts-liberation prometheus-alertmanager
 
 .PHONY: demo test lint bench clean system-deps
 
@@ -51,6 +52,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline_bench.py
 	$(BIN)/python benchmarks/report_bench.py
+	$(BIN)/python benchmarks/serve_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -34,7 +34,8 @@ from . import phone as mobile
 from .cells import read_amount, read_date
 from .errors import UnreadableValueError
 from .hookspecs import hookimpl
-from .text import ascii_only
+from .text import DEFAULT_MAX_SEGMENTS, ascii_only
+from .text import cost as sms_cost
 
 __all__ = [
     "DAYS",
@@ -42,6 +43,7 @@ __all__ = [
     "FILTERS",
     "MONTHS",
     "MONTHS_SHORT",
+    "fit_sms",
     "mask_phone",
     "money",
     "phone",
@@ -334,6 +336,48 @@ def truncate_sms(text: str, length: int, end: str = "...") -> str:
     return cut.rstrip(_TRAILING) + end
 
 
+def fit_sms(
+    items: object,
+    segments: int = DEFAULT_MAX_SEGMENTS,
+    before: str = "",
+    after: str = "",
+    sep: str = "; ",
+    more: str = " +{n} daha",
+) -> str:
+    """As many of `items` as fit, joined with `sep`, then `more` saying how many were left out,
+    so that `before` + the result + `after` costs at most `segments` segments.
+
+    For texts that list things (alerts, orders) and must never be refused as too long: the
+    first items always win, and the reader learns how many more there are ("+12 daha").
+    """
+    if isinstance(segments, bool) or not isinstance(segments, int) or segments < 1:
+        raise ValueError(f"fit_sms: segments {segments!r} is not a whole number of 1 or more")
+    parts = [str(item) for item in _surface_list(items)]
+
+    def text(count: int) -> str:
+        left = len(parts) - count
+        return sep.join(parts[:count]) + (more.format(n=left) if left else "")
+
+    def fits(count: int) -> bool:
+        return sms_cost(before + text(count) + after).segments <= segments
+
+    low, high = 0, len(parts)  # the most that fit lies in [low, high]; 0 is the fallback
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return text(low)
+
+
+def _surface_list(items: object) -> list:
+    str(items)  # a StrictUndefined raises its own error here, which names the missing variable
+    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+        raise ValueError(f"fit_sms: expected a list of items, got {type(items).__name__}")
+    return list(items)  # type: ignore[call-overload]
+
+
 # --- Registration ----------------------------------------------------------------------------
 
 
@@ -364,6 +408,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "phone": phone,
     "mask_phone": mask_phone,
     "truncate_sms": truncate_sms,
+    "fit_sms": fit_sms,
 }
 
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import linecache
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import (
+    BytecodeCache,
     FileSystemLoader,
     StrictUndefined,
     Template,
@@ -99,6 +102,34 @@ def _check_percent_format(text: str) -> None:
                 raise OverflowError(f"a % width above {MAX_REPEAT:,} is refused")
 
 
+class CompiledTemplates(BytecodeCache):
+    """Compiled template files shared by every environment of this process.
+
+    Each run makes its own environment; a process that runs many (serve, one run per payload)
+    would otherwise parse and compile the same files every time. Jinja keys each entry by the
+    template's name and file and checks its source's checksum, so an edited file is compiled
+    again. Every environment here has the same settings, so their compiled code is the same.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def load_bytecode(self, bucket: Any) -> None:
+        with self._lock:
+            code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Any) -> None:
+        code = bucket.bytecode_to_string()
+        with self._lock:
+            self._code[bucket.key] = code
+
+
+_COMPILED_FILES = CompiledTemplates()
+
+
 def make_environment(search_path: Iterable[Path] = (), locale: str = "tr") -> LimitedSandbox:
     """A sandboxed, strict environment with the plugins' filters and globals.
 
@@ -113,6 +144,7 @@ def make_environment(search_path: Iterable[Path] = (), locale: str = "tr") -> Li
         autoescape=False,
         loader=FileSystemLoader(folders) if folders else None,
         keep_trailing_newline=False,
+        bytecode_cache=_COMPILED_FILES,
     )
     env.locale = locale
     env.filters.update(collect("register_filters"))
@@ -129,7 +161,7 @@ def compile_text(env: SandboxedEnvironment, source: str, name: str) -> Renderer:
     if simple:
         return field_reader(simple.group(1), env.globals)
     try:
-        code = env.compile(source, name=name, filename=name)
+        code = _compiled_text(env, source, name)
     except TemplateSyntaxError as error:
         raise RenderError(
             f"template syntax error: {error.message}", f"{name}:{error.lineno}"
@@ -139,6 +171,22 @@ def compile_text(env: SandboxedEnvironment, source: str, name: str) -> Renderer:
     # Where tracebacks (and a failing row's error) find the template's lines, as for a file.
     linecache.cache[name] = (len(source), None, source.splitlines(keepends=True), name)
     return _render_function(env.template_class.from_code(env, code, env.make_globals(None)))
+
+
+_compiled_texts: dict[tuple[str, str], Any] = {}
+COMPILED_TEXTS_KEPT = 512
+
+
+def _compiled_text(env: SandboxedEnvironment, source: str, name: str) -> Any:
+    """`env.compile(source)`, remembered by source and name (see `CompiledTemplates`)."""
+    key = (source, name)
+    code = _compiled_texts.get(key)
+    if code is None:
+        code = env.compile(source, name=name, filename=name)
+        if len(_compiled_texts) >= COMPILED_TEXTS_KEPT:
+            _compiled_texts.clear()
+        _compiled_texts[key] = code
+    return code
 
 
 def _render_function(template: Template) -> Renderer:
@@ -176,7 +224,7 @@ def template_sources(env: SandboxedEnvironment, source: str) -> list[str]:
     texts, seen, queue = [source], set(), [source]
     while queue:
         try:
-            names = meta.find_referenced_templates(env.parse(queue.pop()))
+            names = _referenced(queue.pop())
         except (TemplateSyntaxError, RecursionError):  # compiling reports it
             continue
         for name in names:
@@ -190,6 +238,18 @@ def template_sources(env: SandboxedEnvironment, source: str) -> list[str]:
             texts.append(text)
             queue.append(text)
     return texts
+
+
+@lru_cache(maxsize=256)
+def _referenced(source: str) -> tuple[str | None, ...]:
+    """The template names a source refers to, remembered: parsing costs about as much as
+    compiling. Parsing needs no filters or loader, so one environment parses for all."""
+    return tuple(meta.find_referenced_templates(_parser().parse(source)))
+
+
+@lru_cache(maxsize=1)
+def _parser() -> SandboxedEnvironment:
+    return LimitedSandbox(undefined=StrictUndefined, autoescape=False)
 
 
 def template_source(env: SandboxedEnvironment, filename: str, where: str = "") -> str:

@@ -618,6 +618,7 @@ def test_filters_registry() -> None:
         "phone",
         "mask_phone",
         "truncate_sms",
+        "fit_sms",
     }
     assert FILTERS["date"] is tr_date
     assert all(callable(func) and func.__doc__ for func in FILTERS.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -16,8 +17,10 @@ from urllib.parse import quote, quote_plus
 
 import apprise
 import pytest
+import requests
 from conftest import CLI, SANDBOX_USER, ScriptedServer, run_cli
 from pipeline_helpers import offline, write
+from serve_helpers import start_serve, wait_for
 
 from masgsm_notify import MasgsmClient, logs
 from masgsm_notify.apprise_plugin import register as register_masgsm
@@ -438,3 +441,69 @@ def test_a_password_over_plain_http_to_another_host_is_warned_about_once(
     assert quiet.returncode == 0 and quiet.stderr == ""  # -q: errors only
     assert local.returncode == 0 and "plain http" not in local.stderr  # this machine
     assert secure.returncode == 1 and "plain http" not in secure.stderr  # https: no warning
+
+
+SERVE_TOKEN = "Serve-T0ken~gizli"  # serve's bearer token
+
+
+def test_serve_never_shows_its_token_or_the_password(
+    scripted_server: ScriptedServer, tmp_path: Path
+) -> None:
+    """serve at debug level, with a token file and a password, answering the right token, a
+    wrong one that contains the right one, and none; nothing it prints, logs or stores shows
+    either secret."""
+    logs._SECRETS.add(SERVE_TOKEN)  # what `leaks` looks for; serve registers its own copy
+    config = SandboxConfig(password=SECRET, settle_ms=0)
+    with SandboxServer(config) as server:
+        env = offline(
+            {
+                **{k: v for k, v in os.environ.items() if not k.startswith("MASGSM_")},
+                "MASGSM_USER": SANDBOX_USER,
+                "MASGSM_PASSWORD": SECRET,
+                "MASGSM_TITLE": "MASGSMTEST",
+                "MASGSM_BASE_URL": server.base_url,
+                "MASGSM_STATE_DIR": str(tmp_path / "state"),
+            }
+        )
+        token_file = tmp_path / "token"
+        token_file.write_text(SERVE_TOKEN + "\n")
+        token_file.chmod(0o600)
+        pipeline = write(
+            tmp_path / "p.yaml",
+            """
+            name: p
+            recipients: {inline: [{}], number: "{{ input.to }}"}
+            message: {inline: "{{ input.text }}"}
+            report: {wait: 2s, poll_every: 100ms}
+            """,
+        )
+        log_file = tmp_path / "serve.log"
+        serve = start_serve(
+            ["-vv", str(pipeline), "--token-file", str(token_file)],
+            {**env, "MASGSM_LOG_FILE": str(log_file)},
+            tmp_path,
+        )
+        try:
+            body = {"to": "5321112233", "text": "Şifre sıfırlandı"}
+            assert serve.post("p", body, token=SERVE_TOKEN + "x").status_code == 401
+            assert serve.post("p", body, token="x" + SERVE_TOKEN).status_code == 401
+            assert serve.post("p", body).status_code == 401
+            assert serve.post("p", body, token=SERVE_TOKEN).status_code == 202
+            wait_for(lambda: server.messages(), what="the text")
+            wait_for(lambda: "concluded" in log_file.read_text(), what="the conclusion")
+            metrics = requests.get(f"{serve.url}/metrics", timeout=10).text
+        finally:
+            assert serve.stop() == 0
+    logged = log_file.read_text(encoding="utf-8")
+    assert "DEBUG" in logged and "POST /hooks/p 401" in logged
+    found = {"output": serve.output(), "log": logged, "metrics": metrics}
+    found.update(
+        {
+            p.name: p.read_bytes().decode("latin-1")
+            for p in (tmp_path / "state").rglob("*")
+            if p.is_file()
+        }
+    )
+    for where, text in found.items():
+        assert SERVE_TOKEN not in text and SERVE_TOKEN.split("~")[0] not in text, where
+        assert leaks(text) == [], where

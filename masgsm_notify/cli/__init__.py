@@ -14,7 +14,7 @@ import click
 from .. import __version__, config
 from ..errors import MasgsmError
 from ..logs import scrub
-from . import account, apprise, pipeline, sandbox
+from . import account, apprise, pipeline, sandbox, serve
 from .common import output_options, start_output
 
 
@@ -85,5 +85,11 @@ def main(ctx: click.Context, account: str | None, log_file: Path | None) -> None
     config.choose_account(account)
 
 
-for _command in (*account.COMMANDS, *pipeline.COMMANDS, *sandbox.COMMANDS, *apprise.COMMANDS):
+for _command in (
+    *account.COMMANDS,
+    *pipeline.COMMANDS,
+    *serve.COMMANDS,
+    *sandbox.COMMANDS,
+    *apprise.COMMANDS,
+):
     main.add_command(_command)

@@ -32,6 +32,12 @@ class RunOptions:
     resend_duplicates: bool = False
     preview: int = 3
     html: Path | None = None  # the run's page, written when the run ends (`--html`)
+    # serve: stop once the texts are sent (raising what stopped the send); the reports, the
+    # verdict, the export and notify come later, from `Runner.check_again`.
+    check_later: bool = False
+    # serve: the journal (locked) and ledger it holds open for its lifetime (a `Storage`), used
+    # instead of opening and closing them for every payload.
+    held: Any = None
 
 
 @dataclass(frozen=True)

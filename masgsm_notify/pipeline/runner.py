@@ -34,7 +34,7 @@ from .results import Outputs
 from .sending import Batch, BatchSender, Outcome, SendSettings, send_all
 from .spec import Pipeline, load_pipeline
 from .storage import note_journaled, open_storage
-from .summary import PlanReport, Summary
+from .summary import PlanReport, Summary, summarize
 
 
 class Runner:
@@ -102,12 +102,23 @@ class Runner:
             if self.options.dry_run:
                 return self.outputs.finish(records, info, None, self.plan)
             stop = self._send(records, info, client, service.title, lang, guard)
+            if self.options.check_later:
+                if stop is not None:
+                    raise stop
+                return summarize(records, journal=str(records.journal.path), dry_run=False)
             self._check(records, client, partial_only=not self.pipeline.report.check)
             self._balance_for_page(records, client, AFTER_SENDING)
             return self.outputs.finish(records, info, stop, self.plan)
 
-    def check_again(self, records: RunRecords, info: RunInfo, wait: float | None) -> Summary:
-        """Poll a past run's reports once more (for `masgsm-notify check`), then summarise."""
+    def check_again(
+        self,
+        records: RunRecords,
+        info: RunInfo,
+        wait: float | None,
+        stop: MasgsmError | None = None,
+    ) -> Summary:
+        """Poll a past run's reports once more (for `masgsm-notify check`, and `serve` after a
+        `check_later` run, with what stopped its send), then summarise."""
         service = self.resolver.configured()
         if records.run.account != account_label(service):
             sent_as = records.run.account or "an unknown account"
@@ -119,7 +130,7 @@ class Runner:
         with self._client(service) as client:
             self._check(records, client, wait=wait)
             self._balance_for_page(records, client, AT_CHECK)
-        return self.outputs.finish(records, info, None, None)
+        return self.outputs.finish(records, info, stop, None)
 
     def _balance_for_page(self, records: RunRecords, client: MasgsmClient, moment: str) -> None:
         """What is left, for the run's page: one more read-only request, made only for it."""

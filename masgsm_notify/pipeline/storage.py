@@ -55,6 +55,9 @@ def dedupe_window(context: RunContext) -> float | None:
 
 @contextlib.contextmanager
 def open_storage(context: RunContext) -> Iterator[Storage]:
+    if context.options.held is not None:  # serve's, opened once by this same function
+        yield context.options.held
+        return
     with _journal(context) as journal, _ledger(context) as ledger:
         if not context.options.dry_run:
             journal.lock()
