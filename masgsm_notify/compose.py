@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from . import phone
 from . import text as sms_text
-from .errors import InvalidNumberError
+from .errors import InvalidNumberError, RenderError
 from .render import Renderer, is_true, render
 from .sources import Row
 
@@ -25,12 +25,14 @@ Refusal = tuple[str, str, str]
 
 @dataclass
 class Composed:
-    """What a group of rows became: messages, refused rows, and how many `when:` filtered out."""
+    """What a group of rows became: messages, refused rows, rows whose templates failed, and
+    how many `when:` filtered out."""
 
     rows: int = 0
     filtered: int = 0
     messages: list[Message] = field(default_factory=list)
     invalid: list[Refusal] = field(default_factory=list)
+    errors: list[RenderError] = field(default_factory=list)
 
 
 class Composer:
@@ -55,38 +57,59 @@ class Composer:
         self.limit_name = limit_name
 
     def __call__(self, rows: Iterable[Row]) -> Composed:
-        """Compose a group of rows; a template failure raises RenderError naming the row."""
+        """Compose a group of rows. A row whose template fails is kept as its RenderError and
+        the rest go on, so one pass can name every bad row instead of only the first."""
         done = Composed()
         for where, fields in rows:
             done.rows += 1
-            context = {**fields, "row": fields}
-            if self.when is not None and not is_true(render(self.when, context, where)):
-                done.filtered += 1
-                continue
-            raw_number = render(self.number_of, context, where)
             try:
-                number = phone.normalize(raw_number)
-            except InvalidNumberError as error:
-                done.invalid.append((where, raw_number, error.reason))
-                continue
-            text = render(self.text_of, context, where).strip()
-            if not text.isascii():
-                text = unicodedata.normalize("NFC", text)
-            if self.plain:
-                text = sms_text.plain(text)
-            if not text:
-                done.invalid.append((where, number, "the message rendered empty"))
-                continue
-            cost = sms_text.cost(text, not self.plain)
-            if cost.segments > self.limit:
-                done.invalid.append(
-                    (
-                        where,
-                        number,
-                        f"the text needs {cost.segments} segments, "
-                        f"more than {self.limit_name} ({self.limit})",
-                    )
-                )
-                continue
-            done.messages.append((where, number, text, cost.encoding.value, cost.segments))
+                self._compose(where, {**fields, "row": fields}, done)
+            except RenderError as error:
+                done.errors.append(error)
         return done
+
+    def _compose(self, where: str, context: dict, done: Composed) -> None:
+        if self.when is not None and not _passes(self.when, context, where):
+            done.filtered += 1
+            return
+        raw_number = render(self.number_of, context, where)
+        try:
+            number = phone.normalize(raw_number)
+        except InvalidNumberError as error:
+            done.invalid.append((where, raw_number, error.reason))
+            return
+        text = render(self.text_of, context, where).strip()
+        if not text.isascii():
+            text = unicodedata.normalize("NFC", text)
+        if self.plain:
+            text = sms_text.plain(text)
+        if not text:
+            done.invalid.append((where, number, "the message rendered empty"))
+            return
+        cost = sms_text.cost(text, not self.plain)
+        if cost.segments > self.limit:
+            done.invalid.append(
+                (
+                    where,
+                    number,
+                    f"the text needs {cost.segments} segments, "
+                    f"more than {self.limit_name} ({self.limit})",
+                )
+            )
+            return
+        done.messages.append((where, number, text, cost.encoding.value, cost.segments))
+
+
+def _passes(when: Renderer, context: dict, where: str) -> bool:
+    """The row's `when:`, which must say true or false; a RenderError names the row and what
+    it said otherwise."""
+    verdict = render(when, context, where)
+    try:
+        return is_true(verdict)
+    except ValueError:
+        words = "one of true/false, yes/no, 1/0 (any case; empty is false)"
+        raise RenderError(
+            f"when: rendered {verdict.strip()!r:.80}, not {words}",
+            where,
+            without_data=f"when: rendered something that is not {words}",
+        ) from None

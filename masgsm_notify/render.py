@@ -31,7 +31,9 @@ from .errors import RenderError
 from .plugins import collect
 
 _SIMPLE_FIELD = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_FALSE_WORDS = frozenset({"", "false", "0", "no", "none", "off"})
+# What a rendered `when:` may say, in any case; anything else is a mistake in the expression.
+_TRUE_WORDS = frozenset({"true", "yes", "1"})
+_FALSE_WORDS = frozenset({"", "false", "no", "0"})
 
 Renderer = Callable[[Mapping[str, Any]], str]
 
@@ -224,8 +226,17 @@ def render(renderer: Renderer, context: Mapping[str, Any], row: str) -> str:
 
 
 def is_true(text: str) -> bool:
-    """How a rendered `when:` reads: empty, false, 0, no, none and off are false."""
-    return text.strip().lower() not in _FALSE_WORDS
+    """How a rendered `when:` reads: true, yes, 1 or false, no, 0 (any case); empty is false.
+
+    Anything else raises ValueError. `{{ days }} > 0` renders `5 > 0`, and reading every text
+    that is not a false word as true would let every row through without a word.
+    """
+    word = text.strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise ValueError(f"{text.strip()!r:.80} is not true or false")
 
 
 def field_reader(field: str, env_globals: Mapping[str, Any] | None = None) -> Renderer:

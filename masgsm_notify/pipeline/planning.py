@@ -16,7 +16,7 @@ from itertools import islice
 from typing import Any
 
 from ..compose import Composer, Message
-from ..errors import UsageError
+from ..errors import RenderError, UsageError
 from ..plugins import collect
 from ..render import compile_text, load_template
 from ..sources import Row, Source, SourceContext
@@ -30,6 +30,7 @@ from .summary import shorten
 
 ROWS_PER_CHUNK = 2000
 LISTED_INVALID = 20
+LISTED_BROKEN = 10  # rows whose templates failed, named in the error; the rest are counted
 
 # Given a chunk's messages, the positions of those the sent ledger already has.
 AlreadySent = Callable[[list[Message]], set[int]]
@@ -41,6 +42,8 @@ class PlanningStats:
     filtered: int = 0
     invalid: int = 0
     invalid_examples: list[tuple[str, str, str]] = field(default_factory=list)
+    broken: int = 0  # rows whose templates failed
+    broken_examples: list[RenderError] = field(default_factory=list)
 
 
 def make_source(pipeline: Pipeline, input_data: Any) -> Source:
@@ -73,7 +76,11 @@ def plan_run(
     already_sent: AlreadySent,
     progress: Callable[[int], None],
 ) -> PlanningStats:
-    """Write the run's messages (and invalid rows) to the journal; return the counts."""
+    """Write the run's messages (and invalid rows) to the journal; return the counts.
+
+    Once a row's template has failed the plan cannot be used, so the rest of the rows are only
+    read and rendered, to name and count every failure, and not written.
+    """
     stats = PlanningStats()
     for done in map(composer, _chunks(source.rows())):
         stats.rows += done.rows
@@ -81,6 +88,12 @@ def plan_run(
         stats.invalid += len(done.invalid)
         room = LISTED_INVALID - len(stats.invalid_examples)
         stats.invalid_examples.extend(done.invalid[: max(room, 0)])
+        stats.broken += len(done.errors)
+        room = LISTED_BROKEN - len(stats.broken_examples)
+        stats.broken_examples.extend(done.errors[: max(room, 0)])
+        if stats.broken:
+            progress(stats.rows)
+            continue
         seen = already_sent(done.messages) if done.messages else set()
         records.add_planned(
             (
@@ -90,7 +103,8 @@ def plan_run(
             done.invalid,
         )
         progress(stats.rows)
-    records.merge_duplicates()
+    if not stats.broken:
+        records.merge_duplicates()
     return stats
 
 
@@ -142,6 +156,7 @@ def resume_or_plan(
             composer = composer_for(context.pipeline, context.env, lang)
             guard = storage.guard(context, identity, records)
             stats = plan_run(records, composer, source, guard.already_sent, progress)
+        _judge_broken(stats)
         _judge_invalid(context, stats)
     except BaseException:
         records.discard()
@@ -167,6 +182,20 @@ def _refuse_changed_inputs(context: RunContext, records: RunRecords, identity: R
         f"Run key {identity.run_key!r} was already sent from different inputs (the recipients, "
         "templates, message, vars, --input or the account changed); its messages stay as they "
         f"were. {protects}"
+    )
+
+
+def _judge_broken(stats: PlanningStats) -> None:
+    """One failed row is its own error; more are named up to LISTED_BROKEN and counted."""
+    if not stats.broken:
+        return
+    if stats.broken == 1:
+        raise stats.broken_examples[0]
+    listed = "\n".join(f"  {error}" for error in stats.broken_examples)
+    more = stats.broken - len(stats.broken_examples)
+    raise RenderError(
+        f"The templates failed for {stats.broken:,} row(s); nothing was sent.\n{listed}"
+        + (f"\n  ... and {more:,} more" if more > 0 else "")
     )
 
 

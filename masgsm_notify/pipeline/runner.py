@@ -44,6 +44,7 @@ class Runner:
         self.read = read_with_retries(pipeline.send.retries)
         self.outputs = Outputs(self.context)  # tried now, while nothing is sent
         self.plan: PlanReport | None = None
+        self.blocked: MasgsmError | None = None  # what would stop a real run (dry runs go on)
 
     def run(self) -> Summary:
         context = self.context
@@ -99,7 +100,7 @@ class Runner:
                 self._check(records, client, partial_only=True)
             self._show_plan(records, client, service)
             if self.options.dry_run:
-                return self.outputs.finish(records, info, None, self.plan)
+                return self.outputs.finish(records, info, self.blocked, self.plan)
             stop = self._send(records, info, client, service.title, lang, guard)
             self._check(records, client, partial_only=not self.pipeline.report.check)
             return self.outputs.finish(records, info, stop, self.plan)
@@ -157,8 +158,11 @@ class Runner:
             )
             if problems and not self.options.dry_run:
                 raise problems[0]
+            self.blocked = problems[0] if problems else None
         self.plan = plan
         self.ui.plan(plan)
+        if not plan.to_send:
+            self.ui.note(nothing_to_send(records, self.pipeline))
 
     def _send(
         self,
@@ -172,7 +176,6 @@ class Runner:
         context = self.context
         to_send = records.tally().messages(SENDABLE)
         if not to_send:
-            self.ui.note("Nothing left to send for this run key.")
             return None
         started = time.monotonic()
         with self.ui.progress("Sending", to_send) as advance:
@@ -231,6 +234,19 @@ class Runner:
                 f"Checked delivery reports in {rounds} round(s), "
                 f"{self.context.took('check', started)}."
             )
+
+
+def nothing_to_send(records: RunRecords, pipeline: Pipeline) -> str:
+    """Why a plan has nothing to send: an empty source reads differently from a finished run."""
+    run, spec = records.run, pipeline.recipients
+    if not run.rows:
+        named = f" ({spec.value})" if isinstance(spec.value, str) and spec.value else ""
+        return f"The recipients source, {spec.source}{named}, has no rows: nothing to send."
+    if run.filtered == run.rows:
+        return f"when: filtered out every row ({run.rows:,}): nothing to send."
+    if records.ever_attempted():
+        return "Nothing left to send for this run key."
+    return "Nothing to send: every row is invalid, merged or already sent (see the counts)."
 
 
 def recheck(run_key: str, journal_path: Path, wait: float | None, ui: UI) -> Summary:
