@@ -100,7 +100,8 @@ def format_plan(plan: PlanReport) -> str:
         + (f", {counts.already_sent:,} already sent" if counts.already_sent else ""),
         f"  {counts.messages:,} message(s) ({encodings or 'none'}), by segments "
         f"{segments or '-'}; {counts.credits:,} credit(s) in all",
-        f"  to send now: {plan.to_send:,} message(s), {plan.credits_to_send:,} credit(s)",
+        f"  to send now: {plan.to_send:,} message(s), {plan.credits_to_send:,} credit(s)"
+        + (f"; {counts.held:,} recipient(s) held by --limit" if counts.held else ""),
     ]
     if counts.already_sent:
         lines.append(
@@ -242,6 +243,13 @@ def _conclude(summary: Summary, as_json: bool) -> None:
     show_default=True,
     help="How many rendered texts the plan shows.",
 )
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Send only the first N messages that would go, in source order (a test send to "
+    "yourself); the rest are held, and a run of the same run key without --limit sends them.",
+)
 @json_option
 def run(
     pipeline_file: Path,
@@ -254,6 +262,7 @@ def run(
     resend_unknown: bool,
     resend_duplicates: bool,
     preview: int,
+    limit: int | None,
     as_json: bool,
 ) -> None:
     """Run a pipeline: plan, check, send in personalised batches, check delivery, summarise.
@@ -265,6 +274,7 @@ def run(
     Examples:
       masgsm-notify run pipelines/invoice-reminder.yaml -n     # the plan; nothing is sent
       masgsm-notify run pipelines/demo.yaml --sandbox          # the whole flow, no real SMS
+      masgsm-notify run pipelines/invoice-reminder.yaml --limit 1   # the first text only
       masgsm-notify run pipelines/invoice-reminder.yaml --var shop=ACME
       masgsm-notify run pipelines/alertmanager.yaml --input - --json < payload.json
     """
@@ -281,6 +291,7 @@ def run(
             resend_unknown=resend_unknown,
             resend_duplicates=resend_duplicates,
             preview=preview,
+            limit=limit,
         )
         summary = Runner(load_pipeline(pipeline_file), options, ClickUI(as_json)).run()
     _conclude(summary, as_json)

@@ -31,6 +31,7 @@ class RunOptions:
     resend_unknown: bool = False
     resend_duplicates: bool = False
     preview: int = 3
+    limit: int | None = None  # send only the first N sendable messages; hold the rest
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ class Runner:
             if self.options.dry_run:
                 note_journaled(context, identity.run_key)
             records = resume_or_plan(context, storage, identity, source, lang)
+            records.hold_beyond(self.options.limit)
             info = RunInfo(
                 self.pipeline.name,
                 identity.run_key,
@@ -174,7 +175,7 @@ class Runner:
         guard: LedgerGuard,
     ) -> MasgsmError | None:
         context = self.context
-        to_send = records.tally().messages(SENDABLE)
+        to_send = records.tally().messages(SENDABLE) - records.held().messages
         if not to_send:
             return None
         started = time.monotonic()
