@@ -14,7 +14,7 @@ import click
 from .. import __version__, config
 from ..errors import MasgsmError
 from ..logs import scrub
-from . import account, apprise, pipeline, sandbox
+from . import account, apprise, pipeline, sandbox, validate
 from .common import output_options, start_output
 
 
@@ -85,5 +85,6 @@ def main(ctx: click.Context, account: str | None, log_file: Path | None) -> None
     config.choose_account(account)
 
 
-for _command in (*account.COMMANDS, *pipeline.COMMANDS, *sandbox.COMMANDS, *apprise.COMMANDS):
+_GROUPS = (account, pipeline, validate, sandbox, apprise)
+for _command in (command for group in _GROUPS for command in group.COMMANDS):
     main.add_command(_command)

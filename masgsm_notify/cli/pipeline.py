@@ -87,9 +87,9 @@ class _Counter:
             click.echo(f"\r{self.label}: {self.count:,}", err=True)
 
 
-def format_plan(plan: PlanReport) -> str:
+def format_plan(plan: PlanReport, head: str | None = None) -> str:
     """The plan for a person: counts, cost, checks and the first texts."""
-    head = "Dry run (nothing will be sent)" if plan.dry_run else "Plan"
+    head = head or ("Dry run (nothing will be sent)" if plan.dry_run else "Plan")
     counts = plan.counts
     encodings = ", ".join(f"{v:,} {k}" for k, v in sorted(plan.encodings.items()))
     segments = ", ".join(f"{v:,} of {k}" for k, v in sorted(plan.segments.items()))
@@ -159,15 +159,15 @@ def _read_input(source: str | None) -> tuple[Any, bytes]:
 
 
 @contextlib.contextmanager
-def _json_errors(as_json: bool) -> Iterator[None]:
+def _json_errors(as_json: bool, **more: Any) -> Iterator[None]:
     """With --json, a failure is a JSON document on stdout too (the paragraph still goes to
-    stderr), so a program reading stdout always gets one document."""
+    stderr), so a program reading stdout always gets one document; `more` adds keys to it."""
     try:
         yield
     except (MasgsmError, click.ClickException) as error:
         if as_json:
             message = error.format_message() if isinstance(error, click.ClickException) else error
-            document = {"error": scrub(str(message)), "exit_code": error.exit_code}
+            document = {**more, "error": scrub(str(message)), "exit_code": error.exit_code}
             click.echo(json.dumps(document, ensure_ascii=False, indent=2))
         raise
 

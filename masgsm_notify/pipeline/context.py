@@ -32,6 +32,7 @@ class RunOptions:
     resend_duplicates: bool = False
     preview: int = 3
     limit: int | None = None  # send only the first N sendable messages; hold the rest
+    offline: bool = False  # with dry_run: never contact MASGSM, never read the state directory
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ class Runner:
                 service=service,
                 sandbox=self.options.sandbox,
             )
-            if self.options.dry_run:
+            if self.options.dry_run and not self.options.offline:
                 note_journaled(context, identity.run_key)
             records = resume_or_plan(context, storage, identity, source, lang)
             records.hold_beyond(self.options.limit)
@@ -89,8 +89,8 @@ class Runner:
         guard: LedgerGuard,
     ) -> Summary:
         """Pre-flight, send and check a planned run (or only show it, in a dry run)."""
-        if service is None:
-            self._show_plan(records, None, None)
+        if service is None or self.options.offline:
+            self._show_plan(records, None, service)
             return self.outputs.finish(records, info, None, self.plan)
         if service.method == "get":
             self.ui.note("Pipelines send with the POST API (type 1); method=get is ignored.")
@@ -136,7 +136,8 @@ class Runner:
         except UsageError:
             if not self.options.dry_run or not self.resolver.credentials_missing():
                 raise
-            self.ui.note("No MASGSM service configured: the dry run skips balance and title.")
+            if not self.options.offline:
+                self.ui.note("No MASGSM service configured: the dry run skips balance and title.")
             service = None
         yield service
 

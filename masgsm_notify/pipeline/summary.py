@@ -297,6 +297,15 @@ def _listed(lines: list[str], total: int) -> list[str]:
     return shown
 
 
+def skipped_lines(summary: Summary) -> list[str]:
+    """The rows skipped as invalid, for a person: the first LISTED, and how many more."""
+    skipped = summary.skipped_rows
+    return _listed(
+        [f"  skipped: {s['row']}: {shorten(s['value'])}: {s['reason']}" for s in skipped[:LISTED]],
+        len(skipped),
+    )
+
+
 def format_summary(summary: Summary) -> str:
     """The delivery report for a person."""
     counts, o = summary.counts, summary.outcomes
@@ -316,11 +325,7 @@ def format_summary(summary: Summary) -> str:
     lines += _listed(
         [f"  failed: {f['number']} ({f['row']})" for f in failed[:LISTED]], len(failed)
     )
-    skipped = summary.skipped_rows
-    lines += _listed(
-        [f"  skipped: {s['row']}: {shorten(s['value'])}: {s['reason']}" for s in skipped[:LISTED]],
-        len(skipped),
-    )
+    lines += skipped_lines(summary)
     lines += [
         f"  {p['state']} ({p['batches']:,} batch(es), {p['messages']:,} message(s)): {p['error']}"
         for p in summary.problems
