@@ -14,7 +14,7 @@ import click
 from .. import __version__, config
 from ..errors import MasgsmError
 from ..logs import scrub
-from . import account, apprise, pipeline, sandbox, starter, validate
+from . import account, apprise, pipeline, runs, sandbox, starter, validate
 from .common import output_options, start_output
 
 
@@ -85,6 +85,6 @@ def main(ctx: click.Context, account: str | None, log_file: Path | None) -> None
     config.choose_account(account)
 
 
-_GROUPS = (account, pipeline, starter, validate, sandbox, apprise)
+_GROUPS = (account, pipeline, runs, starter, validate, sandbox, apprise)
 for _command in (command for group in _GROUPS for command in group.COMMANDS):
     main.add_command(_command)
