@@ -107,9 +107,9 @@ def _passes(when: Renderer, context: dict, where: str) -> bool:
     try:
         return is_true(verdict)
     except ValueError:
-        words = "one of true/false, yes/no, 1/0 (any case; empty is false)"
+        words = "true/false, yes/no or 1/0"
         raise RenderError(
-            f"when: rendered {verdict.strip()!r:.80}, not {words}",
+            f"when: rendered {verdict.strip()!r:.80}, which is not {words}",
             where,
             without_data=f"when: rendered something that is not {words}",
         ) from None

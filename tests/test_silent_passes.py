@@ -70,7 +70,7 @@ def test_the_composer_names_each_bad_row_and_composes_the_rest() -> None:
     assert done.filtered == 1 and done.rows == 5
     assert [e.where for e in done.errors] == ["f.csv:3", "f.csv:5"]
     assert all(isinstance(e, RenderError) for e in done.errors)
-    assert "when: rendered '3 > 0', not one of true/false" in str(done.errors[0])
+    assert "when: rendered '3 > 0', which is not true/false, yes/no or 1/0" in str(done.errors[0])
     assert "3 > 0" not in done.errors[0].without_data  # the row's value, hidden where asked
 
 
@@ -118,8 +118,14 @@ def test_a_when_that_renders_neither_true_nor_false_names_rows_and_values(
     assert result.returncode == 2, result.output
     assert_no_traceback(result)
     assert "The templates failed for 2 row(s); nothing was sent." in result.stderr
-    assert "people.csv:2: when: rendered '0 > 0', not one of true/false" in result.stderr
-    assert "people.csv:3: when: rendered '5 > 0', not one of true/false" in result.stderr
+    assert (
+        "people.csv:2: when: rendered '0 > 0', which is not true/false, yes/no or 1/0"
+        in result.stderr
+    )
+    assert (
+        "people.csv:3: when: rendered '5 > 0', which is not true/false, yes/no or 1/0"
+        in result.stderr
+    )
     assert sandbox.messages() == []
 
 

@@ -85,7 +85,7 @@ BAD = {
     ),
     "when-not-a-test": (
         GOOD.replace('"{{ gun|int > 0 }}"', '"{{ gun }} > 0"'),
-        "people.csv:2: when: rendered '3 > 0', not one of true/false",
+        "people.csv:2: when: rendered '3 > 0', which is not true/false, yes/no or 1/0",
     ),
     "template": (
         GOOD.replace("{{ vars.shop }}", "{{ vars.shopp }}"),
