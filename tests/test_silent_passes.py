@@ -211,6 +211,20 @@ def test_a_dry_run_with_an_unregistered_title_exits_2(sandbox, cli_env, tmp_path
     assert document["plan"]["problems"] == [document["error"]]
 
 
+def test_a_dry_run_with_a_wrong_password_exits_2(sandbox, cli_env, tmp_path) -> None:
+    _dry_run_pipeline(tmp_path)
+
+    result = run_cli(
+        ["run", "p.yaml", "-n"], {**cli_env, "MASGSM_PASSWORD": "Wr0ng-S3cret"}, cwd=tmp_path
+    )
+
+    assert result.returncode == 2, result.output
+    assert_no_traceback(result)
+    assert "Error: MASGSM rejected the user code or password (answer 401)" in result.stderr
+    assert "Wr0ng-S3cret" not in result.output
+    assert sandbox.messages() == []
+
+
 def test_a_dry_run_with_a_short_balance_exits_1(cli_env, tmp_path) -> None:
     _dry_run_pipeline(tmp_path)
     with SandboxServer(SandboxConfig(balance=1)) as poor:
