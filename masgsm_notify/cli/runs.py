@@ -84,18 +84,23 @@ def runs(journals: tuple[Path, ...], last: int, as_json: bool) -> None:
 
 def _row(run: PastRun) -> tuple[str, str, str, str, str, str]:
     started = time.localtime(run.started)
-    ended = time.localtime(run.ended) if run.ended is not None else None
-    same_day = ended is not None and ended[:3] == started[:3]
     return (
         time.strftime("%Y-%m-%d %H:%M:%S", started),
-        "-"
-        if ended is None
-        else time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S", ended),
+        _ended(started, run.ended),
         run.state,
         run.name,
         run.run_key,
         _counts(run),
     )
+
+
+def _ended(started: time.struct_time, ended: float | None) -> str:
+    """The end's time of day, with its date too when the run ended on another day."""
+    if ended is None:
+        return "-"
+    moment = time.localtime(ended)
+    same_day = moment[:3] == started[:3]
+    return time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S", moment)
 
 
 def _counts(run: PastRun) -> str:
