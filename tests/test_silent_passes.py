@@ -19,7 +19,7 @@ from pipeline_helpers import (
 
 from masgsm_notify.compose import Composer
 from masgsm_notify.errors import RenderError
-from masgsm_notify.render import compile_text, is_true, make_environment
+from masgsm_notify.render import cheap_failures, compile_text, is_true, make_environment, render
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 
 # -- when: says true or false ----------------------------------------------------------------------
@@ -72,6 +72,24 @@ def test_the_composer_names_each_bad_row_and_composes_the_rest() -> None:
     assert all(isinstance(e, RenderError) for e in done.errors)
     assert "when: rendered '3 > 0', which is not true/false, yes/no or 1/0" in str(done.errors[0])
     assert "3 > 0" not in done.errors[0].without_data  # the row's value, hidden where asked
+
+
+def test_failures_past_those_named_skip_the_template_line_and_cost_less() -> None:
+    env = make_environment()
+    broken = compile_text(env, "Merhaba {{ name }}\n{{ discount }}", "t.j2")
+
+    def failure() -> str:
+        with pytest.raises(RenderError) as caught:
+            render(broken, {"name": "A"}, "f.csv:2")
+        return str(caught.value)
+
+    named = failure()
+    with cheap_failures(env):
+        counted = failure()
+    again = failure()
+
+    assert named == again == "f.csv:2: template t.j2 line 2: 'discount' is undefined"
+    assert counted == "f.csv:2: 'discount' is undefined"
 
 
 def test_a_when_without_braces_is_refused_naming_its_line(sandbox, cli_env, tmp_path) -> None:
@@ -151,6 +169,7 @@ def test_template_errors_name_ten_rows_and_count_the_rest(sandbox, cli_env, tmp_
     assert f"The templates failed for {len(bad)} row(s); nothing was sent." in result.stderr
     named = [line for line in result.stderr.splitlines() if "'discount' is undefined" in line]
     assert [line.split(":")[1] for line in named] == [str(i + 2) for i in bad[:10]]
+    assert all("(inline) line 1: 'discount' is undefined" in line for line in named)
     assert result.stderr.rstrip().endswith(f"... and {len(bad) - 10} more")
     assert result.stderr.count("Error:") == 1
     assert sandbox.messages() == []

@@ -9,16 +9,17 @@ recipients have had the same text within `send.dedupe`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from ..compose import Composer, Message
+from ..compose import Composed, Composer, Message
 from ..errors import RenderError, UsageError
 from ..plugins import collect
-from ..render import compile_text, load_template
+from ..render import cheap_failures, compile_text, load_template
 from ..sources import Row, Source, SourceContext
 from ..states import MessageState
 from .context import RunContext
@@ -44,6 +45,15 @@ class PlanningStats:
     invalid_examples: list[tuple[str, str, str]] = field(default_factory=list)
     broken: int = 0  # rows whose templates failed
     broken_examples: list[RenderError] = field(default_factory=list)
+
+    def add(self, done: Composed) -> None:
+        """Count a composed chunk, keeping the first few refusals and failures to name."""
+        self.rows += done.rows
+        self.filtered += done.filtered
+        self.invalid += len(done.invalid)
+        self.invalid_examples.extend(done.invalid[: LISTED_INVALID - len(self.invalid_examples)])
+        self.broken += len(done.errors)
+        self.broken_examples.extend(done.errors[: LISTED_BROKEN - len(self.broken_examples)])
 
 
 def make_source(pipeline: Pipeline, input_data: Any) -> Source:
@@ -75,34 +85,31 @@ def plan_run(
     source: Source,
     already_sent: AlreadySent,
     progress: Callable[[int], None],
+    env: Any,
 ) -> PlanningStats:
     """Write the run's messages (and invalid rows) to the journal; return the counts.
 
     Once a row's template has failed the plan cannot be used, so the rest of the rows are only
-    read and rendered, to name and count every failure, and not written.
+    read and rendered, to name and count every failure, and not written; once LISTED_BROKEN
+    are named, failures in `env` are only counted, which is cheaper (`cheap_failures`).
     """
     stats = PlanningStats()
-    for done in map(composer, _chunks(source.rows())):
-        stats.rows += done.rows
-        stats.filtered += done.filtered
-        stats.invalid += len(done.invalid)
-        room = LISTED_INVALID - len(stats.invalid_examples)
-        stats.invalid_examples.extend(done.invalid[: max(room, 0)])
-        stats.broken += len(done.errors)
-        room = LISTED_BROKEN - len(stats.broken_examples)
-        stats.broken_examples.extend(done.errors[: max(room, 0)])
-        if stats.broken:
+    with contextlib.ExitStack() as counting:
+        for done in map(composer, _chunks(source.rows())):
+            named = len(stats.broken_examples)
+            stats.add(done)
+            if named < LISTED_BROKEN <= len(stats.broken_examples):
+                counting.enter_context(cheap_failures(env))
+            if not stats.broken:
+                seen = already_sent(done.messages) if done.messages else set()
+                records.add_planned(
+                    (
+                        (*message, MessageState.ALREADY_SENT if i in seen else MessageState.PLANNED)
+                        for i, message in enumerate(done.messages)
+                    ),
+                    done.invalid,
+                )
             progress(stats.rows)
-            continue
-        seen = already_sent(done.messages) if done.messages else set()
-        records.add_planned(
-            (
-                (*message, MessageState.ALREADY_SENT if i in seen else MessageState.PLANNED)
-                for i, message in enumerate(done.messages)
-            ),
-            done.invalid,
-        )
-        progress(stats.rows)
     if not stats.broken:
         records.merge_duplicates()
     return stats
@@ -155,7 +162,7 @@ def resume_or_plan(
 
             composer = composer_for(context.pipeline, context.env, lang)
             guard = storage.guard(context, identity, records)
-            stats = plan_run(records, composer, source, guard.already_sent, progress)
+            stats = plan_run(records, composer, source, guard.already_sent, progress, context.env)
         _judge_broken(stats)
         _judge_invalid(context, stats)
     except BaseException:
