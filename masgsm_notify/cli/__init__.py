@@ -76,6 +76,7 @@ def main(ctx: click.Context, account: str | None, log_file: Path | None) -> None
 
     \b
     Examples:
+      masgsm-notify init && masgsm-notify run masgsm-starter/pipeline.yaml --sandbox
       masgsm-notify run pipelines/demo.yaml --sandbox
       masgsm-notify send --to "0532 111 22 33" -m "Merhaba" -n
       masgsm-notify sandbox serve --port 8765

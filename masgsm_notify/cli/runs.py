@@ -38,6 +38,7 @@ _SHOWN = (
 @click.option(
     "--last",
     type=click.IntRange(min=0),
+    metavar="N",
     default=20,
     show_default=True,
     help="How many of the newest runs to show; 0 shows them all.",
