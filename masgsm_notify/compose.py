@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from . import phone
 from . import text as sms_text
-from .errors import InvalidNumberError
+from .errors import InvalidNumberError, RenderError
 from .render import Renderer, is_true, render
 from .sources import Row
 
@@ -34,12 +34,14 @@ _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 @dataclass
 class Composed:
-    """What a group of rows became: messages, refused rows, and how many `when:` filtered out."""
+    """What a group of rows became: messages, refused rows, rows whose templates failed, and
+    how many `when:` filtered out."""
 
     rows: int = 0
     filtered: int = 0
     messages: list[Message] = field(default_factory=list)
     invalid: list[Refusal] = field(default_factory=list)
+    errors: list[RenderError] = field(default_factory=list)
 
 
 class Composer:
@@ -64,27 +66,33 @@ class Composer:
         self.limit_name = limit_name
 
     def __call__(self, rows: Iterable[Row]) -> Composed:
-        """Compose a group of rows; a template failure raises RenderError naming the row."""
+        """Compose a group of rows. A row whose template fails is kept as its RenderError and
+        the rest go on, so one pass can name every bad row instead of only the first."""
         done = Composed()
         for where, fields in rows:
             done.rows += 1
-            context = {**fields, "row": fields}
-            if self.when is not None and not is_true(render(self.when, context, where)):
-                done.filtered += 1
-                continue
-            raw_number = render(self.number_of, context, where)
             try:
-                number = phone.normalize(raw_number)
-            except InvalidNumberError as error:
-                done.invalid.append((where, raw_number, error.reason))
-                continue
-            made = self._text(context, where)
-            if isinstance(made, str):
-                done.invalid.append((where, number, made))
-                continue
-            text, cost = made
-            done.messages.append((where, number, text, cost.encoding.value, cost.segments))
+                self._compose(where, {**fields, "row": fields}, done)
+            except RenderError as error:
+                done.errors.append(error)
         return done
+
+    def _compose(self, where: str, context: dict, done: Composed) -> None:
+        if self.when is not None and not _passes(self.when, context, where):
+            done.filtered += 1
+            return
+        raw_number = render(self.number_of, context, where)
+        try:
+            number = phone.normalize(raw_number)
+        except InvalidNumberError as error:
+            done.invalid.append((where, raw_number, error.reason))
+            return
+        made = self._text(context, where)
+        if isinstance(made, str):
+            done.invalid.append((where, number, made))
+            return
+        text, cost = made
+        done.messages.append((where, number, text, cost.encoding.value, cost.segments))
 
     def _text(self, context: dict, where: str) -> tuple[str, sms_text.TextCost] | str:
         """The row's final text and its cost, or why it cannot be sent."""
@@ -121,3 +129,18 @@ def _control_reason(text: str, at: int) -> str:
         f"the text holds the control character U+{ord(text[at]):04X} at character {at + 1:,}; "
         "the data has a stray byte there (a damaged export?)"
     )
+
+
+def _passes(when: Renderer, context: dict, where: str) -> bool:
+    """The row's `when:`, which must say true or false; a RenderError names the row and what
+    it said otherwise."""
+    verdict = render(when, context, where)
+    try:
+        return is_true(verdict)
+    except ValueError:
+        words = "true/false, yes/no or 1/0"
+        raise RenderError(
+            f"when: rendered {verdict.strip()!r:.80}, which is not {words}",
+            where,
+            without_data=f"when: rendered something that is not {words}",
+        ) from None

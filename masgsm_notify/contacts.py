@@ -25,7 +25,7 @@ from pathlib import Path
 from . import phone
 from .compose import Composer
 from .errors import SettingError, UsageError
-from .render import RenderError, compile_text, field_reader, make_environment
+from .render import compile_text, field_reader, make_environment
 from .sources import CsvSource, JsonArraySource, JsonLinesSource, Row, Source, SourceContext
 
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
@@ -134,11 +134,8 @@ def plan_contacts(
             limit_name=limit_name,
         )
         for row in contact_rows(path):
-            try:
-                done = composer((row,))  # one row at a time, so every bad row is listed
-            except RenderError as error:
-                plan.problems.append(error.without_data)
-                continue
+            done = composer((row,))  # one row at a time, so problems come in row order
+            plan.problems.extend(error.without_data for error in done.errors)
             plan.problems.extend(_problem(number_field, *bad) for bad in done.invalid)
             if plan.problems:
                 continue

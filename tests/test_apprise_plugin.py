@@ -587,8 +587,7 @@ def test_a_turkish_excel_export_as_contacts(sandbox: SandboxServer, tmp_path: Pa
         (
             "A\x00li",
             "5",
-            "contacts.csv:3: to 5421112233, the text holds the control character U+0000 at "
-            "character 8",
+            "contacts.csv:3: the text holds the control character U+0000 at character 8",
         ),
         (
             "Ali",

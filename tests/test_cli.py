@@ -597,6 +597,6 @@ def test_shell_completion_as_the_readme_shows_it(cli_env: dict[str, str]) -> Non
         assert result.returncode == 0, result.output
         return result.stdout.split()
 
-    assert complete("masgsm-notify ru") == ["plain,run"]
+    assert complete("masgsm-notify ru") == ["plain,run", "plain,runs"]
     assert complete("masgsm-notify --acc") == ["plain,--account"]
     assert complete("masgsm-notify run p.yaml --dr") == ["plain,--dry-run"]

@@ -14,7 +14,7 @@ import click
 from .. import __version__, config
 from ..errors import MasgsmError
 from ..logs import scrub
-from . import account, apprise, pipeline, sandbox, serve
+from . import account, apprise, pipeline, runs, sandbox, serve, starter, validate
 from .common import output_options, start_output
 
 
@@ -76,6 +76,7 @@ def main(ctx: click.Context, account: str | None, log_file: Path | None) -> None
 
     \b
     Examples:
+      masgsm-notify init && masgsm-notify run masgsm-starter/pipeline.yaml --sandbox
       masgsm-notify run pipelines/demo.yaml --sandbox
       masgsm-notify send --to "0532 111 22 33" -m "Merhaba" -n
       masgsm-notify sandbox serve --port 8765
@@ -85,11 +86,6 @@ def main(ctx: click.Context, account: str | None, log_file: Path | None) -> None
     config.choose_account(account)
 
 
-for _command in (
-    *account.COMMANDS,
-    *pipeline.COMMANDS,
-    *serve.COMMANDS,
-    *sandbox.COMMANDS,
-    *apprise.COMMANDS,
-):
+_GROUPS = (account, pipeline, runs, starter, validate, serve, sandbox, apprise)
+for _command in (command for group in _GROUPS for command in group.COMMANDS):
     main.add_command(_command)

@@ -87,9 +87,9 @@ class _Counter:
             click.echo(f"\r{self.label}: {self.count:,}", err=True)
 
 
-def format_plan(plan: PlanReport) -> str:
+def format_plan(plan: PlanReport, head: str | None = None) -> str:
     """The plan for a person: counts, cost, checks and the first texts."""
-    head = "Dry run (nothing will be sent)" if plan.dry_run else "Plan"
+    head = head or ("Dry run (nothing will be sent)" if plan.dry_run else "Plan")
     counts = plan.counts
     encodings = ", ".join(f"{v:,} {k}" for k, v in sorted(plan.encodings.items()))
     segments = ", ".join(f"{v:,} of {k}" for k, v in sorted(plan.segments.items()))
@@ -100,7 +100,8 @@ def format_plan(plan: PlanReport) -> str:
         + (f", {counts.already_sent:,} already sent" if counts.already_sent else ""),
         f"  {counts.messages:,} message(s) ({encodings or 'none'}), by segments "
         f"{segments or '-'}; {counts.credits:,} credit(s) in all",
-        f"  to send now: {plan.to_send:,} message(s), {plan.credits_to_send:,} credit(s)",
+        f"  to send now: {plan.to_send:,} message(s), {plan.credits_to_send:,} credit(s)"
+        + (f"; {counts.held:,} recipient(s) held by --limit" if counts.held else ""),
     ]
     if counts.already_sent:
         lines.append(
@@ -158,15 +159,15 @@ def _read_input(source: str | None) -> tuple[Any, bytes]:
 
 
 @contextlib.contextmanager
-def _json_errors(as_json: bool) -> Iterator[None]:
+def _json_errors(as_json: bool, **more: Any) -> Iterator[None]:
     """With --json, a failure is a JSON document on stdout too (the paragraph still goes to
-    stderr), so a program reading stdout always gets one document."""
+    stderr), so a program reading stdout always gets one document; `more` adds keys to it."""
     try:
         yield
     except (MasgsmError, click.ClickException) as error:
         if as_json:
             message = error.format_message() if isinstance(error, click.ClickException) else error
-            document = {"error": scrub(str(message)), "exit_code": error.exit_code}
+            document = {**more, "error": scrub(str(message)), "exit_code": error.exit_code}
             click.echo(json.dumps(document, ensure_ascii=False, indent=2))
         raise
 
@@ -250,6 +251,13 @@ def _conclude(summary: Summary, as_json: bool) -> None:
     help="Also write the run's report as one self-contained HTML page (opens offline, "
     "prints well) when the run ends.",
 )
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Send only the first N messages that would go, in source order (a test send to "
+    "yourself); the rest are held, and a run of the same run key without --limit sends them.",
+)
 @json_option
 def run(
     pipeline_file: Path,
@@ -263,6 +271,7 @@ def run(
     resend_duplicates: bool,
     preview: int,
     html: Path | None,
+    limit: int | None,
     as_json: bool,
 ) -> None:
     """Run a pipeline: plan, check, send in personalised batches, check delivery, summarise.
@@ -274,6 +283,7 @@ def run(
     Examples:
       masgsm-notify run pipelines/invoice-reminder.yaml -n     # the plan; nothing is sent
       masgsm-notify run pipelines/demo.yaml --sandbox          # the whole flow, no real SMS
+      masgsm-notify run pipelines/invoice-reminder.yaml --limit 1   # the first text only
       masgsm-notify run pipelines/invoice-reminder.yaml --var shop=ACME
       masgsm-notify run pipelines/alertmanager.yaml --input - --json < payload.json
       masgsm-notify run pipelines/demo.yaml --sandbox --html demo-report.html
@@ -292,6 +302,7 @@ def run(
             resend_duplicates=resend_duplicates,
             preview=preview,
             html=html,
+            limit=limit,
         )
         summary = Runner(load_pipeline(pipeline_file), options, ClickUI(as_json)).run()
     _conclude(summary, as_json)

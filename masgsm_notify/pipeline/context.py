@@ -38,6 +38,8 @@ class RunOptions:
     # serve: the journal (locked) and ledger it holds open for its lifetime (a `Storage`), used
     # instead of opening and closing them for every payload.
     held: Any = None
+    limit: int | None = None  # send only the first N sendable messages; hold the rest
+    offline: bool = False  # with dry_run: never contact MASGSM, never read the state directory
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,10 @@ CREATE TABLE IF NOT EXISTS balances (
     moment TEXT NOT NULL,
     credits INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS limits (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+    held_after_id INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS writer (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     pid INTEGER NOT NULL,

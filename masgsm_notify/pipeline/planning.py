@@ -9,16 +9,17 @@ recipients have had the same text within `send.dedupe`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from ..compose import Composer, Message
-from ..errors import UsageError
+from ..compose import Composed, Composer, Message
+from ..errors import RenderError, UsageError
 from ..plugins import collect
-from ..render import compile_text, load_template
+from ..render import cheap_failures, compile_text, load_template
 from ..sources import Row, Source, SourceContext
 from ..states import MessageState
 from .context import RunContext
@@ -30,6 +31,7 @@ from .summary import shorten
 
 ROWS_PER_CHUNK = 2000
 LISTED_INVALID = 20
+LISTED_BROKEN = 10  # rows whose templates failed, named in the error; the rest are counted
 
 # Given a chunk's messages, the positions of those the sent ledger already has.
 AlreadySent = Callable[[list[Message]], set[int]]
@@ -41,6 +43,17 @@ class PlanningStats:
     filtered: int = 0
     invalid: int = 0
     invalid_examples: list[tuple[str, str, str]] = field(default_factory=list)
+    broken: int = 0  # rows whose templates failed
+    broken_examples: list[RenderError] = field(default_factory=list)
+
+    def add(self, done: Composed) -> None:
+        """Count a composed chunk, keeping the first few refusals and failures to name."""
+        self.rows += done.rows
+        self.filtered += done.filtered
+        self.invalid += len(done.invalid)
+        self.invalid_examples.extend(done.invalid[: LISTED_INVALID - len(self.invalid_examples)])
+        self.broken += len(done.errors)
+        self.broken_examples.extend(done.errors[: LISTED_BROKEN - len(self.broken_examples)])
 
 
 def make_source(pipeline: Pipeline, input_data: Any) -> Source:
@@ -72,25 +85,33 @@ def plan_run(
     source: Source,
     already_sent: AlreadySent,
     progress: Callable[[int], None],
+    env: Any,
 ) -> PlanningStats:
-    """Write the run's messages (and invalid rows) to the journal; return the counts."""
+    """Write the run's messages (and invalid rows) to the journal; return the counts.
+
+    Once a row's template has failed the plan cannot be used, so the rest of the rows are only
+    read and rendered, to name and count every failure, and not written; once LISTED_BROKEN
+    are named, failures in `env` are only counted, which is cheaper (`cheap_failures`).
+    """
     stats = PlanningStats()
-    for done in map(composer, _chunks(source.rows())):
-        stats.rows += done.rows
-        stats.filtered += done.filtered
-        stats.invalid += len(done.invalid)
-        room = LISTED_INVALID - len(stats.invalid_examples)
-        stats.invalid_examples.extend(done.invalid[: max(room, 0)])
-        seen = already_sent(done.messages) if done.messages else set()
-        records.add_planned(
-            (
-                (*message, MessageState.ALREADY_SENT if i in seen else MessageState.PLANNED)
-                for i, message in enumerate(done.messages)
-            ),
-            done.invalid,
-        )
-        progress(stats.rows)
-    records.merge_duplicates()
+    with contextlib.ExitStack() as counting:
+        for done in map(composer, _chunks(source.rows())):
+            named = len(stats.broken_examples)
+            stats.add(done)
+            if named < LISTED_BROKEN <= len(stats.broken_examples):
+                counting.enter_context(cheap_failures(env))
+            if not stats.broken:
+                seen = already_sent(done.messages) if done.messages else set()
+                records.add_planned(
+                    (
+                        (*message, MessageState.ALREADY_SENT if i in seen else MessageState.PLANNED)
+                        for i, message in enumerate(done.messages)
+                    ),
+                    done.invalid,
+                )
+            progress(stats.rows)
+    if not stats.broken:
+        records.merge_duplicates()
     return stats
 
 
@@ -141,7 +162,8 @@ def resume_or_plan(
 
             composer = composer_for(context.pipeline, context.env, lang)
             guard = storage.guard(context, identity, records)
-            stats = plan_run(records, composer, source, guard.already_sent, progress)
+            stats = plan_run(records, composer, source, guard.already_sent, progress, context.env)
+        _judge_broken(stats)
         _judge_invalid(context, stats)
     except BaseException:
         records.discard()
@@ -167,6 +189,20 @@ def _refuse_changed_inputs(context: RunContext, records: RunRecords, identity: R
         f"Run key {identity.run_key!r} was already sent from different inputs (the recipients, "
         "templates, message, vars, --input or the account changed); its messages stay as they "
         f"were. {protects}"
+    )
+
+
+def _judge_broken(stats: PlanningStats) -> None:
+    """One failed row is its own error; more are named up to LISTED_BROKEN and counted."""
+    if not stats.broken:
+        return
+    if stats.broken == 1:
+        raise stats.broken_examples[0]
+    listed = "\n".join(f"  {error}" for error in stats.broken_examples)
+    more = stats.broken - len(stats.broken_examples)
+    raise RenderError(
+        f"The templates failed for {stats.broken:,} row(s); nothing was sent.\n{listed}"
+        + (f"\n  ... and {more:,} more" if more > 0 else "")
     )
 
 

@@ -32,6 +32,15 @@ M = MessageState
 
 
 @dataclass(frozen=True)
+class Held:
+    """Sendable messages a `--limit` keeps back for a later run: how many, their rows, credits."""
+
+    messages: int = 0
+    rows: int = 0
+    credits: int = 0
+
+
+@dataclass(frozen=True)
 class Draft:
     """Messages picked for one batch, in journal order, not yet journaled as a batch."""
 
@@ -63,10 +72,12 @@ class RunRecords:
         self.run = run
         self._tally: Tally | None = None
         self._skipped: int | None = None
+        self._held: Held | None = None
 
     def _changed(self) -> None:
         self._tally = None
         self._skipped = None
+        self._held = None
 
     def reload(self) -> RunRecord:
         found = self.journal.find_run(self.run.run_key)
@@ -137,7 +148,7 @@ class RunRecords:
     def discard(self) -> None:
         """Forget an unfinished or never-sent plan so it can be made again from the inputs."""
         with self.journal.transaction() as db:
-            for table in ("messages", "skipped", "batches", "report_polls", "balances"):
+            for table in ("messages", "skipped", "batches", "report_polls", "balances", "limits"):
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (self.run.id,))
             db.execute("DELETE FROM runs WHERE id = ?", (self.run.id,))
         self._changed()
@@ -151,6 +162,36 @@ class RunRecords:
         return row is not None
 
     # -- sending -------------------------------------------------------------------------------
+
+    def hold_beyond(self, limit: int | None) -> None:
+        """Let this run send only the first `limit` sendable messages, in source order (`--limit`);
+        the rest are held for a later run of the same run key. None lifts an earlier limit.
+
+        The limit is kept with the run, so `check` and `runs` still show what it held.
+        """
+        with self.journal.transaction() as db:
+            db.execute("DELETE FROM limits WHERE run_id = ?", (self.run.id,))
+            last = (
+                None
+                if limit is None
+                else db.execute(
+                    f"SELECT id FROM messages WHERE run_id = ? AND state IN ({marks(SENDABLE)})"
+                    " ORDER BY id LIMIT 1 OFFSET ?",
+                    (self.run.id, *SENDABLE, limit - 1),
+                ).fetchone()
+            )
+            if last is not None:
+                db.execute(
+                    "INSERT INTO limits (run_id, held_after_id) VALUES (?, ?)", (self.run.id, *last)
+                )
+        self._changed()
+
+    def _last_sendable_id(self) -> int:
+        """The id after which messages are held (the largest id when nothing is)."""
+        row = self.db.execute(
+            "SELECT held_after_id FROM limits WHERE run_id = ?", (self.run.id,)
+        ).fetchone()
+        return row[0] if row else _NO_LIMIT
 
     def settle_interrupted(self, resend_unknown: bool) -> int:
         """Batches left in flight by a crash become unknown (or sendable again, if asked).
@@ -185,12 +226,15 @@ class RunRecords:
             # `+run_id` keeps SQLite on the rowid range instead of the run_id index, which
             # would make every page a scan of the whole run.
             "SELECT id, number, text, segments FROM messages WHERE +run_id = ? AND id > ?"
-            f" AND state IN ({marks(SENDABLE)}) ORDER BY id LIMIT ?"
+            f" AND id <= ? AND state IN ({marks(SENDABLE)}) ORDER BY id LIMIT ?"
         )
+        last = self._last_sendable_id()
 
         def sendable() -> Iterator[tuple[int, str, str, int]]:
             after = 0
-            while rows := self.db.execute(query, (self.run.id, after, *SENDABLE, size)).fetchall():
+            while rows := self.db.execute(
+                query, (self.run.id, after, last, *SENDABLE, size)
+            ).fetchall():
                 after = rows[-1][0]
                 yield from rows
 
@@ -319,6 +363,17 @@ class RunRecords:
             self._tally = Tally([Group(*row) for row in rows])
         return self._tally
 
+    def held(self) -> Held:
+        """What the run's `--limit` keeps back (nothing when the run has no limit)."""
+        if self._held is None:
+            found = self.db.execute(
+                "SELECT COUNT(*), SUM(copies), SUM(segments) FROM messages WHERE run_id = ?"
+                f" AND id > ? AND state IN ({marks(SENDABLE)})",
+                (self.run.id, self._last_sendable_id(), *SENDABLE),
+            ).fetchone()
+            self._held = Held(found[0], found[1] or 0, found[2] or 0)
+        return self._held
+
     def skipped_count(self) -> int:
         if self._skipped is None:
             self._skipped = self.db.execute(
@@ -362,9 +417,9 @@ class RunRecords:
     def preview(self, limit: int) -> list[tuple[str, str, str, int]]:
         """The first texts that would go: (row, number, text, segments)."""
         return self.db.execute(
-            "SELECT row, number, text, segments FROM messages WHERE run_id = ?"
+            "SELECT row, number, text, segments FROM messages WHERE run_id = ? AND id <= ?"
             f" AND state IN ({marks(SENDABLE)}) ORDER BY id LIMIT ?",
-            (self.run.id, *SENDABLE, limit),
+            (self.run.id, self._last_sendable_id(), *SENDABLE, limit),
         ).fetchall()
 
     def results(self) -> Iterator[tuple]:
@@ -377,6 +432,9 @@ class RunRecords:
         )
         for row, value, reason in self.skipped():
             yield row, value, "skipped", None, 0, 1, reason
+
+
+_NO_LIMIT = 2**63 - 1  # SQLite's largest id
 
 
 def _ours(numbers: list[str], batch: set[str]) -> set[str]:

@@ -79,7 +79,9 @@ class Outputs:
         summary.fail_if = self.fail_if_text
         summary.plan = plan
         summary.timings = context.timings
-        if options.dry_run:
+        if options.dry_run:  # it exits as the real run would start: `stop` is what would stop it
+            summary.error = str(stop) if stop else None
+            summary.exit_code = stop.exit_code if stop else 0
             return summary
         try:
             summary.failing = evaluate_fail_if(

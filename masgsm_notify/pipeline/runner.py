@@ -45,6 +45,7 @@ class Runner:
         self.read = read_with_retries(pipeline.send.retries)
         self.outputs = Outputs(self.context)  # tried now, while nothing is sent
         self.plan: PlanReport | None = None
+        self.blocked: MasgsmError | None = None  # what would stop a real run (dry runs go on)
 
     def run(self) -> Summary:
         context = self.context
@@ -60,9 +61,10 @@ class Runner:
                 service=service,
                 sandbox=self.options.sandbox,
             )
-            if self.options.dry_run:
+            if self.options.dry_run and not self.options.offline:
                 note_journaled(context, identity.run_key)
             records = resume_or_plan(context, storage, identity, source, lang)
+            records.hold_beyond(self.options.limit)
             info = RunInfo(
                 self.pipeline.name,
                 identity.run_key,
@@ -88,8 +90,8 @@ class Runner:
         guard: LedgerGuard,
     ) -> Summary:
         """Pre-flight, send and check a planned run (or only show it, in a dry run)."""
-        if service is None:
-            self._show_plan(records, None, None)
+        if service is None or self.options.offline:
+            self._show_plan(records, None, service)
             return self.outputs.finish(records, info, None, self.plan)
         if service.method == "get":
             self.ui.note("Pipelines send with the POST API (type 1); method=get is ignored.")
@@ -100,7 +102,7 @@ class Runner:
                 self._check(records, client, partial_only=True)
             self._show_plan(records, client, service)
             if self.options.dry_run:
-                return self.outputs.finish(records, info, None, self.plan)
+                return self.outputs.finish(records, info, self.blocked, self.plan)
             stop = self._send(records, info, client, service.title, lang, guard)
             if self.options.check_later:
                 if stop is not None:
@@ -153,7 +155,8 @@ class Runner:
         except UsageError:
             if not self.options.dry_run or not self.resolver.credentials_missing():
                 raise
-            self.ui.note("No MASGSM service configured: the dry run skips balance and title.")
+            if not self.options.offline:
+                self.ui.note("No MASGSM service configured: the dry run skips balance and title.")
             service = None
         yield service
 
@@ -178,8 +181,11 @@ class Runner:
                 record_balance(records, PRE_FLIGHT, plan.checks.balance)
             if problems and not self.options.dry_run:
                 raise problems[0]
+            self.blocked = problems[0] if problems else None
         self.plan = plan
         self.ui.plan(plan)
+        if not plan.to_send:
+            self.ui.note(nothing_to_send(records, self.pipeline))
 
     def _send(
         self,
@@ -191,9 +197,8 @@ class Runner:
         guard: LedgerGuard,
     ) -> MasgsmError | None:
         context = self.context
-        to_send = records.tally().messages(SENDABLE)
+        to_send = records.tally().messages(SENDABLE) - records.held().messages
         if not to_send:
-            self.ui.note("Nothing left to send for this run key.")
             return None
         started = time.monotonic()
         with self.ui.progress("Sending", to_send) as advance:
@@ -252,6 +257,19 @@ class Runner:
                 f"Checked delivery reports in {rounds} round(s), "
                 f"{self.context.took('check', started)}."
             )
+
+
+def nothing_to_send(records: RunRecords, pipeline: Pipeline) -> str:
+    """Why a plan has nothing to send: an empty source reads differently from a finished run."""
+    run, spec = records.run, pipeline.recipients
+    if not run.rows:
+        named = f" ({spec.value})" if isinstance(spec.value, str) and spec.value else ""
+        return f"The recipients source, {spec.source}{named}, has no rows: nothing to send."
+    if run.filtered == run.rows:
+        return f"when: filtered out every row ({run.rows:,}): nothing to send."
+    if records.ever_attempted():
+        return "Nothing left to send for this run key."
+    return "Nothing to send: every row is invalid, merged or already sent (see the counts)."
 
 
 def recheck(

@@ -345,6 +345,12 @@ def _recipients(data: Any, sources: dict[str, type[Source]]) -> RecipientsSpec:
     extra.update({name: Key((kind,)) for name, kind in source.options.items()})
     values = _validate(data, "recipients", where, extra)
     when = values["when"]
+    if isinstance(when, str) and "{{" not in when and "{%" not in when:
+        raise PipelineError(
+            f"{yamlfile.where(data, 'when') or where}: recipients: when: {when!r:.60} has no "
+            "{{ }}: it is plain text, the same for every row, not a test of the row. Write the "
+            'test inside braces: when: "{{ ' + when.strip() + ' }}"'
+        )
     return RecipientsSpec(
         source=chosen[0],
         value=data[chosen[0]],

@@ -85,8 +85,8 @@ def _journal(context: RunContext) -> Iterator[Journal]:
 @contextlib.contextmanager
 def _ledger(context: RunContext) -> Iterator[Ledger | None]:
     """Read by dry runs (when one exists), kept by real runs, not used by sandbox runs (an
-    embedded sandbox is new every time)."""
-    if context.options.sandbox:
+    embedded sandbox is new every time) or offline ones (`validate`)."""
+    if context.options.sandbox or context.options.offline:
         yield None
         return
     ledger = existing_ledger() if context.options.dry_run else Ledger()

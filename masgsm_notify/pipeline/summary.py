@@ -4,8 +4,9 @@ Every recipient row the run meant to send to lands in exactly one outcome: deliv
 pending (accepted, no final report yet), unknown (the request left but no answer came back), or
 not sent (never attempted, refused by the provider, or beyond a partial send). Rows the run did
 not mean to send to are counted beside them: filtered out by `when:`, skipped as invalid, already
-sent (the sent ledger), and merged into an identical row (same number, same text), which shares
-its message's fate. The plan shown before sending and the summary after share one `Counts`.
+sent (the sent ledger), held back by `--limit` for a later run, and merged into an identical row
+(same number, same text), which shares its message's fate. The plan shown before sending and
+the summary after share one `Counts`.
 """
 
 from __future__ import annotations
@@ -40,11 +41,15 @@ class Counts:
     outcomes: dict[str, int]
     credits_sent: int
     refused: int  # recipient rows whose last attempt the provider or the network refused
+    held: int = 0  # rows a --limit kept back: planned, not sent this time on purpose
 
     @classmethod
     def of(cls, records: RunRecords) -> Counts:
         tally = records.tally()
         set_aside = {name: tally.rows(states) for name, states in SET_ASIDE.items()}
+        outcomes = {name: tally.rows(states) for name, states in OUTCOMES.items()}
+        held = records.held().rows
+        outcomes["not_sent"] -= held  # held rows are planned, but set aside, not an outcome
         return cls(
             rows=records.run.rows,
             filtered=records.run.filtered,
@@ -53,9 +58,10 @@ class Counts:
             already_sent=set_aside["already_sent"],
             messages=tally.messages(),
             credits=tally.credits(),
-            outcomes={name: tally.rows(states) for name, states in OUTCOMES.items()},
+            outcomes=outcomes,
             credits_sent=tally.credits(SPENT),
             refused=tally.rows((MessageState.REJECTED,)),
+            held=held,
         )
 
     def beside(self) -> dict[str, int]:
@@ -65,6 +71,7 @@ class Counts:
             "skipped": self.skipped,
             "merged": self.merged,
             "already_sent": self.already_sent,
+            "held": self.held,
         }
 
 
@@ -101,7 +108,7 @@ class PlanReport:
     def of(
         cls, records: RunRecords, *, journal: str | None, dry_run: bool, preview: int
     ) -> PlanReport:
-        tally = records.tally()
+        tally, held = records.tally(), records.held()
         return cls(
             name=records.run.name,
             run_key=records.run.run_key,
@@ -110,8 +117,8 @@ class PlanReport:
             counts=Counts.of(records),
             encodings=tally.by_encoding(),
             segments=tally.by_segments(),
-            to_send=tally.messages(SENDABLE),
-            credits_to_send=tally.credits(SENDABLE),
+            to_send=tally.messages(SENDABLE) - held.messages,
+            credits_to_send=tally.credits(SENDABLE) - held.credits,
             service=None,
             title=None,
             preview=[
@@ -290,12 +297,23 @@ def _listed(lines: list[str], total: int) -> list[str]:
     return shown
 
 
+def skipped_lines(summary: Summary) -> list[str]:
+    """The rows skipped as invalid, for a person: the first LISTED, and how many more."""
+    skipped = summary.skipped_rows
+    return _listed(
+        [f"  skipped: {s['row']}: {shorten(s['value'])}: {s['reason']}" for s in skipped[:LISTED]],
+        len(skipped),
+    )
+
+
 def format_summary(summary: Summary) -> str:
     """The delivery report for a person."""
     counts, o = summary.counts, summary.outcomes
     beside = [f"skipped {counts.skipped:,}"]
     if counts.already_sent:
         beside.append(f"already sent {counts.already_sent:,}")
+    if counts.held:
+        beside.append(f"held {counts.held:,}")
     lines = [
         f"Delivery report for {summary.name} (run key {summary.run_key}):",
         f"  delivered {o['delivered']:,}, failed {o['failed']:,}, pending {o['pending']:,}, "
@@ -307,11 +325,7 @@ def format_summary(summary: Summary) -> str:
     lines += _listed(
         [f"  failed: {f['number']} ({f['row']})" for f in failed[:LISTED]], len(failed)
     )
-    skipped = summary.skipped_rows
-    lines += _listed(
-        [f"  skipped: {s['row']}: {shorten(s['value'])}: {s['reason']}" for s in skipped[:LISTED]],
-        len(skipped),
-    )
+    lines += skipped_lines(summary)
     lines += [
         f"  {p['state']} ({p['batches']:,} batch(es), {p['messages']:,} message(s)): {p['error']}"
         for p in summary.problems
@@ -320,6 +334,11 @@ def format_summary(summary: Summary) -> str:
         lines.append(
             f"  {counts.already_sent:,} recipient(s) already had the same text (the sent ledger, "
             "within send.dedupe); --resend-duplicates sends them again."
+        )
+    if counts.held:
+        lines.append(
+            f"  {counts.held:,} recipient(s) held by --limit; run again without it (the same "
+            "run key) to send them."
         )
     if o["unknown"]:
         lines.append(
