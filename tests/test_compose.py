@@ -190,12 +190,11 @@ def test_the_failing_line_of_a_template_file_narrows_the_field(tmp_path: Path) -
     )
     env = make_environment([tmp_path])
     done = Composer(compile_text(env, "{{ phone }}", "n"), load_template(env, "t.txt.j2"))
-    with pytest.raises(RenderError) as excinfo:
-        done([row(ad="Ayşe", no="F-1", note="", tutar="")])
-    assert str(excinfo.value) == (
+    errors = done([row(ad="Ayşe", no="F-1", note="", tutar="")]).errors
+    assert [str(error) for error in errors] == [
         f"r.csv:3: template {tmp_path / 't.txt.j2'} line 3: field 'tutar': money: an empty "
         "value ('') where a number is needed"
-    )
+    ]
 
 
 def test_the_when_and_number_templates_name_the_field_too() -> None:
