@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from ..errors import UsageError
+from .failures import storage_error
 
 # Filesystem types whose `flock` does not exclude another machine, or another process reliably.
 NETWORK_FILESYSTEMS = frozenset(
@@ -40,7 +41,10 @@ class WriterLock:
     def acquire(self) -> bool:
         """Take the lock; False when another process (or descriptor) holds it."""
         check_lockable(self.path)
-        fd = os.open(self.path, os.O_RDWR)
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except OSError as error:
+            raise storage_error(self.path, "journal", error) from error
         try:
             if os.fstat(fd).st_nlink > 1:
                 raise UsageError(
