@@ -248,11 +248,19 @@ class _Dispatch:
 
     def wind_down(self, error: BaseException) -> None:
         """After `error` stopped the loop: wait for the batches still out and record their
-        answers where the journal allows, release what never left, and say in a storage
-        error what could not be recorded."""
+        answers unless the journal is what failed (another write would fail, or wait, the same
+        way), release what never left, and say in a storage error what could not be recorded."""
+        journal = str(self.records.journal.path)
+        broken = isinstance(error, StorageError) and error.path == journal
         for future in list(self.in_flight):
-            with contextlib.suppress(StorageError):
+            if broken:
+                batch, _ = self.in_flight.pop(future)
+                self.unrecorded.append((batch, future.result()))
+                continue
+            try:
                 self.settle(future, quietly=True)
+            except StorageError as failure:
+                broken = failure.path == journal
         with contextlib.suppress(StorageError):
             self.give_back()
         if isinstance(error, StorageError) and self.unrecorded:

@@ -88,13 +88,18 @@ def _explain(
     problem: str, path: Path, error: BaseException, waited: float | None
 ) -> tuple[str, str]:
     """(why, remedy) for a person."""
-    if problem in ("full", "quota", "too-big"):
-        why = {
-            "full": "its disk is full",
-            "quota": "the disk quota of this user is used up",
-            "too-big": "the file reached the size limit of this process (ulimit -f)",
-        }[problem]
-        return why, "free some space (or raise the limit), or keep the file on another disk"
+    if problem == "full":
+        return "its disk is full", "free some space on that disk, or keep the file on another"
+    if problem == "quota":
+        return (
+            "the disk quota of this user is used up",
+            "free some space, or ask for a larger quota",
+        )
+    if problem == "too-big":
+        return (
+            "the file reached the size limit of this process",
+            "raise the limit (ulimit -f) for the process that writes it",
+        )
     if problem == "busy":
         held = f" for more than {waited:g} s" if waited else ""
         return (
