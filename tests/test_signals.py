@@ -25,7 +25,7 @@ from failure_helpers import (
     start,
     wait_until,
 )
-from pipeline_helpers import assert_no_traceback, env_for, offline, query
+from pipeline_helpers import assert_no_traceback, env_for, offline, query, write
 
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 
@@ -50,7 +50,9 @@ def test_a_signal_mid_send_waits_for_batches_out_then_the_resume_sends_the_rest(
         assert f"{name}: no new batch will leave; waiting for the batches already out" in (
             result.stderr
         )
-        assert f"Error: Interrupted by {name}: no batch left after it;" in result.stderr
+        assert f"Error: Interrupted by {name} while sending: no batch left after it," in (
+            result.stderr
+        )
         assert "Delivery report for stops (run key sig):" in result.stdout
         # The batches out were answered and recorded: none is left in flight or unknown.
         sent, never, unknown = standing(result)
@@ -116,3 +118,36 @@ def test_a_signal_while_planning_just_stops_with_nothing_sent(
     # The half-written plan is gone: the next run plans afresh.
     assert query(journal, "SELECT COUNT(*) FROM messages") == [(0,)]
     assert query(journal, "SELECT COUNT(*) FROM runs") == [(0,)]
+
+
+def test_a_signal_while_waiting_for_reports_ends_the_wait_and_says_how_to_read_them(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    write(tmp_path / "people.csv", "name,phone\nA,05341110001\nB,05341110002\n")
+    pipeline = write(
+        tmp_path / "p.yaml",
+        """
+        name: waits
+        recipients: {csv: people.csv}
+        message: {inline: "Merhaba {{ name }}"}
+        report: {wait: 5m, poll_every: 1s}
+        """,
+    )
+    journal = tmp_path / "j.sqlite"
+    with SandboxServer(SandboxConfig(settle_ms=600_000)) as server:  # reports stay pending
+        env = offline(env_for(server, cli_env))
+        process = start(["run", str(pipeline), "--run-key", "w", "--journal", str(journal)], env)
+        wait_until(lambda: len(server.messages()) == 2, what="the texts to go")
+        time.sleep(0.5)  # into the wait for reports
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        result = finish(process)
+    assert time.monotonic() - started < 5  # not the five minutes of report.wait
+    assert_no_traceback(result)
+    assert result.returncode == 143, result.output
+    assert "SIGTERM: no more waiting for delivery reports." in result.stderr
+    assert (
+        "Error: Interrupted by SIGTERM while waiting for delivery reports (everything was sent); "
+        f"read them later with: masgsm-notify check w --journal {journal}" in result.stderr
+    )
+    assert "pending 2" in result.stdout

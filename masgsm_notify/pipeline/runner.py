@@ -128,8 +128,8 @@ class Runner:
                         records, client, partial_only=not self.pipeline.report.check, stop=stopping
                     )
                 stop = stop or self.stop.interrupted(
-                    "while waiting for delivery reports, after sending. Read them later with: "
-                    + check_command(self.context, info)
+                    "while waiting for delivery reports (everything was sent); read them later "
+                    f"with: {check_command(self.context, info)}"
                 )
             return self.outputs.finish(records, info, stop, self.plan)
 
@@ -254,7 +254,8 @@ class Runner:
             )
         stop = (
             self.stop.interrupted(
-                "no batch left after it; the batches already out were answered and recorded."
+                "while sending: no batch left after it, and the batches already out were "
+                "answered and recorded."
             )
             or totals.stop
         )

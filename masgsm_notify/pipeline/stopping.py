@@ -69,9 +69,7 @@ class StopRequest:
         """The run's stop when a signal came: `what` says what the run had done by then."""
         if self.signum is None:
             return None
-        return InterruptedRunError(
-            f"Interrupted by {signal_name(self.signum)}: {what}", self.signum
-        )
+        return InterruptedRunError(f"Interrupted by {signal_name(self.signum)} {what}", self.signum)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         name = signal_name(signum)
