@@ -127,7 +127,11 @@ class Transaction:
     def __enter__(self) -> Connection:
         if self.sync:
             self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except BaseException:  # a signal's exception may come just after BEGIN took effect
+            self._end()
+            raise
         return self.db
 
     def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
@@ -135,15 +139,20 @@ class Transaction:
             if exc_type is None:
                 self.db.execute("COMMIT")
         finally:
-            # After an error (or a commit that failed) nothing of the transaction may stay.
-            # SQLite has already rolled back after some errors (a full disk): then there is
-            # nothing left to roll back, and a failing rollback must not hide the first error.
-            if self.db.in_transaction:
-                with contextlib.suppress(StorageError):
-                    self.db.execute("ROLLBACK")
-            if self.sync:
-                with contextlib.suppress(StorageError):
-                    self.db.execute("PRAGMA synchronous=NORMAL")
+            self._end()
+
+    def _end(self) -> None:
+        """After an error (or a commit that failed) nothing of the transaction may stay.
+
+        SQLite has already rolled back after some errors (a full disk): then there is nothing
+        left to roll back, and a failing rollback must not hide the first error.
+        """
+        if self.db.in_transaction:
+            with contextlib.suppress(StorageError):
+                self.db.execute("ROLLBACK")
+        if self.sync:
+            with contextlib.suppress(StorageError):
+                self.db.execute("PRAGMA synchronous=NORMAL")
 
 
 def marks(values: tuple | list) -> str:
