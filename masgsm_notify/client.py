@@ -397,8 +397,11 @@ class MasgsmClient:
             )
         except requests.RequestException as exc:
             if _never_connected(exc):
+                reason = _connect_failure(exc)
                 raise SafeToRetryError(
-                    f"Could not connect to {shown_url}: nothing was sent. ({type(exc).__name__})"
+                    f"Could not connect to {shown_url} ({reason}): nothing was sent.",
+                    reason=reason,
+                    where=_host_port(url),
                 ) from None
             raise OutcomeUnknownError(
                 f"The request to {shown_url} got no answer ({type(exc).__name__}): "
@@ -412,6 +415,8 @@ class MasgsmClient:
         if response.status_code == 503:
             raise SafeToRetryError(
                 f"MASGSM is unavailable (HTTP 503) at {shown_url}; the request was not processed.",
+                reason="HTTP 503",
+                where=_host_port(url),
                 raw=text,
             )
         if response.status_code >= 500:
@@ -520,3 +525,21 @@ def _never_connected(exc: requests.RequestException) -> bool:
         return True
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, ConnectTimeoutError)
+
+
+def _connect_failure(exc: requests.RequestException) -> str:
+    """Why a connection could not be made, in a few words: "connection refused", "name or
+    service not known", "connect timed out"."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connect timed out"
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    cause = getattr(reason, "__cause__", None)
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror.lower()
+    return "connect timed out" if "timed out" in str(reason) else "could not connect"
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"

@@ -59,6 +59,12 @@ def choose_account(name: str | None) -> None:
     _chosen = name.strip() if name and name.strip() else None
 
 
+def chosen_account() -> str | None:
+    """The account `--account NAME` chose for this process, if it did (for a command that
+    repeats this one)."""
+    return _chosen
+
+
 def config_path() -> Path:
     """`$XDG_CONFIG_HOME/masgsm-notify/config.toml`, else under `~/.config` (a relative
     XDG_CONFIG_HOME is ignored, as the XDG specification says)."""

@@ -145,6 +145,49 @@ class PluginError(MasgsmError):
     """A plugin hook failed before a batch left; nothing of that batch was sent."""
 
 
+class StorageError(MasgsmError):
+    """A file the project keeps (a journal, the sent ledger, an export, a log) could not be
+    read or written: a full disk, a lock held too long, a read-only file or folder, a denied
+    permission. The message names the file and what to do; `problem` names the cause in a word
+    or two ("full", "busy", "read-only", "permission", "io", ...), for callers that react."""
+
+    def __init__(self, message: str, *, path: str = "", problem: str = "other"):
+        super().__init__(message)
+        self.path = path
+        self.problem = problem
+
+
+class RunStoppedError(MasgsmError):
+    """A run stopped before it sent everything it planned; a later run of the same run key
+    resumes it. The runner adds where the run stands and the command that resumes it."""
+
+
+class ProviderDownError(RunStoppedError):
+    """MASGSM could not be reached for `send.give_up_after` in a row, across every request."""
+
+
+class SpendingLimitError(RunStoppedError, UsageError):
+    """The plan, or the next batch, would take the run past `send.max_credits`."""
+
+
+class InterruptedRunError(RunStoppedError):
+    """SIGINT or SIGTERM stopped a run that had begun to send (exit 128 + the signal)."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
+class RunInterrupted(BaseException):
+    """SIGINT or SIGTERM before anything was sent: raised wherever the run is, like
+    KeyboardInterrupt (so no `except Exception` on the way mistakes it for a failure)."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.message = message
+        self.exit_code = 128 + signum
+
+
 class TransportError(MasgsmError):
     """The request did not get a usable answer (network failure, HTTP error, timeout)."""
 
@@ -153,9 +196,18 @@ class TransportError(MasgsmError):
 
 
 class SafeToRetryError(TransportError):
-    """The provider cannot have recorded the request (connection refused, HTTP 503)."""
+    """The provider cannot have recorded the request (connection refused, HTTP 503).
+
+    `reason` says why in a few words ("connection refused", "HTTP 503") and `where` names the
+    host and port, for a person told that the provider is unreachable.
+    """
 
     ambiguous = False
+
+    def __init__(self, message: str, *, reason: str = "", where: str = "", raw: str | None = None):
+        super().__init__(message, raw=raw)
+        self.reason = reason
+        self.where = where
 
 
 class OutcomeUnknownError(TransportError):

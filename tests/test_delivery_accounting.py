@@ -189,13 +189,17 @@ def test_a_bad_export_template_is_found_before_sending(tmp_path, cli_env, sandbo
     assert sandbox.messages() == []
 
 
-def test_an_unwritable_export_is_a_note_and_the_result_stands(tmp_path, monkeypatch, sandbox):
+def test_an_unwritable_export_is_exit_1_and_the_sends_stand(tmp_path, monkeypatch, sandbox):
     use(monkeypatch, sandbox)
     (tmp_path / "results").write_text("a file where a folder should be")
     path = pipeline(tmp_path, report='{export: "results/out.csv", wait: 5s, poll_every: 100ms}')
-    summary, notes = run(path, journal=tmp_path / "j.sqlite")
-    assert summary.exit_code == 0
-    assert any(note.startswith("Could not write the results to") for note in notes.notes)
+    summary, notes = run(path, journal=tmp_path / "j.sqlite", run_key="k")
+    assert summary.exit_code == 1
+    assert summary.outcomes["delivered"] == len(NUMBERS)
+    expected = f"{tmp_path / 'results' / 'out.csv'}: cannot write the results file: a file stands"
+    assert any(note.startswith(expected) for note in notes.notes), notes.notes
+    assert summary.error.startswith(expected)
+    assert "`masgsm-notify check k` writes the file again" in summary.error
 
 
 def test_credentials_failing_after_some_batches_went_is_exit_1(tmp_path, monkeypatch, sandbox):

@@ -2,7 +2,8 @@
 
 Each command parses its options and calls one library function. Errors a user can cause arrive as
 `MasgsmError` and leave as one paragraph on standard error with the documented exit code
-(2 bad input, nothing sent; 1 runtime failure), never as a traceback.
+(2 bad input, nothing sent; 1 runtime failure; 130 / 143 a run stopped by SIGINT / SIGTERM),
+never as a traceback.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ from pathlib import Path
 import click
 
 from .. import __version__, config
-from ..errors import MasgsmError
+from ..errors import MasgsmError, RunInterrupted
 from ..logs import scrub
 from . import account, apprise, pipeline, runs, sandbox, serve, starter, validate
 from .common import output_options, start_output
 
 
 class MasgsmCommandError(click.ClickException):
-    """A `MasgsmError` shown the click way, keeping the error's exit code."""
+    """A `MasgsmError` (or a run interrupted before sending) shown the click way, keeping the
+    error's exit code."""
 
-    def __init__(self, error: MasgsmError):
+    def __init__(self, error: MasgsmError | RunInterrupted):
         super().__init__(scrub(str(error)))
         self.exit_code = error.exit_code
 
@@ -32,7 +34,7 @@ class MasgsmGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except MasgsmError as error:
+        except (MasgsmError, RunInterrupted) as error:
             raise MasgsmCommandError(error) from None
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
@@ -72,7 +74,7 @@ def main(ctx: click.Context, account: str | None, log_file: Path | None) -> None
     Account settings come from options, then MASGSM_USER, MASGSM_PASSWORD, MASGSM_TITLE and
     MASGSM_BASE_URL, then an account of the config file (--account NAME or MASGSM_ACCOUNT).
     Exit codes: 0 done, 1 runtime failure, 2 bad input (nothing sent),
-    3 sent but delivery failures remain.
+    3 sent but delivery failures remain, 130 / 143 stopped by SIGINT / SIGTERM.
 
     \b
     Examples:

@@ -36,10 +36,26 @@ def output(ctx: click.Context | None = None) -> Output:
 
 
 def start_output(ctx: click.Context, log_file: Path | None) -> None:
-    """Set up logging from the options read so far (the group's); later ones refine it."""
+    """Set up logging from the options read so far (the group's); later ones refine it.
+
+    A log file that cannot be opened (its folder missing, a folder in its place, no right to
+    write) is a bad option: exit 2 before anything is done.
+    """
     settings = output(ctx)
     settings.log_file, settings.started = log_file, True
-    logs.configure_logging(settings.verbose, settings.log_file, settings.quiet)
+    if log_file is not None and not log_file.parent.is_dir():
+        raise click.BadParameter(
+            f"{log_file}: the folder {log_file.parent} does not exist; create it, or name a "
+            "file in an existing folder.",
+            param_hint="'--log-file' / MASGSM_LOG_FILE",
+        )
+    try:
+        logs.configure_logging(settings.verbose, settings.log_file, settings.quiet)
+    except OSError as error:
+        raise click.BadParameter(
+            f"{log_file}: cannot write to it ({error.strerror or error}).",
+            param_hint="'--log-file' / MASGSM_LOG_FILE",
+        ) from None
 
 
 def _count_output(ctx: click.Context, param: click.Parameter, value: Any) -> None:

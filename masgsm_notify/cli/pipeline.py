@@ -12,13 +12,14 @@ from typing import Any
 
 import click
 
-from ..errors import MasgsmError, UsageError
+from ..errors import MasgsmError, RunInterrupted, UsageError
 from ..logs import scrub
 from ..pipeline import (
     UI,
     PlanReport,
     Runner,
     RunOptions,
+    StopRequest,
     Summary,
     find_journal,
     format_summary,
@@ -44,6 +45,10 @@ class ClickUI(UI):
     def note(self, text: str) -> None:
         if not self.quiet:
             self.echo(text)
+
+    def warn(self, text: str) -> None:
+        if not self.quiet:
+            click.echo(text, err=True)
 
     def plan(self, report: PlanReport) -> None:
         if report.dry_run or not self.quiet:  # a dry run's plan is its result
@@ -164,7 +169,7 @@ def _json_errors(as_json: bool, **more: Any) -> Iterator[None]:
     stderr), so a program reading stdout always gets one document; `more` adds keys to it."""
     try:
         yield
-    except (MasgsmError, click.ClickException) as error:
+    except (MasgsmError, RunInterrupted, click.ClickException) as error:
         if as_json:
             message = error.format_message() if isinstance(error, click.ClickException) else error
             document = {**more, "error": scrub(str(message)), "exit_code": error.exit_code}
@@ -172,7 +177,9 @@ def _json_errors(as_json: bool, **more: Any) -> Iterator[None]:
         raise
 
 
-def _conclude(summary: Summary, as_json: bool) -> None:
+def _conclude(summary: Summary, as_json: bool, stop: StopRequest | None = None) -> None:
+    if stop is not None and stop.signum is not None and summary.exit_code < 128:
+        summary.exit_code = 128 + stop.signum  # a signal that came while the run was ending
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
     elif summary.dry_run:
@@ -277,7 +284,8 @@ def run(
     """Run a pipeline: plan, check, send in personalised batches, check delivery, summarise.
 
     Exit codes: 0 all sent (and delivered, where checked); 1 runtime failure; 2 bad input,
-    nothing sent; 3 sent, but report.fail_if holds (failures or pending numbers remain).
+    nothing sent; 3 sent, but report.fail_if holds (failures or pending numbers remain);
+    130 / 143 stopped by SIGINT / SIGTERM, after saying what was sent and how to resume.
 
     \b
     Examples:
@@ -288,7 +296,8 @@ def run(
       masgsm-notify run pipelines/alertmanager.yaml --input - --json < payload.json
       masgsm-notify run pipelines/demo.yaml --sandbox --html demo-report.html
     """
-    with _json_errors(as_json):
+    stop = StopRequest(say=lambda text: click.echo(text, err=True))
+    with _json_errors(as_json), stop.watching():
         input_data, input_bytes = _read_input(input_file)
         options = RunOptions(
             dry_run=dry_run,
@@ -298,14 +307,16 @@ def run(
             vars=_parse_vars(variables),
             input=input_data,
             input_bytes=input_bytes,
+            input_name=input_file,
             resend_unknown=resend_unknown,
             resend_duplicates=resend_duplicates,
             preview=preview,
             html=html,
             limit=limit,
         )
-        summary = Runner(load_pipeline(pipeline_file), options, ClickUI(as_json)).run()
-    _conclude(summary, as_json)
+        runner = Runner(load_pipeline(pipeline_file), options, ClickUI(as_json), stop)
+        summary = runner.run()
+    _conclude(summary, as_json, stop)
 
 
 @click.command()

@@ -4,6 +4,7 @@ from .context import UI, RunInfo, RunOptions
 from .journals import find_journal
 from .runner import Runner, recheck
 from .spec import Pipeline, load_pipeline, parse_duration
+from .stopping import StopRequest
 from .summary import PlanReport, Summary, format_summary
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "RunInfo",
     "RunOptions",
     "Runner",
+    "StopRequest",
     "Summary",
     "find_journal",
     "format_summary",

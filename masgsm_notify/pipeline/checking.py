@@ -32,12 +32,13 @@ def check_reports(
     concurrency: int,
     partial_only: bool = False,
     progress: Callable[[int], None] = lambda reports: None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], bool | None] = time.sleep,
 ) -> int:
     """Poll until every accepted message is delivered or failed, or `wait` seconds pass.
 
     `partial_only` polls only batches answered 3 (partial), to learn which numbers never went.
-    `progress` is told how many reports each step read. Returns the number of polling rounds.
+    `progress` is told how many reports each step read. `sleep` waits between rounds; when it
+    returns True (a stop event's `wait`), polling ends. Returns the number of polling rounds.
     """
     deadline = time.monotonic() + wait
     delay = min(FIRST_DELAY, poll_every)
@@ -49,7 +50,8 @@ def check_reports(
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                sleep(min(delay, remaining))
+                if sleep(min(delay, remaining)):
+                    break
                 delay = min(delay * 2, poll_every)
             rounds += 1
             # A few reports in flight per worker, never all: a report of a large batch is big,

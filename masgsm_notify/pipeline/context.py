@@ -28,6 +28,7 @@ class RunOptions:
     vars: dict[str, str] = field(default_factory=dict)
     input: Any = None
     input_bytes: bytes = b""
+    input_name: str | None = None  # the --input file as given ("-": standard input)
     resend_unknown: bool = False
     resend_duplicates: bool = False
     preview: int = 3
@@ -61,6 +62,11 @@ class UI:
 
     def note(self, text: str) -> None:
         """A line of progress news for a person."""
+
+    def warn(self, text: str) -> None:
+        """A line for a person while the run waits on something (MASGSM unreachable, a stop
+        asked for); the command line puts it on standard error."""
+        self.note(text)
 
     def progress(self, label: str, total: int) -> contextlib.AbstractContextManager:
         """A context manager yielding `advance(n)`."""

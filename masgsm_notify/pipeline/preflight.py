@@ -1,7 +1,8 @@
 """Pre-flight: the balance and the title, checked against the plan before anything is sent.
 
 In a real run a short or unreadable balance, or a title the account does not list, stops the
-run with nothing sent; a dry run reports them. A title list that cannot be read is only
+run with nothing sent; a dry run reports them. Reads are retried while MASGSM is unreachable, up
+to the run's give-up time (`patience.Patience.read`). A title list that cannot be read is only
 reported: some accounts lack the older API that lists titles.
 """
 
@@ -15,28 +16,12 @@ from ..errors import (
     CredentialsError,
     InsufficientBalanceError,
     MasgsmError,
+    ProviderDownError,
     TitleError,
-    TransportError,
 )
-from ..retry import backoff, retry
 from .summary import Checks
 
 T = TypeVar("T")
-READ_RETRIES = 3
-
-
-def read_with_retries(retries: int) -> Callable[[Callable[[], T]], T]:
-    """A way to make a read-only request (balance, titles, reports): repeating a read is always
-    safe, so it gets at least READ_RETRIES tries whatever send.retries says."""
-
-    def read(fetch: Callable[[], T]) -> T:
-        return retry(
-            fetch,
-            worth_retrying=lambda error: isinstance(error, TransportError),
-            pauses=backoff(max(retries, READ_RETRIES)),
-        )
-
-    return read
 
 
 def preflight(
@@ -59,6 +44,13 @@ def preflight(
             )
     except CredentialsError:
         raise
+    except ProviderDownError as error:
+        checks.balance_error = str(error)
+        problems.append(
+            ProviderDownError(
+                f"{error} Nothing was sent: run the same command again once MASGSM answers."
+            )
+        )
     except MasgsmError as error:
         checks.balance_error = str(error)
         problems.append(MasgsmError(f"The balance could not be read ({error}); nothing was sent."))

@@ -414,6 +414,16 @@ class RunRecords:
             ).fetchall()
         )
 
+    def credits_spent(self) -> int:
+        """Credits of every batch of the run that went or may have gone, each attempt counted
+        (a text sent again after an unknown answer may have been paid for twice)."""
+        spent = (BatchState.IN_FLIGHT, BatchState.SENT, BatchState.PARTIAL, BatchState.UNKNOWN)
+        return self.db.execute(
+            f"SELECT COALESCE(SUM(credits), 0) FROM batches WHERE run_id = ?"
+            f" AND state IN ({marks(spent)})",
+            (self.run.id, *spent),
+        ).fetchone()[0]
+
     def preview(self, limit: int) -> list[tuple[str, str, str, int]]:
         """The first texts that would go: (row, number, text, segments)."""
         return self.db.execute(

@@ -2,21 +2,25 @@
 `notify:`, the `after_report` hook and the run's page (`--html`).
 
 Everything after the verdict happens once texts went out, so none of it may turn a finished run
-into an error: a failure here is reported as a note and the run's result stands. The verdict's
+into an error: a failure here is reported as a note and the run's result stands, except a results
+file that could not be written (a full disk, a read-only folder), which makes a run that would
+have exited 0 exit 1, so a job that reads the file learns it is not there. The verdict's
 expression and the templates are tried when the run starts (`Outputs`), so a mistake in them is
 found while nothing has been sent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import MasgsmError, PipelineError, UsageError
+from ..errors import MasgsmError, PipelineError, StorageError, UsageError
 from ..render import RenderError, compile_text, render
+from ..state.failures import storage_error
 from ..state.paths import open_private
 from .context import RunContext, RunInfo
 from .records import RunRecords
@@ -95,7 +99,13 @@ class Outputs:
         if self.export_to and options.sandbox:
             note("report.export: skipped, this was a --sandbox run.")
         elif self.export_to:
-            export(records, self.export_to, note)
+            failure = export(records, self.export_to, note)
+            if failure is not None:
+                summary.error = summary.error or (
+                    f"{failure} The results stay in the journal: `masgsm-notify check "
+                    f"{records.run.run_key}` writes the file again."
+                )
+                summary.exit_code = summary.exit_code or 1
         context.hook("after_report", run=info, summary=summary)
         if context.pipeline.notify:
             if options.sandbox:
@@ -156,25 +166,36 @@ def export_path(pipeline: Pipeline, env: Any) -> Path | None:
 def export_csv(records: RunRecords, path: Path) -> int:
     """Write one row per message and skipped row; cells that could be formulas are defused.
 
-    The file is owner-only: it holds customers' numbers and texts.
+    The file is owner-only: it holds customers' numbers and texts. It is written beside its
+    place and moved there when whole, so a full disk never leaves half a file behind.
     """
     written = 0
-    with open_private(path, "w", newline="", encoding="utf-8-sig") as file:
-        writer = csv.writer(file)
-        writer.writerow(["row", "number", "state", "message_id", "segments", "copies", "text"])
-        for record in records.results():
-            writer.writerow([_safe_cell(value) for value in record])
-            written += 1
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with open_private(partial, "w", newline="", encoding="utf-8-sig") as file:
+            writer = csv.writer(file)
+            writer.writerow(["row", "number", "state", "message_id", "segments", "copies", "text"])
+            for record in records.results():
+                writer.writerow([_safe_cell(value) for value in record])
+                written += 1
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
     return written
 
 
-def export(records: RunRecords, path: Path, note: Callable[[str], None]) -> None:
+def export(records: RunRecords, path: Path, note: Callable[[str], None]) -> StorageError | None:
+    """Write the results file and say so; what went wrong, if it could not be written."""
     try:
         rows = export_csv(records, path)
     except OSError as error:
-        note(f"Could not write the results to {path}: {error.strerror or error}.")
-        return
+        failure = storage_error(path, "results file", error)
+        note(str(failure))
+        return failure
     note(f"Wrote {rows:,} result row(s) to {path}.")
+    return None
 
 
 def _safe_cell(value: Any) -> Any:

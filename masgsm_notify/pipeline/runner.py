@@ -12,12 +12,20 @@ Each phase lives in its own module; this one only puts them in order.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..client import MasgsmClient
-from ..errors import MasgsmError, UsageError
+from ..errors import (
+    InterruptedRunError,
+    MasgsmError,
+    ProviderDownError,
+    RunStoppedError,
+    StorageError,
+    UsageError,
+)
 from ..service import Service
 from ..states import SENDABLE, SPENT
 from .checking import check_reports
@@ -26,23 +34,34 @@ from .history import AFTER_SENDING, AT_CHECK, PRE_FLIGHT, read_balance, record_b
 from .identity import account_label, identify
 from .journal import Journal
 from .ledger_guard import LedgerGuard
+from .limits import Pace, SpendingCap, over_budget, paced_batch_size
+from .patience import Patience
 from .planning import make_source, resume_or_plan
-from .preflight import preflight, read_with_retries
+from .preflight import preflight
 from .records import RunRecords
 from .resolver import ServiceResolver
 from .results import Outputs
+from .resume import check_command, explain, resume_command
 from .sending import Batch, BatchSender, Outcome, SendSettings, send_all
 from .spec import Pipeline, load_pipeline
+from .stopping import StopRequest
 from .storage import note_journaled, open_storage
-from .summary import PlanReport, Summary, summarize
+from .summary import Checks, PlanReport, Summary, summarize
 
 
 class Runner:
-    def __init__(self, pipeline: Pipeline, options: RunOptions, ui: UI | None = None):
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        options: RunOptions,
+        ui: UI | None = None,
+        stop: StopRequest | None = None,
+    ):
         self.context = RunContext(pipeline, options, ui)
         self.pipeline, self.options, self.ui = pipeline, options, self.context.ui
         self.resolver = ServiceResolver(pipeline, self.context.env)
-        self.read = read_with_retries(pipeline.send.retries)
+        self.stop = stop or StopRequest()  # a signal's request (see stopping.py)
+        self.patience = Patience(pipeline.send.give_up_after, self.ui.warn)
         self.outputs = Outputs(self.context)  # tried now, while nothing is sent
         self.plan: PlanReport | None = None
         self.blocked: MasgsmError | None = None  # what would stop a real run (dry runs go on)
@@ -108,7 +127,17 @@ class Runner:
                 if stop is not None:
                     raise stop
                 return summarize(records, journal=str(records.journal.path), dry_run=False)
-            self._check(records, client, partial_only=not self.pipeline.report.check)
+            # Neither a person who stopped the run nor a provider that is gone is waited for.
+            if not isinstance(stop, (InterruptedRunError, ProviderDownError)):
+                stopping = threading.Event()
+                with self.stop.graceful(stopping, "no more waiting for delivery reports."):
+                    self._check(
+                        records, client, partial_only=not self.pipeline.report.check, stop=stopping
+                    )
+                stop = stop or self.stop.interrupted(
+                    "while waiting for delivery reports (everything was sent); read them later "
+                    f"with: {check_command(self.context, info)}"
+                )
             self._balance_for_page(records, client, AFTER_SENDING)
             return self.outputs.finish(records, info, stop, self.plan)
 
@@ -137,7 +166,7 @@ class Runner:
     def _balance_for_page(self, records: RunRecords, client: MasgsmClient, moment: str) -> None:
         """What is left, for the run's page: one more read-only request, made only for it."""
         if self.options.html:
-            read_balance(records, moment, lambda: self.read(client.balance), self.ui.note)
+            read_balance(records, moment, lambda: self.patience.read(client.balance), self.ui.note)
 
     def _client(self, service: Service) -> MasgsmClient:
         send = self.pipeline.send
@@ -173,15 +202,22 @@ class Runner:
         if service is not None:
             plan.service = service.url(privacy=True)
             plan.title = service.title
+        over = over_budget(plan.credits_to_send, self.pipeline.send.max_credits)
+        if over is not None and not self.options.dry_run:
+            raise over  # before asking MASGSM anything
         if client is not None and service is not None and plan.to_send:
             plan.checks, problems = preflight(
-                client, service.title, plan.credits_to_send, self.read
+                client, service.title, plan.credits_to_send, self.patience.read
             )
             if plan.checks.balance is not None:
                 record_balance(records, PRE_FLIGHT, plan.checks.balance)
             if problems and not self.options.dry_run:
                 raise problems[0]
             self.blocked = problems[0] if problems else None
+        if over is not None:
+            plan.checks = plan.checks or Checks()
+            plan.checks.problems.append(str(over))
+            self.blocked = self.blocked or over
         self.plan = plan
         self.ui.plan(plan)
         if not plan.to_send:
@@ -200,6 +236,11 @@ class Runner:
         to_send = records.tally().messages(SENDABLE) - records.held().messages
         if not to_send:
             return None
+        send = self.pipeline.send
+        resume = resume_command(context, info)
+        self.stop.farewell = "Batches still out count as unknown, as after a crash." + (
+            f" Resume with: {resume}" if resume else ""
+        )
         started = time.monotonic()
         with self.ui.progress("Sending", to_send) as advance:
 
@@ -208,15 +249,26 @@ class Runner:
                 context.hook("after_batch", run=info, batch=batch, outcome=outcome)
 
             settings = SendSettings(
-                batch_size=self.pipeline.send.batch_size,
-                concurrency=self.pipeline.send.concurrency,
+                batch_size=paced_batch_size(send.batch_size, send.rate),
+                concurrency=send.concurrency,
                 title=title,
                 lang=lang,
                 before=lambda batch: context.hook("before_batch", run=info, batch=batch),
                 after=after,
+                pace=Pace(send.rate),
+                cap=SpendingCap(send.max_credits, records.credits_spent()),
             )
-            sender = BatchSender(client, self.pipeline.send.retries)
-            totals = send_all(records, sender, settings, guard)
+            sender = BatchSender(client, send.retries, self.patience)
+            waiting = (
+                "no new batch will leave; waiting for the batches already out to answer "
+                f"(each within send.timeout, {send.timeout:g} s)."
+            )
+            with self.stop.graceful(sender.stopping, waiting):
+                try:
+                    totals = send_all(records, sender, settings, guard)
+                except StorageError as error:
+                    explain(error, records, resume)
+                    raise
         partial = f" (and {totals.partial:,} partial batch(es))" if totals.partial else ""
         self.ui.note(
             f"Sent {totals.accepted:,} message(s){partial} in {totals.batches:,} batch(es) in "
@@ -227,7 +279,16 @@ class Runner:
                 f"{totals.already_sent:,} message(s) were not sent: another run sent the same "
                 "text to the same number meanwhile (the sent ledger)."
             )
-        return totals.stop
+        stop = (
+            self.stop.interrupted(
+                "while sending: no batch left after it, and the batches already out were "
+                "answered and recorded."
+            )
+            or totals.stop
+        )
+        if isinstance(stop, RunStoppedError):
+            explain(stop, records, resume)
+        return stop
 
     def _check(
         self,
@@ -235,6 +296,7 @@ class Runner:
         client: MasgsmClient,
         partial_only: bool = False,
         wait: float | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         spec = self.pipeline.report
         started = time.monotonic()
@@ -248,6 +310,7 @@ class Runner:
                     concurrency=self.pipeline.send.concurrency,
                     partial_only=partial_only,
                     progress=advance,
+                    sleep=stop.wait if stop is not None else time.sleep,
                 )
         except MasgsmError as error:
             self.ui.note(f"The delivery reports could not be read: {error}")

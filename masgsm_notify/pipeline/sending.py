@@ -3,16 +3,25 @@
 The journal and the ledger are only touched from the calling thread; worker threads only post.
 A batch's pairs are claimed in the sent ledger and the batch is committed as in flight before its
 request is handed to a worker, and its answer is committed when the worker returns. Faults that
-cannot have reached the provider are retried with backoff inside the worker; a fault after the
-request left makes the batch unknown, never silently re-sent.
+cannot have reached the provider are retried with backoff inside the worker, until the run's
+outage clock gives up on MASGSM (`patience.py`); a fault after the request left makes the batch
+unknown, never silently re-sent.
+
+Sending stops early on an answer that dooms the rest, at the spending cap, when MASGSM has been
+unreachable too long, and when asked to (`BatchSender.stopping`: SIGINT or SIGTERM). Whatever
+stops it, no new batch leaves, the batches already out are waited for and their answers
+recorded, and the rest stays sendable for a resume. An answer that cannot be recorded (a full
+disk) leaves its batch in flight in the journal, which a resume counts as unknown.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import islice
 
 from ..client import MasgsmClient, PreparedSend
 from ..errors import (
@@ -21,12 +30,15 @@ from ..errors import (
     MasgsmError,
     OutcomeUnknownError,
     SafeToRetryError,
+    StorageError,
     TitleError,
     UnexpectedAnswerError,
 )
-from ..retry import backoff, retry
+from ..retry import retry
 from ..states import BatchState, MessageState
 from .ledger_guard import LedgerGuard
+from .limits import Pace, SpendingCap
+from .patience import Patience
 from .records import Draft, RunRecords
 
 # Answers after which no other batch can succeed: stop sending, keep the rest for a re-run.
@@ -67,7 +79,8 @@ class SendTotals:
 
 @dataclass(frozen=True)
 class SendSettings:
-    """How to send: the batch shape, the sender ID and language, and the hooks around a batch."""
+    """How to send: the batch shape, the sender ID and language, the hooks around a batch, the
+    pace and the spending cap."""
 
     batch_size: int
     concurrency: int
@@ -75,26 +88,35 @@ class SendSettings:
     lang: str
     before: Callable[[Batch], None]
     after: Callable[[Batch, Outcome], None]
+    pace: Pace = field(default_factory=lambda: Pace(None))
+    cap: SpendingCap = field(default_factory=lambda: SpendingCap(None, 0))
 
 
 class BatchSender:
-    """Posts batches with retries; owns nothing but the client and the stop signal."""
+    """Posts batches with retries; owns the client, the run's patience and the stop signal."""
 
-    def __init__(self, client: MasgsmClient, retries: int, first_pause: float = 0.5):
+    def __init__(self, client: MasgsmClient, retries: int, patience: Patience):
         self.client = client
         self.retries = retries
-        self.first_pause = first_pause
+        self.patience = patience
         self.stopping = threading.Event()
 
     def post(self, prepared: PreparedSend) -> Outcome:
+        outage = self.patience.outage
         try:
             result = retry(
-                lambda: self.client.submit(prepared),
+                lambda: outage.attempt(lambda: self.client.submit(prepared), SafeToRetryError),
                 worth_retrying=lambda error: isinstance(error, SafeToRetryError),
-                pauses=backoff(self.retries, self.first_pause),
+                pauses=islice(outage.pauses(), self.retries),
                 pause=self.stopping.wait,
+                on_retry=self.patience.on_retry,
             )
         except SafeToRetryError as error:
+            if outage.over:  # MASGSM is gone: every other worker stops retrying too
+                self.stopping.set()
+                return Outcome(
+                    BatchState.REJECTED, error=str(error), stop=self.patience.given_up(error)
+                )
             return Outcome(BatchState.REJECTED, error=str(error))
         except (OutcomeUnknownError, UnexpectedAnswerError) as error:
             # An answer that cannot be read may still mean the send happened.
@@ -109,16 +131,14 @@ class BatchSender:
 def send_all(
     records: RunRecords, sender: BatchSender, settings: SendSettings, guard: LedgerGuard
 ) -> SendTotals:
-    """Send every sendable message of the run; stop early on an answer that dooms the rest."""
+    """Send every sendable message of the run, unless something stops it (see the module)."""
     dispatch = _Dispatch(records, sender, settings, guard)
     with ThreadPoolExecutor(
         max_workers=settings.concurrency, thread_name_prefix="masgsm-send"
     ) as pool:
         try:
             while True:
-                while (
-                    dispatch.totals.stop is None and len(dispatch.in_flight) < settings.concurrency
-                ):
+                while dispatch.may_launch():
                     if not dispatch.launch(pool):
                         break
                 if not dispatch.in_flight:
@@ -127,11 +147,11 @@ def send_all(
                 done, _ = wait(dispatch.in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     dispatch.settle(future)
-        finally:
+        except BaseException as error:
             sender.stopping.set()
-            for future in list(dispatch.in_flight):
-                dispatch.settle(future, quietly=True)
-            dispatch.give_back()
+            dispatch.wind_down(error)
+            raise
+        dispatch.give_back()
     return dispatch.totals
 
 
@@ -145,11 +165,19 @@ class _Dispatch:
         self.drafts = records.drafts(settings.batch_size)
         self.ready: tuple[Draft, PreparedSend] | None = None
         self.in_flight: dict[Future[Outcome], tuple[Batch, Draft]] = {}
+        self.unrecorded: list[tuple[Batch, Outcome]] = []  # answers the journal did not take
         self.totals = SendTotals()
+
+    def may_launch(self) -> bool:
+        return (
+            self.totals.stop is None
+            and not self.sender.stopping.is_set()
+            and len(self.in_flight) < self.settings.concurrency
+        )
 
     def prepare_next(self) -> None:
         """Claim and encode the next draft, if not done yet; the journal is not touched."""
-        while self.ready is None and self.totals.stop is None:
+        while self.ready is None and self.totals.stop is None and not self.sender.stopping.is_set():
             draft = next(self.drafts, None)
             if draft is None:
                 return
@@ -164,12 +192,21 @@ class _Dispatch:
                 self.ready = (draft, prepared)
 
     def launch(self, pool: ThreadPoolExecutor) -> bool:
-        """Journal the next batch as in flight and hand it to a worker; False when none is left."""
+        """Journal the next batch as in flight and hand it to a worker, once the spending cap
+        and the pace allow; False when none is left or sending must stop."""
         self.prepare_next()
         if self.ready is None:
             return False
-        (draft, prepared), self.ready = self.ready, None
+        draft, prepared = self.ready
+        refusal = self.settings.cap.refuse(draft.credits)
+        if refusal is not None:
+            self.totals.stop = refusal
+            return False
+        if not self.settings.pace.wait(len(draft.ids), self.sender.stopping):
+            return False
         batch = Batch(self.records.open_batch(draft), draft.numbers, draft.texts, draft.credits)
+        self.ready = None  # journaled: from now on its claims are settled, never given back
+        self.settings.cap.take(batch.credits)
         try:
             self.settings.before(batch)
         except MasgsmError as error:  # a hook refused: this batch and the rest stay unsent
@@ -209,8 +246,45 @@ class _Dispatch:
             self.guard.release(self.ready[0])
             self.ready = None
 
+    def wind_down(self, error: BaseException) -> None:
+        """After `error` stopped the loop: wait for the batches still out and record their
+        answers unless the journal is what failed (another write would fail, or wait, the same
+        way), release what never left, and say in a storage error what could not be recorded."""
+        journal = str(self.records.journal.path)
+        broken = isinstance(error, StorageError) and error.path == journal
+        for future in list(self.in_flight):
+            if broken:
+                batch, _ = self.in_flight.pop(future)
+                self.unrecorded.append((batch, future.result()))
+                continue
+            try:
+                self.settle(future, quietly=True)
+            except StorageError as failure:
+                broken = failure.path == journal
+        with contextlib.suppress(StorageError):
+            self.give_back()
+        if isinstance(error, StorageError) and self.unrecorded:
+            messages = sum(len(batch.numbers) for batch, _ in self.unrecorded)
+            accepted = sum(
+                len(batch.numbers)
+                for batch, outcome in self.unrecorded
+                if outcome.state in (BatchState.SENT, BatchState.PARTIAL)
+            )
+            error.message += (
+                f" MASGSM answered {len(self.unrecorded):,} batch(es) ({messages:,} message(s), "
+                f"{accepted:,} accepted) whose answers could not be written: they stay in flight "
+                "in the journal, and a resume counts them as unknown (never sent again unless "
+                "you pass --resend-unknown)."
+            )
+
     def _close(self, batch: Batch, draft: Draft, outcome: Outcome) -> None:
-        self.records.close_batch(
-            batch.id, outcome.state, outcome.message_id, outcome.code, outcome.error
-        )
+        try:
+            self.records.close_batch(
+                batch.id, outcome.state, outcome.message_id, outcome.code, outcome.error
+            )
+        except StorageError:
+            self.unrecorded.append((batch, outcome))
+            raise
+        if outcome.state == BatchState.REJECTED:
+            self.settings.cap.give_back(batch.credits)
         self.guard.settle(draft, outcome.state)

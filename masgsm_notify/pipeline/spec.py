@@ -43,6 +43,14 @@ def _between(low: int, high: int):
     return lambda v: None if low <= v <= high else f"expected a number from {low} to {high}"
 
 
+def _at_least(low: int):
+    return lambda v: None if v >= low else f"expected at least {low}"
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "expected a number above 0"
+
+
 def _one_of(*choices: str):
     return lambda v: None if v in choices else f"expected one of {', '.join(choices)}"
 
@@ -118,6 +126,9 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "durable": Key((bool,), default=False),
         "timeout": Key((str, int, float), default="30s", check=_duration_check(0.1)),
         "dedupe": Key((str, int, float), check=_dedupe_check),
+        "give_up_after": Key((str, int, float), default="60s", check=_duration_check(0.1)),
+        "max_credits": Key((int,), check=_at_least(1)),
+        "rate": Key((int, float), check=_positive),
     },
     "report": {
         "check": Key((bool,), default=True),
@@ -160,6 +171,9 @@ class SendSpec:
     durable: bool
     timeout: float  # seconds to wait for an answer to one request
     dedupe: float | str | None  # seconds; "off"; None: the default for the kind of run
+    give_up_after: float  # seconds of MASGSM unreachable in a row before the run stops
+    max_credits: int | None  # the most this run key may spend, over all its attempts
+    rate: float | None  # texts per second across batches
 
 
 @dataclass(frozen=True)
@@ -233,6 +247,7 @@ def load_pipeline(path: Path) -> Pipeline:
         **{
             **send_values,
             "timeout": parse_duration(send_values["timeout"]),
+            "give_up_after": parse_duration(send_values["give_up_after"]),
             "dedupe": _dedupe(send_values["dedupe"]),
         }
     )

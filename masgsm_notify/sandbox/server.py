@@ -10,6 +10,7 @@ check a client's account of what happened against what the server really did.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import random
 import socket
@@ -148,6 +149,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
         super().setup()
         # Without this each keep-alive answer waits on the peer's delayed ACK (about 40 ms).
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sandbox.opened(self.connection)
+
+    def finish(self) -> None:
+        self.sandbox.closed(self.connection)
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet by default: the sandbox serves tests and benchmarks."""
@@ -220,6 +226,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         sandbox = self.sandbox
         if sandbox.latency_ms:
             time.sleep(sandbox.latency_ms / 1000)
+        if sandbox.stopping.is_set():  # stopped meanwhile: a provider that is gone does nothing
+            self._drop()
+            return
         plan = sandbox.faults
         fault = plan.draw() if plan and (plan.scope == "all" or _is_send(path, fields)) else None
         if fault:
@@ -248,7 +257,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _drop(self) -> None:
         self.close_connection = True
-        self.connection.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):  # stop() may have shut it already
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def _reply(self, status: int, payload: Any) -> None:
         is_text = isinstance(payload, str)
@@ -281,7 +291,9 @@ class SandboxServer:
     """A local MASGSM on 127.0.0.1: start it, point a client at `base_url`, inspect, stop.
 
     Use as a context manager in tests (`with SandboxServer() as sandbox:`), or call
-    `serve_forever()` in the foreground as `masgsm-notify sandbox serve` does.
+    `serve_forever()` in the foreground as `masgsm-notify sandbox serve` does. `stop()` closes
+    every connection, as a provider that goes down would; a server started on the same `port`
+    with the stopped one's `state` is that provider coming back.
     """
 
     def __init__(
@@ -292,13 +304,16 @@ class SandboxServer:
         port: int = 0,
         latency_ms: int = 0,
         faults: FaultPlan | None = None,
+        state: SandboxState | None = None,
     ):
-        self.state = SandboxState(config)
+        self.state = state or SandboxState(config)
         self.latency_ms = latency_ms
         self.faults = faults
         self.fault_log: list[dict[str, Any]] = []
         self._fault_lock = threading.Lock()
         self.stopping = threading.Event()
+        self._connections: set[socket.socket] = set()  # open client connections, for stop()
+        self._connections_lock = threading.Lock()
         self._httpd = _HTTPServer((host, port), SandboxHandler)
         self._httpd.sandbox = self
         self._thread: threading.Thread | None = None
@@ -319,6 +334,14 @@ class SandboxServer:
                     "at": time.time(),
                 }
             )
+
+    def opened(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.add(connection)
+
+    def closed(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(connection)
 
     def reset(self) -> None:
         """Clear messages and fault history; restore the configured accounts and balance."""
@@ -346,6 +369,11 @@ class SandboxServer:
         self.stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
+        with self._connections_lock:
+            open_now = list(self._connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         if self._thread:
             self._thread.join(timeout=5)
 

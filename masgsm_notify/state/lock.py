@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from ..errors import UsageError
+from .failures import storage_error
 
 try:
     import fcntl
@@ -49,7 +50,10 @@ class WriterLock:
                 "this system does not have; run it on Linux, macOS or another POSIX system."
             )
         check_lockable(self.path)
-        fd = os.open(self.path, os.O_RDWR)
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except OSError as error:
+            raise storage_error(self.path, "journal", error) from error
         try:
             if os.fstat(fd).st_nlink > 1:
                 raise UsageError(

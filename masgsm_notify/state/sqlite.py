@@ -2,18 +2,22 @@
 
 Several processes share these files (a cron run, `serve`, `check`), so every connection waits a
 bounded time for another writer instead of failing at once, and every write is a transaction
-that commits whole or not at all.
+that commits whole or not at all. Whatever SQLite or the operating system refuses (a full disk,
+a lock held past the wait, a read-only file or folder) leaves as a `StorageError` naming the file
+and what to do, from every statement: a failed transaction is rolled back whole.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import MasgsmError
+from ..errors import MasgsmError, StorageError
 from ..retry import polling, retry
+from .failures import storage_error
 from .paths import private_file
 
 PATIENCE = 10.0  # seconds to wait for another process holding a write lock
@@ -38,7 +42,10 @@ class Database:
         self.path = path
         try:
             private_file(path)  # before SQLite creates it, and its -wal and -shm, with its mode
-            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, factory=Connection
+            )
+            self.db.label = (path, self.kind)
             self.db.execute(f"PRAGMA busy_timeout={int(PATIENCE * 1000)}")
             self._use_wal()
             self.db.execute("PRAGMA synchronous=NORMAL")
@@ -61,19 +68,15 @@ class Database:
                     if statement.strip():
                         self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version={version}")
-        except sqlite3.DatabaseError as error:
-            raise MasgsmError(f"{path}: cannot open the {self.kind}: {error}") from None
-        except OSError as error:
-            raise MasgsmError(
-                f"{path}: cannot open the {self.kind}: {error.strerror or error}"
-            ) from None
+        except (sqlite3.Error, OSError) as error:
+            raise storage_error(path, self.kind, error, waited=PATIENCE) from error
 
     def _use_wal(self) -> None:
         """Switch to WAL. Two processes creating one file at the same moment make SQLite refuse
         the switch at once, without waiting on the busy timeout, so it is polled."""
         retry(
             lambda: self.db.execute("PRAGMA journal_mode=WAL"),
-            worth_retrying=lambda error: "locked" in str(error),
+            worth_retrying=lambda error: getattr(error, "problem", None) == "busy",
             pauses=polling(PATIENCE),
         )
 
@@ -94,21 +97,62 @@ class Database:
         self.close()
 
 
+class Connection(sqlite3.Connection):
+    """A connection whose statements raise `StorageError` (naming the file) for whatever SQLite
+    or the disk refuses, so no caller meets a bare `sqlite3.Error`."""
+
+    label: tuple[Path, str] = (Path("?"), "database")  # (path, kind), set once opened
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.Error as error:
+            raise self.failure(error) from error
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.Error as error:
+            raise self.failure(error) from error
+
+    def failure(self, error: sqlite3.Error) -> StorageError:
+        return storage_error(*self.label, error, waited=PATIENCE)
+
+
 class Transaction:
-    def __init__(self, db: sqlite3.Connection, sync: bool):
+    def __init__(self, db: Connection, sync: bool):
         self.db = db
         self.sync = sync
 
-    def __enter__(self) -> sqlite3.Connection:
+    def __enter__(self) -> Connection:
         if self.sync:
             self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except BaseException:  # a signal's exception may come just after BEGIN took effect
+            self._end()
+            raise
         return self.db
 
     def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        try:
+            if exc_type is None:
+                self.db.execute("COMMIT")
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        """After an error (or a commit that failed) nothing of the transaction may stay.
+
+        SQLite has already rolled back after some errors (a full disk): then there is nothing
+        left to roll back, and a failing rollback must not hide the first error.
+        """
+        if self.db.in_transaction:
+            with contextlib.suppress(StorageError):
+                self.db.execute("ROLLBACK")
         if self.sync:
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            with contextlib.suppress(StorageError):
+                self.db.execute("PRAGMA synchronous=NORMAL")
 
 
 def marks(values: tuple | list) -> str:
