@@ -134,8 +134,8 @@ def test_a_filters_complaint_names_the_row_not_its_value(
     ok, logged = notify(contacts_url(str(path), sandbox.base_url), "{{ amount|money }}")
     assert not ok
     assert (
-        f"{path}:2: template message line 1: ValueError (its message quotes the row, so it is "
-        "not shown)" in logged
+        f"{path}:2: template message line 1: field 'amount': money: a value it cannot read (not "
+        "shown: it is the row's)" in logged
     )
     assert "gizli-tutar" not in logged
 

@@ -31,7 +31,7 @@ def test_a_plan_over_max_credits_is_refused_with_nothing_sent(tmp_path: Path, cl
     assert sandbox.messages() == []
 
     dry = run_cli(["run", str(pipeline), "-n"], cli_env)
-    assert dry.returncode == 0, dry.output
+    assert dry.returncode == 2, dry.output  # as the real run would
     assert "PROBLEM: The plan needs 10 credits to send but send.max_credits is 9" in dry.stdout
 
     within = make_pipeline(tmp_path, 10, "max_credits: 10", name="within")

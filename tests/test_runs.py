@@ -62,7 +62,7 @@ def test_runs_lists_every_journal_newest_first_with_counts_and_state(
     assert (a2["state"], a2["already_sent"], a2["outcomes"]["delivered"]) == ("finished", 1, 2)
     assert a2["journal"] == str(other_journal.resolve())
     assert a1["pipeline"] == str((tmp_path / "alpha.yaml").resolve())
-    assert a1["started"] <= a1["ended"] < b1["started"]
+    assert a1["started"] <= a1["ended"] <= b1["started"]  # ISO times, to the second
     assert text.returncode == 0, text.output
     lines = text.stdout.splitlines()
     assert lines[0].split() == ["STARTED", "ENDED", "STATE", "PIPELINE", "RUN", "KEY", "COUNTS"]

@@ -260,7 +260,8 @@ def test_a_failed_payload_is_retried_by_hand_and_pipelines_do_not_block_each_oth
     broken = notice_pipeline(
         tmp_path,
         "broken",
-        f'service: {{base: "http://127.0.0.1:{closed}/MasApiV2"}}\nsend: {{retries: 0}}\n',
+        f'service: {{base: "http://127.0.0.1:{closed}/MasApiV2"}}\n'
+        "send: {retries: 0, give_up_after: 1s}\n",
     )
     template = write(tmp_path / "templates" / "later.txt.j2", "{{ input.text }}{{ input.x }}")
     later = write(

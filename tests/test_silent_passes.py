@@ -206,7 +206,7 @@ def _dry_run_pipeline(folder, title: str = "MASGSMTEST"):
             - {{phone: "05321112201", name: Ada}}
             - {{phone: "05321112202", name: Can}}
         message: {{inline: "Merhaba {{{{ name }}}}", title: {title}}}
-        send: {{retries: 0}}
+        send: {{retries: 0, give_up_after: 1s}}
         """,
     )
 
@@ -263,7 +263,8 @@ def test_a_dry_run_that_cannot_reach_the_api_exits_1(cli_env, tmp_path) -> None:
 
     assert result.returncode == 1, result.output
     assert_no_traceback(result)
-    assert "Error: The balance could not be read (Could not connect" in result.stderr
+    assert "MASGSM unreachable at 127.0.0.1:9 (connection refused)" in result.stderr
+    assert "Nothing was sent" in result.stderr
 
 
 def test_a_dry_run_that_would_send_exits_0(sandbox, cli_env, tmp_path) -> None:
