@@ -45,14 +45,23 @@ class Composer:
         plain: bool = False,
         max_segments: int = sms_text.DEFAULT_MAX_SEGMENTS,
         limit_name: str = "send.max_segments",
+        suffix: str = "",
+        suffix_name: str = "compliance.optout_text",
     ):
-        """`limit_name` is how a refusal names the segment limit to the one who can change it."""
+        """`limit_name` is how a refusal names the segment limit to the one who can change it.
+
+        `suffix` (a commercial text's opt-out instructions) ends every text that does not end
+        with it already, after one space; the segment limit and the cost count it.
+        """
         self.number_of = number_of
         self.text_of = text_of
         self.when = when
         self.plain = plain
         self.limit = max_segments
         self.limit_name = limit_name
+        suffix = _normal(suffix.strip())
+        self.suffix = sms_text.plain(suffix) if plain and suffix else suffix
+        self.suffix_name = suffix_name
 
     def __call__(self, rows: Iterable[Row]) -> Composed:
         """Compose a group of rows; a template failure raises RenderError naming the row."""
@@ -69,24 +78,29 @@ class Composer:
             except InvalidNumberError as error:
                 done.invalid.append((where, raw_number, error.reason))
                 continue
-            text = render(self.text_of, context, where).strip()
-            if not text.isascii():
-                text = unicodedata.normalize("NFC", text)
+            text = _normal(render(self.text_of, context, where).strip())
             if self.plain:
                 text = sms_text.plain(text)
             if not text:
                 done.invalid.append((where, number, "the message rendered empty"))
                 continue
+            if self.suffix and not text.endswith(self.suffix):
+                text = f"{text} {self.suffix}"
             cost = sms_text.cost(text, not self.plain)
             if cost.segments > self.limit:
-                done.invalid.append(
-                    (
-                        where,
-                        number,
-                        f"the text needs {cost.segments} segments, "
-                        f"more than {self.limit_name} ({self.limit})",
-                    )
-                )
+                done.invalid.append((where, number, self._too_long(cost.segments)))
                 continue
             done.messages.append((where, number, text, cost.encoding.value, cost.segments))
         return done
+
+    def _too_long(self, segments: int) -> str:
+        counted = f" with {self.suffix_name}" if self.suffix else ""
+        return (
+            f"the text{counted} needs {segments} segments, "
+            f"more than {self.limit_name} ({self.limit})"
+        )
+
+
+def _normal(text: str) -> str:
+    """Composed characters (NFC), so the cost and the journal see one spelling of a text."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)

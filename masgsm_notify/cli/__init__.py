@@ -14,7 +14,7 @@ import click
 from .. import __version__, config
 from ..errors import MasgsmError
 from ..logs import scrub
-from . import account, apprise, pipeline, sandbox
+from . import account, apprise, compliance, pipeline, sandbox
 from .common import output_options, start_output
 
 
@@ -72,7 +72,7 @@ def main(ctx: click.Context, account: str | None, log_file: Path | None) -> None
     Account settings come from options, then MASGSM_USER, MASGSM_PASSWORD, MASGSM_TITLE and
     MASGSM_BASE_URL, then an account of the config file (--account NAME or MASGSM_ACCOUNT).
     Exit codes: 0 done, 1 runtime failure, 2 bad input (nothing sent),
-    3 sent but delivery failures remain.
+    3 sent but delivery failures remain, 4 the send window is closed (try later).
 
     \b
     Examples:
@@ -85,5 +85,11 @@ def main(ctx: click.Context, account: str | None, log_file: Path | None) -> None
     config.choose_account(account)
 
 
-for _command in (*account.COMMANDS, *pipeline.COMMANDS, *sandbox.COMMANDS, *apprise.COMMANDS):
+for _command in (
+    *account.COMMANDS,
+    *pipeline.COMMANDS,
+    *compliance.COMMANDS,
+    *sandbox.COMMANDS,
+    *apprise.COMMANDS,
+):
     main.add_command(_command)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
+import shlex
 import sys
 import time
 from collections.abc import Iterator
@@ -26,8 +28,10 @@ from ..pipeline import (
     parse_duration,
     recheck,
 )
+from ..pipeline.summary import set_aside_lines
 from ..plugins import describe_plugins
-from .common import json_option, output
+from ..window import when
+from .common import json_option, mask_option, output
 
 
 class ClickUI(UI):
@@ -97,7 +101,9 @@ def format_plan(plan: PlanReport) -> str:
         f"{head}: {plan.name} (run key {plan.run_key})",
         f"  {counts.rows:,} row(s) read, {counts.filtered:,} filtered out by when:, "
         f"{counts.skipped:,} skipped as invalid, {counts.merged:,} duplicate(s) merged"
-        + (f", {counts.already_sent:,} already sent" if counts.already_sent else ""),
+        + (f", {counts.already_sent:,} already sent" if counts.already_sent else "")
+        + (f", {counts.opted_out:,} opted out" if counts.opted_out else "")
+        + (f", {counts.no_consent:,} without consent" if counts.no_consent else ""),
         f"  {counts.messages:,} message(s) ({encodings or 'none'}), by segments "
         f"{segments or '-'}; {counts.credits:,} credit(s) in all",
         f"  to send now: {plan.to_send:,} message(s), {plan.credits_to_send:,} credit(s)",
@@ -107,6 +113,9 @@ def format_plan(plan: PlanReport) -> str:
             f"  {counts.already_sent:,} recipient(s) already had the same text within "
             "send.dedupe (the sent ledger); --resend-duplicates sends them again"
         )
+    lines += set_aside_lines(counts)
+    if plan.window:
+        lines.append(_window_line(plan))
     if plan.service:
         lines.append(f"  service {plan.service}, title {plan.title}")
     checks = plan.checks
@@ -127,6 +136,17 @@ def format_plan(plan: PlanReport) -> str:
             lines.append(f"    {p['number']} ({p['row']}, {p['segments']} segment(s)):")
             lines += [f"      {line}" for line in p["text"].splitlines()]
     return "\n".join(lines)
+
+
+def _window_line(plan: PlanReport) -> str:
+    window = plan.window or {}
+    named = f"  send window {window['window']} ({window['timezone']})"
+    if window["open"]:
+        return f"{named}: open until {when(dt.datetime.fromisoformat(window['closes_at']))}"
+    closed = f"{named}: CLOSED until {when(dt.datetime.fromisoformat(window['opens_at']))}"
+    if plan.dry_run:
+        closed += " (a real run now sends nothing and exits 4, or waits with --wait-for-window)"
+    return closed
 
 
 def _parse_vars(values: tuple[str, ...]) -> dict[str, str]:
@@ -172,15 +192,36 @@ def _json_errors(as_json: bool) -> Iterator[None]:
 
 
 def _conclude(summary: Summary, as_json: bool) -> None:
+    resume = resume_command(summary.run_key) if summary.exit_code == 4 else None
     if as_json:
-        click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
+        document = summary.to_dict()
+        if resume:
+            document["resume_command"] = resume
+        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
     elif summary.dry_run:
         click.echo("Dry run: nothing was sent.")
     else:
         click.echo(format_summary(summary))
     if summary.error:
         click.echo(f"Error: {summary.error}", err=True)
+    if resume:
+        click.echo(f"Resume inside the send window with:\n  {resume}", err=True)
     sys.exit(summary.exit_code)
+
+
+def resume_command(run_key: str) -> str:
+    """This command line again, naming the run key, so a later run resumes this very run (a
+    run key from a template with today's date would name another)."""
+    args, given = sys.argv[1:], []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--run-key":
+            skip = True
+        elif not arg.startswith("--run-key="):
+            given.append(arg)
+    return shlex.join(["masgsm-notify", *given, "--run-key", run_key])
 
 
 @click.command()
@@ -242,6 +283,13 @@ def _conclude(summary: Summary, as_json: bool) -> None:
     show_default=True,
     help="How many rendered texts the plan shows.",
 )
+@click.option(
+    "--wait-for-window",
+    is_flag=True,
+    help="Outside the pipeline's send.window, wait for it to open (and past its end, for the "
+    "next one) instead of exiting 4.",
+)
+@mask_option
 @json_option
 def run(
     pipeline_file: Path,
@@ -254,12 +302,15 @@ def run(
     resend_unknown: bool,
     resend_duplicates: bool,
     preview: int,
+    wait_for_window: bool,
+    mask: bool,
     as_json: bool,
 ) -> None:
     """Run a pipeline: plan, check, send in personalised batches, check delivery, summarise.
 
     Exit codes: 0 all sent (and delivered, where checked); 1 runtime failure; 2 bad input,
-    nothing sent; 3 sent, but report.fail_if holds (failures or pending numbers remain).
+    nothing sent; 3 sent, but report.fail_if holds (failures or pending numbers remain);
+    4 the send window is closed: nothing (more) sent now, the printed command resumes.
 
     \b
     Examples:
@@ -281,6 +332,8 @@ def run(
             resend_unknown=resend_unknown,
             resend_duplicates=resend_duplicates,
             preview=preview,
+            wait_for_window=wait_for_window,
+            mask=mask,
         )
         summary = Runner(load_pipeline(pipeline_file), options, ClickUI(as_json)).run()
     _conclude(summary, as_json)
@@ -300,8 +353,9 @@ def run(
     metavar="DURATION",
     help="How long to keep polling pending numbers (30s, 10m); default the pipeline's report.wait.",
 )
+@mask_option
 @json_option
-def check(run_key: str, journal: Path | None, wait: str | None, as_json: bool) -> None:
+def check(run_key: str, journal: Path | None, wait: str | None, mask: bool, as_json: bool) -> None:
     """Check the delivery reports of a past run again, and summarise it.
 
     \b
@@ -315,7 +369,7 @@ def check(run_key: str, journal: Path | None, wait: str | None, as_json: bool) -
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--wait") from None
         path = journal or find_journal(run_key, Path.cwd())
-        _conclude(recheck(run_key, path, seconds, ClickUI(as_json)), as_json)
+        _conclude(recheck(run_key, path, seconds, ClickUI(as_json), mask), as_json)
 
 
 @click.command()

@@ -75,6 +75,10 @@ CREATE TABLE IF NOT EXISTS batches (
     started_at REAL NOT NULL,
     answered_at REAL
 );
+CREATE TABLE IF NOT EXISTS purged (
+    uid TEXT PRIMARY KEY,
+    purged_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS writer (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     pid INTEGER NOT NULL,

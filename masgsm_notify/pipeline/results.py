@@ -15,9 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import MasgsmError, PipelineError
+from ..errors import MasgsmError, PipelineError, SendWindowClosedError
+from ..privacy import shown_number
 from ..render import RenderError, compile_text, render
 from ..state.paths import open_private
+from .compliance import mask_summary
 from .context import RunContext, RunInfo
 from .records import RunRecords
 from .spec import Pipeline
@@ -65,21 +67,19 @@ class Outputs:
         summary.fail_if = self.fail_if_text
         summary.plan = plan
         summary.timings = context.timings
-        if options.dry_run:
+        # A run the send window stopped is not over: the rest goes inside the window, and the
+        # verdict, the export, the notices and after_report wait for it.
+        unfinished = isinstance(stop, SendWindowClosedError)
+        if not options.dry_run:
+            self._judge(summary, stop, unfinished)
+        if context.masked:
+            mask_summary(summary)
+        if options.dry_run or unfinished:
             return summary
-        try:
-            summary.failing = evaluate_fail_if(
-                self.fail_if, summary.counts, context.pipeline.report.fail_if_where
-            )
-        except PipelineError as error:  # texts went out: say so, and count the run as failing
-            note(str(error))
-            summary.failing = True
-        summary.error = str(stop) if stop else None
-        summary.exit_code = exit_code(summary, stop)
         if self.export_to and options.sandbox:
             note("report.export: skipped, this was a --sandbox run.")
         elif self.export_to:
-            export(records, self.export_to, note)
+            export(records, self.export_to, note, masked=context.masked)
         context.hook("after_report", run=info, summary=summary)
         if context.pipeline.notify:
             if options.sandbox:
@@ -87,6 +87,19 @@ class Outputs:
             else:
                 notify(context.pipeline, context.env, summary, note)
         return summary
+
+    def _judge(self, summary: Summary, stop: MasgsmError | None, unfinished: bool) -> None:
+        """The verdict (`fail_if`) and the exit code."""
+        if not unfinished:
+            try:
+                summary.failing = evaluate_fail_if(
+                    self.fail_if, summary.counts, self.context.pipeline.report.fail_if_where
+                )
+            except PipelineError as error:  # texts went out: say so, count the run as failing
+                self.context.ui.note(str(error))
+                summary.failing = True
+        summary.error = str(stop) if stop else None
+        summary.exit_code = exit_code(summary, stop)
 
 
 # Characters that make a spreadsheet treat a cell as a formula.
@@ -102,24 +115,27 @@ def export_path(pipeline: Pipeline, env: Any) -> Path | None:
     return pipeline.base_dir / name
 
 
-def export_csv(records: RunRecords, path: Path) -> int:
+def export_csv(records: RunRecords, path: Path, masked: bool = False) -> int:
     """Write one row per message and skipped row; cells that could be formulas are defused.
 
-    The file is owner-only: it holds customers' numbers and texts.
+    The file is owner-only: it holds customers' numbers and texts (numbers masked, if asked).
     """
     written = 0
     with open_private(path, "w", newline="", encoding="utf-8-sig") as file:
         writer = csv.writer(file)
         writer.writerow(["row", "number", "state", "message_id", "segments", "copies", "text"])
-        for record in records.results():
-            writer.writerow([_safe_cell(value) for value in record])
+        for row, number, *rest in records.results():
+            shown = (row, shown_number(number, masked), *rest)
+            writer.writerow([_safe_cell(value) for value in shown])
             written += 1
     return written
 
 
-def export(records: RunRecords, path: Path, note: Callable[[str], None]) -> None:
+def export(
+    records: RunRecords, path: Path, note: Callable[[str], None], masked: bool = False
+) -> None:
     try:
-        rows = export_csv(records, path)
+        rows = export_csv(records, path, masked)
     except OSError as error:
         note(f"Could not write the results to {path}: {error.strerror or error}.")
         return
@@ -155,11 +171,14 @@ def notify(pipeline: Pipeline, env: Any, summary: Summary, note: Callable[[str],
             continue
         if not notifier.add(url):
             note(f"notify[{index}]: not a usable Apprise URL; skipped.")
-    o = summary.outcomes
+    o, counts = summary.outcomes, summary.counts
+    lawful = (("opted out", counts.opted_out), ("no consent", counts.no_consent))
     body = (
         f"{summary.name} ({summary.run_key}): {o['delivered']} delivered, {o['failed']} failed, "
         f"{o['pending']} pending, {o['unknown']} unknown, {o['not_sent']} not sent, "
-        f"{summary.counts.skipped} skipped; {summary.credits_sent} credits."
+        f"{summary.counts.skipped} skipped"
+        + "".join(f", {count} {label}" for label, count in lawful if count)
+        + f"; {summary.credits_sent} credits."
     )
     if len(notifier) and not notifier.notify(body=body, title=f"masgsm-notify: {summary.name}"):
         note("Some notify targets could not be reached (see the log).")

@@ -21,6 +21,7 @@ from ..errors import MasgsmError, UsageError
 from ..service import Service
 from ..states import SENDABLE, SPENT
 from .checking import check_reports
+from .compliance import Screen, WindowGate, describe_window, mask_plan, open_screen
 from .context import UI, RunContext, RunInfo, RunOptions
 from .identity import account_label, identify
 from .journal import Journal
@@ -43,11 +44,16 @@ class Runner:
         self.resolver = ServiceResolver(pipeline, self.context.env)
         self.read = read_with_retries(pipeline.send.retries)
         self.outputs = Outputs(self.context)  # tried now, while nothing is sent
+        self.window = WindowGate(self.context)
         self.plan: PlanReport | None = None
 
     def run(self) -> Summary:
         context = self.context
-        with self._service() as service, open_storage(context) as storage:
+        with (
+            self._service() as service,
+            open_storage(context) as storage,
+            open_screen(context) as screen,
+        ):
             lang = self.resolver.lang(service)
             source = make_source(self.pipeline, self.options.input)
             identity = identify(
@@ -61,7 +67,7 @@ class Runner:
             )
             if self.options.dry_run:
                 note_journaled(context, identity.run_key)
-            records = resume_or_plan(context, storage, identity, source, lang)
+            records = resume_or_plan(context, storage, identity, source, lang, screen)
             info = RunInfo(
                 self.pipeline.name,
                 identity.run_key,
@@ -71,7 +77,7 @@ class Runner:
             )
             guard = storage.guard(context, identity, records)
             try:
-                return self._run_planned(records, info, service, lang, guard)
+                return self._run_planned(records, info, service, lang, guard, screen)
             except MasgsmError as error:
                 # "Nothing sent" (2) is no longer true once any text of this run went.
                 if error.exit_code == 2 and records.tally().credits(SPENT):
@@ -85,6 +91,7 @@ class Runner:
         service: Service | None,
         lang: str,
         guard: LedgerGuard,
+        screen: Screen,
     ) -> Summary:
         """Pre-flight, send and check a planned run (or only show it, in a dry run)."""
         if service is None:
@@ -100,7 +107,9 @@ class Runner:
             self._show_plan(records, client, service)
             if self.options.dry_run:
                 return self.outputs.finish(records, info, None, self.plan)
-            stop = self._send(records, info, client, service.title, lang, guard)
+            stop = self._send(records, info, client, service.title, lang, guard, screen)
+            while self.window.waits_again(stop):  # --wait-for-window, past the window's end
+                stop = self._send(records, info, client, service.title, lang, guard, screen)
             self._check(records, client, partial_only=not self.pipeline.report.check)
             return self.outputs.finish(records, info, stop, self.plan)
 
@@ -151,6 +160,9 @@ class Runner:
         if service is not None:
             plan.service = service.url(privacy=True)
             plan.title = service.title
+        plan.window = describe_window(self.pipeline)
+        if self.context.masked:
+            mask_plan(plan)
         if client is not None and service is not None and plan.to_send:
             plan.checks, problems = preflight(
                 client, service.title, plan.credits_to_send, self.read
@@ -168,12 +180,16 @@ class Runner:
         title: str | None,
         lang: str,
         guard: LedgerGuard,
+        screen: Screen,
     ) -> MasgsmError | None:
         context = self.context
-        to_send = records.tally().messages(SENDABLE)
-        if not to_send:
+        if not records.tally().messages(SENDABLE):
             self.ui.note("Nothing left to send for this run key.")
             return None
+        held = self.window.hold(screen, records)  # closed: stop, or wait for it to open
+        if held is not None:
+            return held
+        to_send = records.tally().messages(SENDABLE)
         started = time.monotonic()
         with self.ui.progress("Sending", to_send) as advance:
 
@@ -188,6 +204,7 @@ class Runner:
                 lang=lang,
                 before=lambda batch: context.hook("before_batch", run=info, batch=batch),
                 after=after,
+                may_continue=self.window.may_continue,
             )
             sender = BatchSender(client, self.pipeline.send.retries)
             totals = send_all(records, sender, settings, guard)
@@ -233,7 +250,9 @@ class Runner:
             )
 
 
-def recheck(run_key: str, journal_path: Path, wait: float | None, ui: UI) -> Summary:
+def recheck(
+    run_key: str, journal_path: Path, wait: float | None, ui: UI, mask: bool = False
+) -> Summary:
     """Poll the reports of a past run again and summarise it, as `masgsm-notify check` does.
 
     A reader: it needs no writer's lock, so it works while the run (or `serve`) is sending.
@@ -249,6 +268,7 @@ def recheck(run_key: str, journal_path: Path, wait: float | None, ui: UI) -> Sum
                 f"The pipeline of run {run_key!r} ({pipeline_path}) is gone; its "
                 "service settings cannot be read."
             )
-        runner = Runner(load_pipeline(pipeline_path), RunOptions(journal=journal.path), ui)
+        options = RunOptions(journal=journal.path, mask=mask)
+        runner = Runner(load_pipeline(pipeline_path), options, ui)
         info = RunInfo(run.name, run.run_key, pipeline_path, journal.path, False)
         return runner.check_again(RunRecords(journal, run), info, wait)

@@ -75,6 +75,8 @@ class SendSettings:
     lang: str
     before: Callable[[Batch], None]
     after: Callable[[Batch, Outcome], None]
+    # Asked before each batch leaves: an error stops the run there (the send window closed).
+    may_continue: Callable[[], MasgsmError | None] = lambda: None
 
 
 class BatchSender:
@@ -165,6 +167,10 @@ class _Dispatch:
 
     def launch(self, pool: ThreadPoolExecutor) -> bool:
         """Journal the next batch as in flight and hand it to a worker; False when none is left."""
+        stop = self.settings.may_continue()
+        if stop is not None:
+            self.totals.stop = stop
+            return False
         self.prepare_next()
         if self.ready is None:
             return False

@@ -40,6 +40,8 @@ class Counts:
     outcomes: dict[str, int]
     credits_sent: int
     refused: int  # recipient rows whose last attempt the provider or the network refused
+    opted_out: int = 0  # on the opt-out list (compliance.honour_optouts)
+    no_consent: int = 0  # a commercial text without İYS consent (compliance.consent)
 
     @classmethod
     def of(cls, records: RunRecords) -> Counts:
@@ -56,6 +58,8 @@ class Counts:
             outcomes={name: tally.rows(states) for name, states in OUTCOMES.items()},
             credits_sent=tally.credits(SPENT),
             refused=tally.rows((MessageState.REJECTED,)),
+            opted_out=set_aside["opted_out"],
+            no_consent=set_aside["no_consent"],
         )
 
     def beside(self) -> dict[str, int]:
@@ -65,6 +69,8 @@ class Counts:
             "skipped": self.skipped,
             "merged": self.merged,
             "already_sent": self.already_sent,
+            "opted_out": self.opted_out,
+            "no_consent": self.no_consent,
         }
 
 
@@ -96,6 +102,7 @@ class PlanReport:
     title: str | None
     preview: list[dict[str, Any]]
     checks: Checks | None = None
+    window: dict[str, Any] | None = None  # send.window and whether it is open (compliance.py)
 
     @classmethod
     def of(
@@ -138,6 +145,7 @@ class PlanReport:
             "service": self.service,
             "title": self.title,
             "preview": self.preview,
+            "window": self.window,
         }
         if self.checks is not None:
             found.update(
@@ -290,12 +298,32 @@ def _listed(lines: list[str], total: int) -> list[str]:
     return shown
 
 
+def set_aside_lines(counts: Counts) -> list[str]:
+    """Why recipients were set aside for the law's sake, for the plan and the summary alike."""
+    lines = []
+    if counts.opted_out:
+        lines.append(
+            f"  {counts.opted_out:,} recipient(s) on the opt-out list are not sent to "
+            "(masgsm-notify optouts list)"
+        )
+    if counts.no_consent:
+        lines.append(
+            f"  {counts.no_consent:,} recipient(s) without İYS consent for a commercial text are "
+            "not sent to (compliance.consent)"
+        )
+    return lines
+
+
 def format_summary(summary: Summary) -> str:
     """The delivery report for a person."""
     counts, o = summary.counts, summary.outcomes
     beside = [f"skipped {counts.skipped:,}"]
     if counts.already_sent:
         beside.append(f"already sent {counts.already_sent:,}")
+    if counts.opted_out:
+        beside.append(f"opted out {counts.opted_out:,}")
+    if counts.no_consent:
+        beside.append(f"no consent {counts.no_consent:,}")
     lines = [
         f"Delivery report for {summary.name} (run key {summary.run_key}):",
         f"  delivered {o['delivered']:,}, failed {o['failed']:,}, pending {o['pending']:,}, "
@@ -321,6 +349,7 @@ def format_summary(summary: Summary) -> str:
             f"  {counts.already_sent:,} recipient(s) already had the same text (the sent ledger, "
             "within send.dedupe); --resend-duplicates sends them again."
         )
+    lines += set_aside_lines(counts)
     if o["unknown"]:
         lines.append(
             f"  {o['unknown']:,} recipient(s) unknown: their request got no usable answer, so "
@@ -333,5 +362,7 @@ def format_summary(summary: Summary) -> str:
             "send only those."
         )
     verdict = "FAIL" if summary.failing else "OK"
+    if summary.exit_code == 4:  # stopped by the send window: the run is not over
+        verdict = "not judged until the run ends, inside the send window"
     lines.append(f"  fail_if: {summary.fail_if} -> {verdict}")
     return "\n".join(lines)
