@@ -173,7 +173,7 @@ class WindowGate:
             )
         self.note(
             f"The send window {self.window.describe()} is closed; waiting until it opens at "
-            f"{when(state.opens_at)} (Ctrl-C stops; nothing was sent)."
+            f"{when(state.opens_at)} (Ctrl-C stops the wait; nothing more goes out until then)."
         )
         clock.sleep_until(state.opens_at)
         moved = screen.rescreen(records)
