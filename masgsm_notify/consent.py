@@ -14,6 +14,7 @@ with no recipientType) needs an ONAY; a TACIR recipient may be sent to unless it
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,7 +24,6 @@ from zoneinfo import ZoneInfo
 from . import phone
 from .errors import InvalidNumberError, SourceError
 from .hookspecs import hookimpl
-from .sources import CsvSource, SourceContext
 
 ONAY, RET = "ONAY", "RET"
 BIREYSEL, TACIR = "BIREYSEL", "TACIR"
@@ -51,12 +51,14 @@ class ConsentRecords:
 
     The index keeps one small integer per number (the record's order and its answer), so a
     million records take some tens of megabytes, and a planning chunk is answered with dictionary
-    lookups.
+    lookups. The file is read with `csv` directly, a list per line: the fields that matter are
+    ASCII, so any ASCII-compatible encoding reads the same.
     """
 
     def __init__(self, value: str, base_dir: Path, where: str):
-        self.source = CsvSource(value, {}, SourceContext(base_dir, None, where))
+        self.path = base_dir / value
         self.shown = value
+        self.where = where
         self._index: dict[int, int] | None = None
 
     def answers(self, numbers: Iterable[str]) -> dict[str, Answer]:
@@ -70,65 +72,103 @@ class ConsentRecords:
         return found
 
     def index(self) -> dict[int, int]:
-        """number -> (moment << 1 | is RET) << 32 | position, << 1 | is TACIR; larger is later."""
+        """number -> (moment << 1 | is RET) << 32 | line, << 1 | is TACIR; larger is later."""
         if self._index is None:
-            self._index = self._read()
+            try:
+                with self.path.open(newline="", encoding="utf-8-sig", errors="replace") as file:
+                    self._index = self._read(file)
+            except OSError as error:
+                raise SourceError(
+                    f"{self.where}: compliance.consent: cannot read {self.shown}: "
+                    f"{error.strerror or error}"
+                ) from None
         return self._index
 
-    def _read(self) -> dict[int, int]:
+    def _read(self, file: Any) -> dict[int, int]:
+        first = file.readline()
+        file.seek(0)
+        reader = csv.reader(file, delimiter=max(",;\t", key=first.count))
+        try:
+            return self._records(reader)
+        except csv.Error as error:
+            raise SourceError(f"{self.shown}:{reader.line_num}: unreadable CSV: {error}") from None
+
+    def _records(self, reader: Any) -> dict[int, int]:
+        recipient, kind, status, date, recipient_type = self._columns(next(reader, []))
+        width = max(recipient, kind, status, date, recipient_type) + 1
         index: dict[int, int] = {}
-        rows = self.source.rows()
-        columns: dict[str, str] | None = None
-        for position, (where, row) in enumerate(rows):
-            if columns is None:
-                columns = self._columns(row)
-            if row[columns["type"]].strip().upper() != "MESAJ":
+        for fields in reader:
+            line = reader.line_num
+            if len(fields) < width:
+                if not any(fields):
+                    continue
+                raise SourceError(
+                    f"{self.shown}:{line}: the row has {len(fields)} fields, fewer than the header"
+                )
+            channel = fields[kind]
+            if channel != "MESAJ" and channel.strip().upper() != "MESAJ":
                 continue
-            number = self._number(row[columns["recipient"]], where)
-            status = row[columns["status"]].strip().upper()
-            if status not in (ONAY, RET):
-                raise SourceError(f"{where}: status {status!r}: expected ONAY or RET")
-            kind = row[columns["recipientType"]].strip().upper() if columns["recipientType"] else ""
-            if kind not in _RECIPIENT_TYPES:
-                raise SourceError(f"{where}: recipientType {kind!r}: expected BIREYSEL or TACIR")
-            moment = _seconds(row[columns["consentDate"]], where)
-            packed = (((moment << 1 | (status == RET)) << 32 | position) << 1) | (kind == TACIR)
-            key = int(number)
+            answer = fields[status]
+            if answer not in (ONAY, RET):
+                answer = self._one_of(answer, (ONAY, RET), "status", line)
+            trader = False
+            if recipient_type >= 0 and (named := fields[recipient_type]) != BIREYSEL:
+                trader = self._one_of(named, _RECIPIENT_TYPES, "recipientType", line) == TACIR
+            key = int(_number(fields[recipient], self.shown, line))
+            moment = _seconds(fields[date], self.shown, line)
+            packed = ((moment << 1 | (answer == RET)) << 32 | line) << 1 | trader
             if packed > index.get(key, -1):
                 index[key] = packed
         return index
 
-    def _columns(self, row: dict[str, str]) -> dict[str, str]:
-        """The header's spelling of each İYS column (any case); recipientType may be missing."""
-        by_lower = {name.lower(): name for name in row}
-        columns = {name: by_lower.get(name.lower(), "") for name in HEADER}
-        missing = [name for name in _NEEDED if not columns[name]]
+    def _one_of(self, value: str, allowed: tuple[str, ...], column: str, line: int) -> str:
+        """A value in another case or with spaces around it, or the error naming its line."""
+        value = value.strip().upper()
+        if value not in allowed:
+            expected = " or ".join(a for a in allowed if a)
+            raise SourceError(f"{self.shown}:{line}: {column} {value!r}: expected {expected}")
+        return value
+
+    def _columns(self, header: list[str]) -> tuple[int, int, int, int, int]:
+        """Where each İYS column is (any case); -1 for a missing recipientType."""
+        at = {name.strip().lower(): i for i, name in enumerate(header)}
+        missing = [name for name in _NEEDED if name.lower() not in at]
         if missing:
             raise SourceError(
                 f"{self.shown}:1: not İYS consent records: no {', '.join(missing)} column "
                 f"(the header İYS exports is {','.join(HEADER)})"
             )
-        return columns
-
-    @staticmethod
-    def _number(value: str, where: str) -> str:
-        try:
-            return phone.normalize(value)
-        except InvalidNumberError as error:
-            raise SourceError(f"{where}: recipient: {error}") from None
+        recipient, kind, status, date = (at[name.lower()] for name in _NEEDED)
+        return recipient, kind, status, date, at.get("recipienttype", -1)
 
 
-def _seconds(value: str, where: str) -> int:
+def _number(value: str, shown: str, line: int) -> str:
+    """The record's recipient as 5xxxxxxxxx (İYS writes +905xxxxxxxxx: the fast case)."""
+    try:
+        return phone.normalize(value[3:] if len(value) == 13 and value[:3] == "+90" else value)
+    except InvalidNumberError as error:
+        raise SourceError(f"{shown}:{line}: recipient: {error}") from None
+
+
+def _seconds(value: str, shown: str, line: int) -> int:
     """`YYYY-MM-DD HH:MM:SS` as seconds on one scale (dates with an offset in Türkiye's time)."""
     try:
-        moment = dt.datetime.fromisoformat(value.strip())
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        moment = _moment(value, f"{shown}:{line}")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(ZoneInfo(_ISTANBUL)).replace(tzinfo=None)
+    return moment.toordinal() * 86400 + moment.hour * 3600 + moment.minute * 60 + moment.second
+
+
+def _moment(value: str, where: str) -> dt.datetime:
+    """A date that needed a second look (spaces around it), or the error naming its line."""
+    try:
+        return dt.datetime.fromisoformat(value.strip())
     except ValueError:
         raise SourceError(
             f"{where}: consentDate {value.strip()[:40]!r}: expected YYYY-MM-DD HH:MM:SS"
         ) from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(ZoneInfo(_ISTANBUL)).replace(tzinfo=None)
-    return moment.toordinal() * 86400 + moment.hour * 3600 + moment.minute * 60 + moment.second
 
 
 @hookimpl
