@@ -7,15 +7,18 @@ numbers in bulk. This module is the rule (`allows`) and the built-in answer: a C
 consent records, read and indexed once per run.
 
 The records' header is `recipient,type,source,status,consentDate,recipientType`. Only `MESAJ`
-records count. Each number's latest record decides: the latest `consentDate`, a RET before an
-ONAY of the same moment (refusal wins a tie), then the later line. A BIREYSEL recipient (or one
-with no recipientType) needs an ONAY; a TACIR recipient may be sent to unless it is a RET.
+records count. Each number's latest record decides: the latest `consentDate`; at the same moment
+a RET wins (a refusal wins a tie); records still tied (the same moment and status) decide alike,
+whichever line comes later. A BIREYSEL recipient (or one with no recipientType) needs an ONAY;
+a TACIR recipient may be sent to unless its latest record is a RET.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,12 @@ HEADER = ("recipient", "type", "source", "status", "consentDate", "recipientType
 _NEEDED = ("recipient", "type", "status", "consentDate")
 _RECIPIENT_TYPES = ("", BIREYSEL, TACIR)
 _ISTANBUL = "Europe/Istanbul"  # İYS records its dates in Türkiye's time
+
+# Mobile numbers 5xxxxxxxxx, less this, fit in 30 bits; moments, seconds since 2000, in 31.
+_FIRST_MOBILE = 5_000_000_000
+_SINCE = dt.date(2000, 1, 1).toordinal() * 86400
+_LAST_MOMENT = (1 << 31) - 1  # early 2068
+_NUMBER_SHIFT = 33
 
 # One answer about a number: its latest status, and its recipient type when known.
 Answer = tuple[str | None, str | None]
@@ -49,30 +58,35 @@ def allows(answer: Any) -> bool:
 class ConsentRecords:
     """A CSV of İYS consent records, indexed on first use: each number's deciding record.
 
-    The index keeps one small integer per number (the record's order and its answer), so a
-    million records take some tens of megabytes, and a planning chunk is answered with dictionary
-    lookups. The file is read with `csv` directly, a list per line: the fields that matter are
-    ASCII, so any ASCII-compatible encoding reads the same.
+    Each MESAJ record becomes one 64-bit integer, (number, moment, is RET, is TACIR) from the
+    highest bits down, so sorting them puts each number's records in order and its last one
+    decides. Records at the same moment with the same status differ only in recipientType,
+    which then changes no decision, so the line order is not kept. The index holds one integer
+    per number in a sorted array (8 bytes each: a million numbers in 8 MB), and a planning chunk
+    is answered by binary search. The file is read with `csv` directly, a list per line: the
+    fields that matter are ASCII, so any ASCII-compatible encoding reads the same.
     """
 
     def __init__(self, value: str, base_dir: Path, where: str):
         self.path = base_dir / value
         self.shown = value
         self.where = where
-        self._index: dict[int, int] | None = None
+        self._index: array[int] | None = None
 
     def answers(self, numbers: Iterable[str]) -> dict[str, Answer]:
         """The deciding record's (status, recipient type) of each number that has one."""
         index = self.index()
         found = {}
         for number in numbers:
-            packed = index.get(int(number))
-            if packed is not None:
-                found[number] = (RET if (packed >> 33) & 1 else ONAY, TACIR if packed & 1 else None)
+            key = int(number) - _FIRST_MOBILE
+            at = bisect_left(index, key << _NUMBER_SHIFT)
+            if at < len(index) and index[at] >> _NUMBER_SHIFT == key:
+                packed = index[at]
+                found[number] = (RET if packed & 2 else ONAY, TACIR if packed & 1 else None)
         return found
 
-    def index(self) -> dict[int, int]:
-        """number -> (moment << 1 | is RET) << 32 | line, << 1 | is TACIR; larger is later."""
+    def index(self) -> array[int]:
+        """The deciding record of each number, in number order."""
         if self._index is None:
             try:
                 with self.path.open(newline="", encoding="utf-8-sig", errors="replace") as file:
@@ -84,7 +98,7 @@ class ConsentRecords:
                 ) from None
         return self._index
 
-    def _read(self, file: Any) -> dict[int, int]:
+    def _read(self, file: Any) -> array[int]:
         first = file.readline()
         file.seek(0)
         reader = csv.reader(file, delimiter=max(",;\t", key=first.count))
@@ -93,10 +107,10 @@ class ConsentRecords:
         except csv.Error as error:
             raise SourceError(f"{self.shown}:{reader.line_num}: unreadable CSV: {error}") from None
 
-    def _records(self, reader: Any) -> dict[int, int]:
+    def _records(self, reader: Any) -> array[int]:
         recipient, kind, status, date, recipient_type = self._columns(next(reader, []))
         width = max(recipient, kind, status, date, recipient_type) + 1
-        index: dict[int, int] = {}
+        records = array("q")
         for fields in reader:
             line = reader.line_num
             if len(fields) < width:
@@ -114,12 +128,10 @@ class ConsentRecords:
             trader = False
             if recipient_type >= 0 and (named := fields[recipient_type]) != BIREYSEL:
                 trader = self._one_of(named, _RECIPIENT_TYPES, "recipientType", line) == TACIR
-            key = int(_number(fields[recipient], self.shown, line))
+            number = int(_number(fields[recipient], self.shown, line)) - _FIRST_MOBILE
             moment = _seconds(fields[date], self.shown, line)
-            packed = ((moment << 1 | (answer == RET)) << 32 | line) << 1 | trader
-            if packed > index.get(key, -1):
-                index[key] = packed
-        return index
+            records.append(number << _NUMBER_SHIFT | moment << 2 | (answer == RET) << 1 | trader)
+        return _latest(records)
 
     def _one_of(self, value: str, allowed: tuple[str, ...], column: str, line: int) -> str:
         """A value in another case or with spaces around it, or the error naming its line."""
@@ -142,6 +154,20 @@ class ConsentRecords:
         return recipient, kind, status, date, at.get("recipienttype", -1)
 
 
+def _latest(records: array[int]) -> array[int]:
+    """The last record of each number, from all records sorted."""
+    latest = array("q")
+    previous = -1
+    for packed in sorted(records):
+        number = packed >> _NUMBER_SHIFT
+        if number == previous:
+            latest[-1] = packed
+        else:
+            latest.append(packed)
+            previous = number
+    return latest
+
+
 def _number(value: str, shown: str, line: int) -> str:
     """The record's recipient as 5xxxxxxxxx (İYS writes +905xxxxxxxxx: the fast case)."""
     try:
@@ -158,7 +184,8 @@ def _seconds(value: str, shown: str, line: int) -> int:
         moment = _moment(value, f"{shown}:{line}")
     if moment.tzinfo is not None:
         moment = moment.astimezone(ZoneInfo(_ISTANBUL)).replace(tzinfo=None)
-    return moment.toordinal() * 86400 + moment.hour * 3600 + moment.minute * 60 + moment.second
+    seconds = moment.toordinal() * 86400 + moment.hour * 3600 + moment.minute * 60 + moment.second
+    return min(max(seconds - _SINCE, 0), _LAST_MOMENT)  # before 2000 (İYS began in 2020): 2000
 
 
 def _moment(value: str, where: str) -> dt.datetime:

@@ -8,6 +8,7 @@ commercial text ends with the opt-out instructions once.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from pipeline_helpers import (
     FAST_REPORT,
     assert_no_traceback,
     message_states,
+    offline,
     summary_of,
     texts_by_number,
     write,
@@ -394,3 +396,36 @@ def test_an_unknown_or_failing_consent_plugin_sends_nothing(sandbox, live_iys, t
     assert down.returncode == 1, down.output
     assert "consent plugin 'live-iys' failed (ConnectionError: İYS did not answer)" in down.stderr
     assert sandbox.messages() == []
+
+
+# -- the shipped example -------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_the_campaign_example_sends_lawfully_in_the_embedded_sandbox(cli_env, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "pipelines", project / "pipelines", ignore=_generated)
+    shutil.copytree(REPO / "templates", project / "templates")
+    env = offline(cli_env)
+    imported = run_cli(["optouts", "import", "pipelines/data/ret-replies.txt"], env, cwd=project)
+    assert imported.returncode == 0, imported.output
+    args = ["run", "pipelines/spring-campaign.yaml", "--sandbox", "--json"]
+
+    inside = run_cli(args, {**env, "MASGSM_NOW": "2026-03-02T12:00:00+03:00"}, cwd=project)
+    night = run_cli(args, {**env, "MASGSM_NOW": "2026-03-02T23:00:00+03:00"}, cwd=project)
+
+    assert_no_traceback(inside)
+    assert inside.returncode == 0, inside.output
+    summary = summary_of(inside)
+    assert summary["outcomes"]["delivered"] == 5
+    assert (summary["opted_out"], summary["no_consent"]) == (1, 4)
+    preview = summary["plan"]["preview"][0]
+    assert preview["number"] == "0532 *** ** 01"  # privacy: mask
+    assert preview["text"].endswith(f"tarihine kadar. {OPTOUT}")
+    assert night.returncode == 4, night.output
+    assert summary_of(night)["outcomes"]["not_sent"] == 5
+
+
+def _generated(folder: str, names: list[str]) -> list[str]:
+    return [n for n in names if n == "results" or ".journal.sqlite" in n]
