@@ -47,12 +47,39 @@ Answer = tuple[str | None, str | None]
 
 def allows(answer: Any) -> bool:
     """The rule, for the built-in records and any plugin's answer alike: `answer` is a status
-    (`"ONAY"`, `"RET"`), a `(status, recipient_type)` pair, or None (nothing known)."""
+    (`"ONAY"`, `"RET"`), a `(status, recipient_type)` pair, or None (nothing known).
+
+    Anything else is a ValueError."""
     if answer is None:
         return False
-    status, kind = (answer, None) if isinstance(answer, str) else answer
+    try:
+        return _DECIDED[answer]  # the common shapes, decided once: this runs per recipient
+    except (KeyError, TypeError):
+        pass
+    if isinstance(answer, str):
+        return _decide(answer, None)
+    try:
+        status, kind = answer
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{answer!r:.60} is not a status or a (status, recipientType) pair"
+        ) from None
+    return _decide(status, kind)
+
+
+def _decide(status: Any, kind: Any) -> bool:
     status, kind = str(status or "").upper(), str(kind or "").upper()
     return status != RET if kind == TACIR else status == ONAY
+
+
+_DECIDED: dict[Any, bool] = {
+    **{status: _decide(status, None) for status in (ONAY, RET)},
+    **{
+        (status, kind): _decide(status, kind)
+        for status in (ONAY, RET, None)
+        for kind in (BIREYSEL, TACIR, None)
+    },
+}
 
 
 class ConsentRecords:

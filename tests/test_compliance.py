@@ -328,6 +328,8 @@ from masgsm_notify.hookspecs import hookimpl
 def consent_status(numbers):
     if os.environ.get("LIVE_IYS_DOWN"):
         raise ConnectionError("İYS did not answer")
+    if os.environ.get("LIVE_IYS_ODD"):
+        return {numbers[0]: ("ONAY", "BIREYSEL", "2024-01-01")}
     with open(os.environ["LIVE_IYS_LOG"], "a", encoding="utf-8") as log:
         log.write(f"{len(numbers)}\\n")
     known = {
@@ -395,6 +397,14 @@ def test_an_unknown_or_failing_consent_plugin_sends_nothing(sandbox, live_iys, t
     )
     assert down.returncode == 1, down.output
     assert "consent plugin 'live-iys' failed (ConnectionError: İYS did not answer)" in down.stderr
+    odd = cli(
+        ["run", str(plugin_campaign(tmp_path, "plugin:live-iys"))],
+        {**live_iys, "LIVE_IYS_ODD": "1"},
+    )
+    assert odd.returncode == 1, odd.output
+    assert "consent plugin 'live-iys' answered ('ONAY', 'BIREYSEL', '2024-01-01') is not" in (
+        odd.stderr
+    )
     assert sandbox.messages() == []
 
 

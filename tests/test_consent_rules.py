@@ -32,10 +32,17 @@ HEADER = "recipient,type,source,status,consentDate,recipientType\n"
         ((None, "TACIR"), True),  # a trader may be sent to until it refuses
         (("ONAY", "tacir"), True),
         ("EVET", False),  # anything but ONAY is no consent for an individual
+        (["RET", "TACIR"], False),  # a pair as JSON gives it
     ],
 )
 def test_the_rule(answer, allowed):
     assert allows(answer) is allowed
+
+
+@pytest.mark.parametrize("answer", [("ONAY", "TACIR", "extra"), 5, {"status": "ONAY"}])
+def test_an_answer_of_another_shape_is_an_error(answer):
+    with pytest.raises(ValueError, match="is not a status or a"):
+        allows(answer)
 
 
 def records(folder: Path, text: str) -> ConsentRecords:

@@ -143,3 +143,18 @@ def test_numbers_in_free_text_are_masked_in_every_form():
         "numbers=0532 *** ** 33%2C0532 *** ** 34 0532 *** ** 35 0532 *** ** 36 "
         "0532 *** ** 37 id 15321112238 and 532111223"
     )
+
+
+def test_the_one_off_commands_mask_numbers_when_asked(sandbox, cli_env):
+    to = ["--to", "0532 111 40 10,+905321114011"]
+
+    sent = run_cli(["-vv", "send", *to, "-m", "Toplantı 15:00'te", "--mask", "--json"], cli_env)
+    report = run_cli(["report", json.loads(sent.stdout)["message_id"], "--mask"], cli_env)
+
+    assert sent.returncode == 0, sent.output
+    assert json.loads(sent.stdout)["numbers"] == ["0532 *** ** 10", "0532 *** ** 11"]
+    assert report.returncode == 0, report.output
+    assert "0532 *** ** 10" in report.stdout
+    for result in (sent, report):
+        assert whole_numbers_in(result.output) == [], result.output
+    assert sorted(m["number"] for m in sandbox.messages()) == NUMBERS[:2]  # sent whole

@@ -166,12 +166,12 @@ def test_wait_for_window_waits_for_it_to_open_then_sends(sandbox, cli_env, tmp_p
 def test_a_run_that_meets_the_end_of_the_window_stops_and_resumes_inside_the_next(
     cli_env, tmp_path
 ):
-    count = 40
+    count = 50  # 25 batches of 2, each answered after 0.5 s: 12.5 s, with 10 s to go
     pipeline = notices(tmp_path, count)
-    with SandboxServer(SandboxConfig(settle_ms=50), latency_ms=300) as slow:
+    with SandboxServer(SandboxConfig(settle_ms=50), latency_ms=500) as slow:
         env = env_for(slow, cli_env)
 
-        stopped = run([str(pipeline), "--json"], env, "2026-03-02T20:59:56+03:00")
+        stopped = run([str(pipeline), "--json"], env, "2026-03-02T20:59:50+03:00")
 
         assert stopped.returncode == 4, stopped.output
         first = Counter(m["number"] for m in slow.messages())

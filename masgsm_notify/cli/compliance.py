@@ -40,6 +40,12 @@ def optouts() -> None:
     Commercial pipelines honour it by default (compliance.honour_optouts). MASGSM has no
     inbound API, so "RET" replies reach the list from you: add them, or import the provider
     panel's export or an İYS export. One list per state directory (MASGSM_STATE_DIR).
+
+    \b
+    Examples:
+      masgsm-notify optouts add "0532 111 22 33" --reason "RET SMS"
+      masgsm-notify optouts import ret-replies.txt
+      masgsm-notify optouts list --mask
     """
 
 

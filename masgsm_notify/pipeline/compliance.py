@@ -69,7 +69,12 @@ class ConsentCheck:
                 "mapping of numbers to statuses; nothing was sent."
             )
         known = _by_number(answers, set(numbers))
-        return {number for number in numbers if not allows(known.get(number))}
+        try:
+            return {number for number in numbers if not allows(known.get(number))}
+        except ValueError as error:
+            raise PluginError(
+                f"The consent plugin {self.plugin!r} answered {error}; nothing was sent."
+            ) from None
 
 
 def _by_number(answers: Mapping[Any, Any], wanted: set[str]) -> dict[str, Any]:
