@@ -40,6 +40,8 @@ _FIRST_MOBILE = 5_000_000_000
 _SINCE = dt.date(2000, 1, 1).toordinal() * 86400
 _LAST_MOMENT = (1 << 31) - 1  # early 2068
 _NUMBER_SHIFT = 33
+_NUMBER_BITS = 30
+_BUCKET_BITS = 16  # 16,384 buckets of 65,536 numbers
 
 # One answer about a number: its latest status, and its recipient type when known.
 Answer = tuple[str | None, str | None]
@@ -86,11 +88,12 @@ class ConsentRecords:
     """A CSV of İYS consent records, indexed on first use: each number's deciding record.
 
     Each MESAJ record becomes one 64-bit integer, (number, moment, is RET, is TACIR) from the
-    highest bits down, so sorting them puts each number's records in order and its last one
-    decides. Records at the same moment with the same status differ only in recipientType,
-    which then changes no decision, so the line order is not kept. The index holds one integer
-    per number in a sorted array (8 bytes each: a million numbers in 8 MB), and a planning chunk
-    is answered by binary search. The file is read with `csv` directly, a list per line: the
+    highest bits down, so sorting them (in buckets of numbers, to keep the sort's temporary
+    list small) puts each number's records in order and its last one decides. Records at the
+    same moment with the same status differ only in recipientType, which then changes no
+    decision, so the line order is not kept. The index holds one integer per number in a
+    sorted array (8 bytes each: a million numbers in 8 MB), and a planning chunk is answered by
+    binary search. The file is read with `csv` directly, a list per line: the
     fields that matter are ASCII, so any ASCII-compatible encoding reads the same.
     """
 
@@ -137,7 +140,9 @@ class ConsentRecords:
     def _records(self, reader: Any) -> array[int]:
         recipient, kind, status, date, recipient_type = self._columns(next(reader, []))
         width = max(recipient, kind, status, date, recipient_type) + 1
-        records = array("q")
+        # Records bucketed by the number's highest bits, so each bucket is sorted on its own
+        # and the sort's temporary list stays small.
+        buckets = [array("q") for _ in range(1 << (_NUMBER_BITS - _BUCKET_BITS))]
         for fields in reader:
             line = reader.line_num
             if len(fields) < width:
@@ -157,8 +162,9 @@ class ConsentRecords:
                 trader = self._one_of(named, _RECIPIENT_TYPES, "recipientType", line) == TACIR
             number = int(_number(fields[recipient], self.shown, line)) - _FIRST_MOBILE
             moment = _seconds(fields[date], self.shown, line)
-            records.append(number << _NUMBER_SHIFT | moment << 2 | (answer == RET) << 1 | trader)
-        return _latest(records)
+            packed = number << _NUMBER_SHIFT | moment << 2 | (answer == RET) << 1 | trader
+            buckets[number >> _BUCKET_BITS].append(packed)
+        return _latest(buckets)
 
     def _one_of(self, value: str, allowed: tuple[str, ...], column: str, line: int) -> str:
         """A value in another case or with spaces around it, or the error naming its line."""
@@ -181,17 +187,19 @@ class ConsentRecords:
         return recipient, kind, status, date, at.get("recipienttype", -1)
 
 
-def _latest(records: array[int]) -> array[int]:
-    """The last record of each number, from all records sorted."""
+def _latest(buckets: list[array[int]]) -> array[int]:
+    """The last record of each number, bucket by bucket (they are in number order)."""
     latest = array("q")
     previous = -1
-    for packed in sorted(records):
-        number = packed >> _NUMBER_SHIFT
-        if number == previous:
-            latest[-1] = packed
-        else:
-            latest.append(packed)
-            previous = number
+    for bucket in buckets:
+        for packed in sorted(bucket):
+            number = packed >> _NUMBER_SHIFT
+            if number == previous:
+                latest[-1] = packed
+            else:
+                latest.append(packed)
+                previous = number
+        del bucket[:]
     return latest
 
 
