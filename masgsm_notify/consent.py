@@ -93,8 +93,8 @@ class ConsentRecords:
     same moment with the same status differ only in recipientType, which then changes no
     decision, so the line order is not kept. The index holds one integer per number in a
     sorted array (8 bytes each: a million numbers in 8 MB), and a planning chunk is answered by
-    binary search. The file is read with `csv` directly, a list per line: the
-    fields that matter are ASCII, so any ASCII-compatible encoding reads the same.
+    binary search. The file is read with `csv` directly, a list per line: the fields that
+    matter are ASCII, so any ASCII-compatible encoding reads the same.
     """
 
     def __init__(self, value: str, base_dir: Path, where: str):

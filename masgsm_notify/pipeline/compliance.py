@@ -27,7 +27,7 @@ from ..states import MessageState
 from ..window import WindowState, state_of, when
 from .context import RunContext
 from .records import RunRecords
-from .spec import BUILT_IN_CONSENT, CONSENT_PLUGIN, ComplianceSpec, Pipeline
+from .spec import BUILT_IN_CONSENT, CONSENT_PLUGIN, Pipeline
 from .summary import PlanReport, Summary
 
 SCREENED_PER_PAGE = 2000
@@ -37,7 +37,8 @@ class ConsentCheck:
     """The pipeline's consent source, asked through the `consent_status` hook of the one plugin
     it names (the built-in reader for a records file)."""
 
-    def __init__(self, spec: ComplianceSpec, pipeline: Pipeline):
+    def __init__(self, pipeline: Pipeline):
+        spec = pipeline.compliance
         assert spec.consent is not None
         source: Any
         if spec.consent.startswith(CONSENT_PLUGIN):
@@ -131,7 +132,7 @@ class Screen:
 def open_screen(context: RunContext) -> Iterator[Screen]:
     """The run's screen; the opt-out list is only read (a run never creates or changes it)."""
     spec = context.pipeline.compliance
-    consent = ConsentCheck(spec, context.pipeline) if spec.consent else None
+    consent = ConsentCheck(context.pipeline) if spec.consent else None
     optouts = existing_optouts() if spec.honour_optouts else None
     try:
         yield Screen(optouts, consent)
