@@ -56,14 +56,23 @@ class Composer:
         plain: bool = False,
         max_segments: int = sms_text.DEFAULT_MAX_SEGMENTS,
         limit_name: str = "send.max_segments",
+        suffix: str = "",
+        suffix_name: str = "compliance.optout_text",
     ):
-        """`limit_name` is how a refusal names the segment limit to the one who can change it."""
+        """`limit_name` is how a refusal names the segment limit to the one who can change it.
+
+        `suffix` (a commercial text's opt-out instructions) ends every text that does not end
+        with it already, after one space; the segment limit and the cost count it.
+        """
         self.number_of = number_of
         self.text_of = text_of
         self.when = when
         self.plain = plain
         self.limit = max_segments
         self.limit_name = limit_name
+        suffix = _normal(suffix.strip())
+        self.suffix = sms_text.plain(suffix) if plain and suffix else suffix
+        self.suffix_name = suffix_name
 
     def __call__(self, rows: Iterable[Row]) -> Composed:
         """Compose a group of rows. A row whose template fails is kept as its RenderError and
@@ -99,15 +108,15 @@ class Composer:
         text = render(self.text_of, context, where)
         if "\r" in text or "\t" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
-        text = text.strip()
-        if not text.isascii():
-            text = unicodedata.normalize("NFC", text)
+        text = _normal(text.strip())
         if self.plain:
             if control := _CONTROL.search(text):  # before plain() writes it as "?"
                 return _control_reason(text, control.start())
             text = sms_text.plain(text)
         if not text:
             return "the message rendered empty"
+        if self.suffix and not text.endswith(self.suffix):
+            text = f"{text} {self.suffix}"
         cost = sms_text.cost(text, not self.plain)
         # GSM 7-bit and the Turkish table hold no control character but \n, \r and \f, so only
         # a UCS-2 text, or one with a form feed, needs a scan of its own.
@@ -115,11 +124,17 @@ class Composer:
         if scan and (control := _CONTROL.search(text)):
             return _control_reason(text, control.start())
         if cost.segments > self.limit:
+            counted = f" with {self.suffix_name}" if self.suffix else ""
             return (
-                f"the text needs {cost.segments} segments, "
+                f"the text{counted} needs {cost.segments} segments, "
                 f"more than {self.limit_name} ({self.limit})"
             )
         return text, cost
+
+
+def _normal(text: str) -> str:
+    """Composed characters (NFC), so the cost and the journal see one spelling of a text."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 def _control_reason(text: str, at: int) -> str:

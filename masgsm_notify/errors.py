@@ -3,7 +3,7 @@
 Callers catch `MasgsmError` for "anything", or a subclass for what they must do next: fix the
 credentials, fix the title, top up the balance, fix the numbers, retry later. Every error has a
 message a person can act on and an `exit_code` the CLI uses (2: the user's input or settings are
-wrong and nothing was sent; 1: a runtime failure).
+wrong and nothing was sent; 1: a runtime failure; 4: the send window is closed, try later).
 """
 
 from __future__ import annotations
@@ -263,3 +263,10 @@ def error_for_code(code: int, raw: str | None = None) -> MasgsmError:
         code, (UnexpectedAnswerError, f"MASGSM answered with unknown code {code}.")
     )
     return cls(message, code=code, raw=raw)
+
+
+class SendWindowClosedError(MasgsmError):
+    """The pipeline's `send.window` is closed: nothing (more) is sent now, and a re-run inside
+    the window sends the rest. Not a failure of the run, a "try later" (exit 4)."""
+
+    exit_code = 4

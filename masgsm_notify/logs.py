@@ -15,9 +15,11 @@ import re
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
+from .privacy import mask_numbers_in
 from .state.paths import private_file
 
 _SECRETS: set[str] = set()
+_masking_numbers = False
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -73,15 +75,23 @@ def remember_secret(secret: str | None) -> None:
         _SECRETS.add(secret)
 
 
+def mask_numbers(on: bool = True) -> None:
+    """Have every log record and error shown from now on mask phone numbers (`privacy: mask`,
+    `--mask`): a log is read by more people than the journal."""
+    global _masking_numbers
+    _masking_numbers = on
+
+
 def scrub(text: str) -> str:
-    """`text` with every remembered secret replaced by `***`."""
+    """`text` with every remembered secret replaced by `***` (and numbers masked, if asked)."""
     for secret in _SECRETS:
         text = redact(text, secret)
-    return text
+    return mask_numbers_in(text) if _masking_numbers else text
 
 
 class RedactSecrets(logging.Filter):
-    """Replace each remembered secret in a record's final message (and traceback) with `***`."""
+    """Replace each remembered secret in a record's final message (and traceback) with `***`,
+    and mask phone numbers when `mask_numbers` was asked for."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = scrub(record.getMessage()), None

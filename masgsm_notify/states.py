@@ -27,6 +27,8 @@ class MessageState(_Value):
     REJECTED = "rejected"  # refused by MASGSM or the network before it could act
     NOT_SENT = "not_sent"  # beyond a partial send (answer 3), by its settled report
     ALREADY_SENT = "already_sent"  # the sent ledger has this (number, text) within send.dedupe
+    OPTED_OUT = "opted_out"  # the number is on the opt-out list and the pipeline honours it
+    NO_CONSENT = "no_consent"  # a commercial text without the recipient's İYS consent
 
 
 class BatchState(_Value):
@@ -57,6 +59,8 @@ OUTCOMES: dict[str, tuple[MessageState, ...]] = {
 # Recipients this run did not send to on purpose, counted beside the outcomes (contract names).
 SET_ASIDE: dict[str, tuple[MessageState, ...]] = {
     "already_sent": (M.ALREADY_SENT,),
+    "opted_out": (M.OPTED_OUT,),
+    "no_consent": (M.NO_CONSENT,),
 }
 
 # A batch's answer decides its messages' state.

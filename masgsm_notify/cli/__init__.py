@@ -15,7 +15,7 @@ import click
 from .. import __version__, config
 from ..errors import MasgsmError, RunInterrupted
 from ..logs import scrub
-from . import account, apprise, pipeline, runs, sandbox, serve, starter, validate
+from . import account, apprise, compliance, pipeline, runs, sandbox, serve, starter, validate
 from .common import output_options, start_output
 
 
@@ -74,7 +74,8 @@ def main(ctx: click.Context, account: str | None, log_file: Path | None) -> None
     Account settings come from options, then MASGSM_USER, MASGSM_PASSWORD, MASGSM_TITLE and
     MASGSM_BASE_URL, then an account of the config file (--account NAME or MASGSM_ACCOUNT).
     Exit codes: 0 done, 1 runtime failure, 2 bad input (nothing sent),
-    3 sent but delivery failures remain, 130 / 143 stopped by SIGINT / SIGTERM.
+    3 sent but delivery failures remain, 4 the send window is closed (try later), 130 / 143
+    stopped by SIGINT / SIGTERM.
 
     \b
     Examples:
@@ -88,6 +89,6 @@ def main(ctx: click.Context, account: str | None, log_file: Path | None) -> None
     config.choose_account(account)
 
 
-_GROUPS = (account, pipeline, runs, starter, validate, serve, sandbox, apprise)
+_GROUPS = (account, pipeline, runs, starter, validate, compliance, serve, sandbox, apprise)
 for _command in (command for group in _GROUPS for command in group.COMMANDS):
     main.add_command(_command)

@@ -11,7 +11,8 @@ from .. import phone
 from .. import text as sms_text
 from ..client import MasgsmClient
 from ..errors import EmptyReportError, InvalidNumberError, UsageError
-from .common import account_options, emit, json_option, lang_option, title_option
+from ..privacy import shown_number
+from .common import account_options, emit, json_option, lang_option, mask_option, title_option
 
 EXIT_PARTIAL = 3
 
@@ -66,6 +67,7 @@ def parse_numbers(values: tuple[str, ...]) -> list[str]:
 @click.option(
     "-n", "--dry-run", is_flag=True, help="Show encoding, segments and credits; send nothing."
 )
+@mask_option
 @json_option
 @account_options
 def send(
@@ -77,6 +79,7 @@ def send(
     method: str,
     max_segments: int,
     dry_run: bool,
+    mask: bool,
     as_json: bool,
 ) -> None:
     """Send one text to one or many numbers (type 0).
@@ -106,7 +109,7 @@ def send(
             "sent. Shorten it, or raise --max-segments."
         )
     plan = {
-        "numbers": numbers,
+        "numbers": [shown_number(number, mask) for number in numbers],
         "text": shown,
         "encoding": cost.encoding.value,
         "segments": cost.segments,
@@ -164,9 +167,10 @@ def _message_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 @click.command()
 @click.argument("message_id", callback=_message_id)
+@mask_option
 @json_option
 @account_options
-def report(client: MasgsmClient, message_id: str, as_json: bool) -> None:
+def report(client: MasgsmClient, message_id: str, mask: bool, as_json: bool) -> None:
     """Show the delivery report of one send (type 2).
 
     Exits 1 when the report lists no numbers at all: no send of this account has that id (or
@@ -178,7 +182,14 @@ def report(client: MasgsmClient, message_id: str, as_json: bool) -> None:
       masgsm-notify report 100001 --json
     """
     result = client.report(message_id)
-    groups = {"delivered": result.delivered, "failed": result.failed, "pending": result.pending}
+    groups = {
+        state: [shown_number(number, mask) for number in numbers]
+        for state, numbers in (
+            ("delivered", result.delivered),
+            ("failed", result.failed),
+            ("pending", result.pending),
+        )
+    }
     if not any(groups.values()):
         raise EmptyReportError(
             f"The report of message {message_id} lists no numbers: no send of this account "

@@ -159,6 +159,21 @@ json_option = click.option(
 )
 
 
+def _masking(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        logs.mask_numbers()  # logs and errors too, from the moment the option is read
+    return value
+
+
+mask_option = click.option(
+    "--mask",
+    is_flag=True,
+    callback=_masking,
+    help="Show phone numbers masked (0532 *** ** 33) in output, logs and exports (KVKK); "
+    "pipelines can ask the same with privacy: mask.",
+)
+
+
 def emit(as_json: bool, data: Any, human: str) -> None:
     """Print a result as JSON or as text for a person."""
     click.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else human)

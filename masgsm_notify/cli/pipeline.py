@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import sys
 import time
@@ -27,8 +28,10 @@ from ..pipeline import (
     parse_duration,
     recheck,
 )
+from ..pipeline.summary import set_aside_lines
 from ..plugins import describe_plugins
-from .common import json_option, output
+from ..window import when
+from .common import json_option, mask_option, output
 
 
 class ClickUI(UI):
@@ -102,7 +105,9 @@ def format_plan(plan: PlanReport, head: str | None = None) -> str:
         f"{head}: {plan.name} (run key {plan.run_key})",
         f"  {counts.rows:,} row(s) read, {counts.filtered:,} filtered out by when:, "
         f"{counts.skipped:,} skipped as invalid, {counts.merged:,} duplicate(s) merged"
-        + (f", {counts.already_sent:,} already sent" if counts.already_sent else ""),
+        + (f", {counts.already_sent:,} already sent" if counts.already_sent else "")
+        + (f", {counts.opted_out:,} opted out" if counts.opted_out else "")
+        + (f", {counts.no_consent:,} without consent" if counts.no_consent else ""),
         f"  {counts.messages:,} message(s) ({encodings or 'none'}), by segments "
         f"{segments or '-'}; {counts.credits:,} credit(s) in all",
         f"  to send now: {plan.to_send:,} message(s), {plan.credits_to_send:,} credit(s)"
@@ -113,6 +118,9 @@ def format_plan(plan: PlanReport, head: str | None = None) -> str:
             f"  {counts.already_sent:,} recipient(s) already had the same text within "
             "send.dedupe (the sent ledger); --resend-duplicates sends them again"
         )
+    lines += set_aside_lines(counts)
+    if plan.window:
+        lines.append(_window_line(plan))
     if plan.service:
         lines.append(f"  service {plan.service}, title {plan.title}")
     checks = plan.checks
@@ -133,6 +141,17 @@ def format_plan(plan: PlanReport, head: str | None = None) -> str:
             lines.append(f"    {p['number']} ({p['row']}, {p['segments']} segment(s)):")
             lines += [f"      {line}" for line in p["text"].splitlines()]
     return "\n".join(lines)
+
+
+def _window_line(plan: PlanReport) -> str:
+    window = plan.window or {}
+    named = f"  send window {window['window']} ({window['timezone']})"
+    if window["open"]:
+        return f"{named}: open until {when(dt.datetime.fromisoformat(window['closes_at']))}"
+    closed = f"{named}: CLOSED until {when(dt.datetime.fromisoformat(window['opens_at']))}"
+    if plan.dry_run:
+        closed += " (a real run now sends nothing and exits 4, or waits with --wait-for-window)"
+    return closed
 
 
 def _parse_vars(values: tuple[str, ...]) -> dict[str, str]:
@@ -180,6 +199,7 @@ def _json_errors(as_json: bool, **more: Any) -> Iterator[None]:
 def _conclude(summary: Summary, as_json: bool, stop: StopRequest | None = None) -> None:
     if stop is not None and stop.signum is not None and summary.exit_code < 128:
         summary.exit_code = 128 + stop.signum  # a signal that came while the run was ending
+    resume = summary.resume_command if summary.exit_code == 4 else None
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
     elif summary.dry_run:
@@ -188,6 +208,8 @@ def _conclude(summary: Summary, as_json: bool, stop: StopRequest | None = None) 
         click.echo(format_summary(summary))
     if summary.error:
         click.echo(f"Error: {summary.error}", err=True)
+    if resume:
+        click.echo(f"Resume inside the send window with:\n  {resume}", err=True)
     sys.exit(summary.exit_code)
 
 
@@ -265,6 +287,13 @@ def _conclude(summary: Summary, as_json: bool, stop: StopRequest | None = None) 
     help="Send only the first N messages that would go, in source order (a test send to "
     "yourself); the rest are held, and a run of the same run key without --limit sends them.",
 )
+@click.option(
+    "--wait-for-window",
+    is_flag=True,
+    help="Outside the pipeline's send.window, wait for it to open (and past its end, for the "
+    "next one) instead of exiting 4.",
+)
+@mask_option
 @json_option
 def run(
     pipeline_file: Path,
@@ -279,12 +308,15 @@ def run(
     preview: int,
     html: Path | None,
     limit: int | None,
+    wait_for_window: bool,
+    mask: bool,
     as_json: bool,
 ) -> None:
     """Run a pipeline: plan, check, send in personalised batches, check delivery, summarise.
 
     Exit codes: 0 all sent (and delivered, where checked); 1 runtime failure; 2 bad input,
     nothing sent; 3 sent, but report.fail_if holds (failures or pending numbers remain);
+    4 the send window is closed: nothing (more) sent now, the printed command resumes;
     130 / 143 stopped by SIGINT / SIGTERM, after saying what was sent and how to resume.
 
     \b
@@ -313,6 +345,8 @@ def run(
             preview=preview,
             html=html,
             limit=limit,
+            wait_for_window=wait_for_window,
+            mask=mask,
         )
         runner = Runner(load_pipeline(pipeline_file), options, ClickUI(as_json), stop)
         summary = runner.run()
@@ -341,9 +375,15 @@ def run(
     help="Also write (or rewrite) the run's report as one self-contained HTML page, with the "
     "reports as they stand.",
 )
+@mask_option
 @json_option
 def check(
-    run_key: str, journal: Path | None, wait: str | None, html: Path | None, as_json: bool
+    run_key: str,
+    journal: Path | None,
+    wait: str | None,
+    html: Path | None,
+    mask: bool,
+    as_json: bool,
 ) -> None:
     """Check the delivery reports of a past run again, and summarise it.
 
@@ -359,7 +399,7 @@ def check(
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--wait") from None
         path = journal or find_journal(run_key, Path.cwd())
-        _conclude(recheck(run_key, path, seconds, ClickUI(as_json), html), as_json)
+        _conclude(recheck(run_key, path, seconds, ClickUI(as_json), html, mask), as_json)
 
 
 @click.command()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PluginError
+from ..logs import mask_numbers
 from ..plugins import get_plugin_manager
 from ..render import make_environment
 from .spec import Pipeline
@@ -41,6 +42,8 @@ class RunOptions:
     held: Any = None
     limit: int | None = None  # send only the first N sendable messages; hold the rest
     offline: bool = False  # with dry_run: never contact MASGSM, never read the state directory
+    wait_for_window: bool = False  # outside send.window, wait for it instead of exiting 4
+    mask: bool = False  # --mask: numbers shown masked, as with `privacy: mask`
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,13 @@ class RunContext:
         )
         self.timings: dict[str, float] = {}
         self._hooks = get_plugin_manager().hook
+        if self.masked:
+            mask_numbers()  # logs and errors from here on, whoever writes them
+
+    @property
+    def masked(self) -> bool:
+        """Numbers are shown masked in output, logs, exports and notices (KVKK)."""
+        return self.options.mask or self.pipeline.privacy == "mask"
 
     @property
     def throwaway(self) -> bool:

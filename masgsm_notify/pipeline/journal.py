@@ -98,6 +98,10 @@ CREATE TABLE IF NOT EXISTS limits (
     run_id INTEGER PRIMARY KEY REFERENCES runs(id),
     held_after_id INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS purged (
+    uid TEXT PRIMARY KEY,
+    purged_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS writer (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     pid INTEGER NOT NULL,

@@ -4,7 +4,8 @@ Nothing is sent while planning, and sending starts only after the whole plan is 
 template error in row 90,000 or a bad number anywhere stops the run with nothing sent. Rows stream
 from the source into the journal in chunks; memory does not grow with the recipient count. Each
 chunk's texts are looked up in the sent ledger on the way in, so the plan already says which
-recipients have had the same text within `send.dedupe`.
+recipients have had the same text within `send.dedupe`, and which are set aside for the law's
+sake (opted out, no İYS consent: see `compliance.py`).
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from typing import Any
 from ..compose import Composed, Composer, Message
 from ..errors import RenderError, UsageError
 from ..plugins import collect
+from ..privacy import shown_number
 from ..render import cheap_failures, compile_text, load_template
 from ..sources import Row, Source, SourceContext
 from ..states import MessageState
+from .compliance import Screen
 from .context import RunContext
 from .identity import RunIdentity
+from .purge import refuse_purged
 from .records import RunRecords
 from .spec import Pipeline
 from .storage import Storage, dedupe_window
@@ -76,6 +80,7 @@ def composer_for(pipeline: Pipeline, env: Any, lang: str) -> Composer:
         when=compile_text(env, spec.when, f"{spec.when_where} (when)") if spec.when else None,
         plain=lang == "plain",
         max_segments=pipeline.send.max_segments,
+        suffix=pipeline.compliance.optout_text or "",
     )
 
 
@@ -86,6 +91,7 @@ def plan_run(
     already_sent: AlreadySent,
     progress: Callable[[int], None],
     env: Any,
+    screen: Screen | None = None,
 ) -> PlanningStats:
     """Write the run's messages (and invalid rows) to the journal; return the counts.
 
@@ -101,10 +107,10 @@ def plan_run(
             if named < LISTED_BROKEN <= len(stats.broken_examples):
                 counting.enter_context(cheap_failures(env))
             if not stats.broken:
-                seen = already_sent(done.messages) if done.messages else set()
+                aside = _set_aside(done.messages, screen, already_sent) if done.messages else {}
                 records.add_planned(
                     (
-                        (*message, MessageState.ALREADY_SENT if i in seen else MessageState.PLANNED)
+                        (*message, aside.get(i, MessageState.PLANNED))
                         for i, message in enumerate(done.messages)
                     ),
                     done.invalid,
@@ -115,13 +121,30 @@ def plan_run(
     return stats
 
 
+def _set_aside(
+    messages: list[Message], screen: Screen | None, already_sent: AlreadySent
+) -> dict[int, MessageState]:
+    """Positions of the chunk's messages that are not to be sent, and why: the screen's reasons
+    (opted out, no consent) first, then the sent ledger's for the rest."""
+    aside = screen([message[1] for message in messages]) if screen is not None else {}
+    rest = [i for i in range(len(messages)) if i not in aside]
+    seen = already_sent([messages[i] for i in rest]) if rest else set()
+    aside.update((rest[j], MessageState.ALREADY_SENT) for j in seen)
+    return aside
+
+
 def _chunks(rows: Iterator[Row]) -> Iterator[list[Row]]:
     while chunk := list(islice(rows, ROWS_PER_CHUNK)):
         yield chunk
 
 
 def resume_or_plan(
-    context: RunContext, storage: Storage, identity: RunIdentity, source: Source, lang: str
+    context: RunContext,
+    storage: Storage,
+    identity: RunIdentity,
+    source: Source,
+    lang: str,
+    screen: Screen | None = None,
 ) -> RunRecords:
     """The run's records: resumed from the journal when the run key already sent something,
     else planned afresh (an unfinished or never-sent plan is made again from the inputs)."""
@@ -130,12 +153,19 @@ def resume_or_plan(
     if existing and existing.planned_at:
         records = RunRecords(journal, existing)
         if records.ever_attempted():
+            refuse_purged(records)
             _refuse_changed_inputs(context, records, identity)
             again = records.settle_interrupted(context.options.resend_unknown)
             context.ui.note(
                 f"Resuming run {run_key!r} from {journal.path}"
                 + (f"; {again:,} unknown message(s) will be sent again" if again else "")
             )
+            moved = screen.rescreen(records) if screen is not None else 0
+            if moved:
+                context.ui.note(
+                    f"{moved:,} recipient(s) of the run opted out or lost consent since it was "
+                    "planned; they are not sent."
+                )
             return records
     if existing:
         RunRecords(journal, existing).discard()
@@ -162,7 +192,9 @@ def resume_or_plan(
 
             composer = composer_for(context.pipeline, context.env, lang)
             guard = storage.guard(context, identity, records)
-            stats = plan_run(records, composer, source, guard.already_sent, progress, context.env)
+            stats = plan_run(
+                records, composer, source, guard.already_sent, progress, context.env, screen
+            )
         _judge_broken(stats)
         _judge_invalid(context, stats)
     except BaseException:
@@ -210,7 +242,8 @@ def _judge_invalid(context: RunContext, stats: PlanningStats) -> None:
     if not stats.invalid or context.pipeline.send.on_invalid == "skip":
         return
     listed = "\n".join(
-        f"  {where}: {shorten(value)}: {reason}" for where, value, reason in stats.invalid_examples
+        f"  {where}: {shorten(shown_number(value, context.masked))}: {reason}"
+        for where, value, reason in stats.invalid_examples
     )
     more = stats.invalid - len(stats.invalid_examples)
     raise UsageError(

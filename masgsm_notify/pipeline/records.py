@@ -242,6 +242,18 @@ class RunRecords:
             ids, numbers, texts, segments = zip(*batch, strict=True)
             yield Draft(list(ids), list(numbers), list(texts), list(segments))
 
+    def sendable_numbers(self, size: int) -> Iterator[list[tuple[int, str]]]:
+        """(id, number) of the sendable messages, `size` at a time (for screening a resumed run
+        against opt-outs and consent before it sends)."""
+        after = 0
+        query = (
+            "SELECT id, number FROM messages WHERE +run_id = ? AND id > ?"
+            f" AND state IN ({marks(SENDABLE)}) ORDER BY id LIMIT ?"
+        )
+        while page := self.db.execute(query, (self.run.id, after, *SENDABLE, size)).fetchall():
+            after = page[-1][0]
+            yield page
+
     def set_aside(self, ids: Iterable[int], state: MessageState) -> None:
         """Messages the sent ledger keeps from going: another run has them (`already_sent`), or
         this run's own earlier claim makes their fate unknown."""

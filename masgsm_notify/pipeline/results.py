@@ -18,12 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import MasgsmError, PipelineError, StorageError, UsageError
+from ..errors import MasgsmError, PipelineError, SendWindowClosedError, StorageError, UsageError
+from ..privacy import shown_number
 from ..render import RenderError, compile_text, render
 from ..state.failures import storage_error
 from ..state.paths import open_private
+from .compliance import mask_summary
 from .context import RunContext, RunInfo
 from .records import RunRecords
+from .resume import resume_command
 from .spec import Pipeline
 from .summary import (
     DEFAULT_FAIL_IF,
@@ -83,23 +86,24 @@ class Outputs:
         summary.fail_if = self.fail_if_text
         summary.plan = plan
         summary.timings = context.timings
+        # A run the send window stopped is not over: the rest goes inside the window, and the
+        # verdict, the export, the notices and after_report wait for it.
+        unfinished = isinstance(stop, SendWindowClosedError)
+        if unfinished:
+            summary.resume_command = resume_command(context, info)
         if options.dry_run:  # it exits as the real run would start: `stop` is what would stop it
             summary.error = str(stop) if stop else None
             summary.exit_code = stop.exit_code if stop else 0
+        else:
+            self._judge(summary, stop, unfinished)
+        if context.masked:
+            mask_summary(summary)
+        if options.dry_run or unfinished:
             return summary
-        try:
-            summary.failing = evaluate_fail_if(
-                self.fail_if, summary.counts, context.pipeline.report.fail_if_where
-            )
-        except PipelineError as error:  # texts went out: say so, and count the run as failing
-            note(str(error))
-            summary.failing = True
-        summary.error = str(stop) if stop else None
-        summary.exit_code = exit_code(summary, stop)
         if self.export_to and options.sandbox:
             note("report.export: skipped, this was a --sandbox run.")
         elif self.export_to:
-            failure = export(records, self.export_to, note)
+            failure = export(records, self.export_to, note, masked=context.masked)
             if failure is not None:
                 summary.error = summary.error or (
                     f"{failure} The results stay in the journal: `masgsm-notify check "
@@ -113,6 +117,19 @@ class Outputs:
             else:
                 notify(context.pipeline, context.env, summary, note)
         return summary
+
+    def _judge(self, summary: Summary, stop: MasgsmError | None, unfinished: bool) -> None:
+        """The verdict (`fail_if`) and the exit code."""
+        if not unfinished:
+            try:
+                summary.failing = evaluate_fail_if(
+                    self.fail_if, summary.counts, self.context.pipeline.report.fail_if_where
+                )
+            except PipelineError as error:  # texts went out: say so, count the run as failing
+                self.context.ui.note(str(error))
+                summary.failing = True
+        summary.error = str(stop) if stop else None
+        summary.exit_code = exit_code(summary, stop)
 
     def _write_page(
         self, path: Path, records: RunRecords, summary: Summary, plan: PlanReport | None
@@ -163,11 +180,12 @@ def export_path(pipeline: Pipeline, env: Any) -> Path | None:
     return pipeline.base_dir / name
 
 
-def export_csv(records: RunRecords, path: Path) -> int:
+def export_csv(records: RunRecords, path: Path, masked: bool = False) -> int:
     """Write one row per message and skipped row; cells that could be formulas are defused.
 
-    The file is owner-only: it holds customers' numbers and texts. It is written beside its
-    place and moved there when whole, so a full disk never leaves half a file behind.
+    The file is owner-only: it holds customers' numbers and texts (numbers masked, if asked).
+    It is written beside its place and moved there when whole, so a full disk never leaves half
+    a file behind.
     """
     written = 0
     partial = path.with_name(f".{path.name}.partial")
@@ -175,8 +193,9 @@ def export_csv(records: RunRecords, path: Path) -> int:
         with open_private(partial, "w", newline="", encoding="utf-8-sig") as file:
             writer = csv.writer(file)
             writer.writerow(["row", "number", "state", "message_id", "segments", "copies", "text"])
-            for record in records.results():
-                writer.writerow([_safe_cell(value) for value in record])
+            for row, number, *rest in records.results():
+                shown = (row, shown_number(number, masked), *rest)
+                writer.writerow([_safe_cell(value) for value in shown])
                 written += 1
         os.replace(partial, path)
     except BaseException:
@@ -186,10 +205,12 @@ def export_csv(records: RunRecords, path: Path) -> int:
     return written
 
 
-def export(records: RunRecords, path: Path, note: Callable[[str], None]) -> StorageError | None:
+def export(
+    records: RunRecords, path: Path, note: Callable[[str], None], masked: bool = False
+) -> StorageError | None:
     """Write the results file and say so; what went wrong, if it could not be written."""
     try:
-        rows = export_csv(records, path)
+        rows = export_csv(records, path, masked)
     except OSError as error:
         failure = storage_error(path, "results file", error)
         note(str(failure))
@@ -227,11 +248,14 @@ def notify(pipeline: Pipeline, env: Any, summary: Summary, note: Callable[[str],
             continue
         if not notifier.add(url):
             note(f"notify[{index}]: not a usable Apprise URL; skipped.")
-    o = summary.outcomes
+    o, counts = summary.outcomes, summary.counts
+    lawful = (("opted out", counts.opted_out), ("no consent", counts.no_consent))
     body = (
         f"{summary.name} ({summary.run_key}): {o['delivered']} delivered, {o['failed']} failed, "
         f"{o['pending']} pending, {o['unknown']} unknown, {o['not_sent']} not sent, "
-        f"{summary.counts.skipped} skipped; {summary.credits_sent} credits."
+        f"{summary.counts.skipped} skipped"
+        + "".join(f", {count} {label}" for label, count in lawful if count)
+        + f"; {summary.credits_sent} credits."
     )
     if len(notifier) and not notifier.notify(body=body, title=f"masgsm-notify: {summary.name}"):
         note("Some notify targets could not be reached (see the log).")

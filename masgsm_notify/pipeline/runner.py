@@ -29,6 +29,7 @@ from ..errors import (
 from ..service import Service
 from ..states import SENDABLE, SPENT
 from .checking import check_reports
+from .compliance import Screen, WindowGate, describe_window, mask_plan, open_screen
 from .context import UI, RunContext, RunInfo, RunOptions
 from .history import AFTER_SENDING, AT_CHECK, PRE_FLIGHT, read_balance, record_balance
 from .identity import account_label, identify
@@ -63,12 +64,17 @@ class Runner:
         self.stop = stop or StopRequest()  # a signal's request (see stopping.py)
         self.patience = Patience(pipeline.send.give_up_after, self.ui.warn)
         self.outputs = Outputs(self.context)  # tried now, while nothing is sent
+        self.window = WindowGate(self.context)
         self.plan: PlanReport | None = None
         self.blocked: MasgsmError | None = None  # what would stop a real run (dry runs go on)
 
     def run(self) -> Summary:
         context = self.context
-        with self._service() as service, open_storage(context) as storage:
+        with (
+            self._service() as service,
+            open_storage(context) as storage,
+            open_screen(context) as screen,
+        ):
             lang = self.resolver.lang(service)
             source = make_source(self.pipeline, self.options.input)
             identity = identify(
@@ -82,7 +88,7 @@ class Runner:
             )
             if self.options.dry_run and not self.options.offline:
                 note_journaled(context, identity.run_key)
-            records = resume_or_plan(context, storage, identity, source, lang)
+            records = resume_or_plan(context, storage, identity, source, lang, screen)
             records.hold_beyond(self.options.limit)
             info = RunInfo(
                 self.pipeline.name,
@@ -93,7 +99,7 @@ class Runner:
             )
             guard = storage.guard(context, identity, records)
             try:
-                return self._run_planned(records, info, service, lang, guard)
+                return self._run_planned(records, info, service, lang, guard, screen)
             except MasgsmError as error:
                 # "Nothing sent" (2) is no longer true once any text of this run went.
                 if error.exit_code == 2 and records.tally().credits(SPENT):
@@ -107,6 +113,7 @@ class Runner:
         service: Service | None,
         lang: str,
         guard: LedgerGuard,
+        screen: Screen,
     ) -> Summary:
         """Pre-flight, send and check a planned run (or only show it, in a dry run)."""
         if service is None or self.options.offline:
@@ -122,7 +129,9 @@ class Runner:
             self._show_plan(records, client, service)
             if self.options.dry_run:
                 return self.outputs.finish(records, info, self.blocked, self.plan)
-            stop = self._send(records, info, client, service.title, lang, guard)
+            stop = self._send(records, info, client, service.title, lang, guard, screen)
+            while self.window.waits_again(stop):  # --wait-for-window, past the window's end
+                stop = self._send(records, info, client, service.title, lang, guard, screen)
             if self.options.check_later:
                 if stop is not None:
                     raise stop
@@ -205,6 +214,9 @@ class Runner:
         over = over_budget(plan.credits_to_send, self.pipeline.send.max_credits)
         if over is not None and not self.options.dry_run:
             raise over  # before asking MASGSM anything
+        plan.window = describe_window(self.pipeline)
+        if self.context.masked:
+            mask_plan(plan)
         if client is not None and service is not None and plan.to_send:
             plan.checks, problems = preflight(
                 client, service.title, plan.credits_to_send, self.patience.read
@@ -231,11 +243,16 @@ class Runner:
         title: str | None,
         lang: str,
         guard: LedgerGuard,
+        screen: Screen,
     ) -> MasgsmError | None:
         context = self.context
         to_send = records.tally().messages(SENDABLE) - records.held().messages
         if not to_send:
             return None
+        closed = self.window.hold(screen, records)  # closed: stop, or wait for it to open
+        if closed is not None:
+            return closed
+        to_send = records.tally().messages(SENDABLE) - records.held().messages
         send = self.pipeline.send
         resume = resume_command(context, info)
         self.stop.farewell = "Batches still out count as unknown, as after a crash." + (
@@ -257,6 +274,7 @@ class Runner:
                 after=after,
                 pace=Pace(send.rate),
                 cap=SpendingCap(send.max_credits, records.credits_spent()),
+                may_continue=self.window.may_continue,
             )
             sender = BatchSender(client, send.retries, self.patience)
             waiting = (
@@ -336,7 +354,12 @@ def nothing_to_send(records: RunRecords, pipeline: Pipeline) -> str:
 
 
 def recheck(
-    run_key: str, journal_path: Path, wait: float | None, ui: UI, html: Path | None = None
+    run_key: str,
+    journal_path: Path,
+    wait: float | None,
+    ui: UI,
+    html: Path | None = None,
+    mask: bool = False,
 ) -> Summary:
     """Poll the reports of a past run again and summarise it, as `masgsm-notify check` does.
 
@@ -353,7 +376,7 @@ def recheck(
                 f"The pipeline of run {run_key!r} ({pipeline_path}) is gone; its "
                 "service settings cannot be read."
             )
-        options = RunOptions(journal=journal.path, html=html)
+        options = RunOptions(journal=journal.path, html=html, mask=mask)
         runner = Runner(load_pipeline(pipeline_path), options, ui)
         info = RunInfo(run.name, run.run_key, pipeline_path, journal.path, False)
         return runner.check_again(RunRecords(journal, run), info, wait)

@@ -90,6 +90,8 @@ class SendSettings:
     after: Callable[[Batch, Outcome], None]
     pace: Pace = field(default_factory=lambda: Pace(None))
     cap: SpendingCap = field(default_factory=lambda: SpendingCap(None, 0))
+    # Asked before each batch leaves: an error stops the run there (the send window closed).
+    may_continue: Callable[[], MasgsmError | None] = lambda: None
 
 
 class BatchSender:
@@ -194,6 +196,10 @@ class _Dispatch:
     def launch(self, pool: ThreadPoolExecutor) -> bool:
         """Journal the next batch as in flight and hand it to a worker, once the spending cap
         and the pace allow; False when none is left or sending must stop."""
+        stop = self.settings.may_continue()
+        if stop is not None:
+            self.totals.stop = stop
+            return False
         self.prepare_next()
         if self.ready is None:
             return False

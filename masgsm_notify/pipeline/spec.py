@@ -17,16 +17,20 @@ from .. import yamlfile
 from ..cells import LOCALES
 from ..client import LANGS, MAX_BATCH
 from ..errors import PipelineError
-from ..plugins import collect
+from ..plugins import collect, get_plugin_manager
 from ..sources import Source
 from ..text import DEFAULT_MAX_SEGMENTS
+from ..window import DEFAULT_TIMEZONE, SendWindow, parse_window, zone
 
 # Keys that decide how texts go, how they are checked and who hears of it, not who gets which
 # text: editing them resumes a run (see `identity.py`).
-HOW_NOT_WHAT = frozenset({"description", "send", "report", "notify"})
+HOW_NOT_WHAT = frozenset({"description", "send", "report", "notify", "privacy"})
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_A_DURATION = "a duration (like 30s, 10m, 1h30m, 500ms)"
+_A_DURATION = "a duration (like 30s, 10m, 1h30m, 500ms, 90d)"
+PURPOSES = ("informational", "commercial")
+CONSENT_PLUGIN = "plugin:"
+BUILT_IN_CONSENT = "masgsm_notify.consent"  # the plugin that reads İYS records files
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "send": Key((dict,), default={}),
         "report": Key((dict,), default={}),
         "notify": Key((list,), default=[]),
+        "compliance": Key((dict,), default={}),
+        "privacy": Key((str,), default="show", check=_one_of("show", "mask")),
     },
     "service": {  # the mapping form; the password is never among them
         "user": Key((str, int)),
@@ -129,6 +135,8 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "give_up_after": Key((str, int, float), default="60s", check=_duration_check(0.1)),
         "max_credits": Key((int,), check=_at_least(1)),
         "rate": Key((int, float), check=_positive),
+        "window": Key((str,)),
+        "timezone": Key((str,), default=DEFAULT_TIMEZONE),
     },
     "report": {
         "check": Key((bool,), default=True),
@@ -136,6 +144,12 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "poll_every": Key((str, int, float), default="30s", check=_duration_check(0.1)),
         "fail_if": Key((str,)),
         "export": Key((str,)),
+    },
+    "compliance": {
+        "purpose": Key((str,), default="informational", check=_one_of(*PURPOSES)),
+        "optout_text": Key((str,)),
+        "consent": Key((str,)),
+        "honour_optouts": Key((bool,)),
     },
 }
 
@@ -174,6 +188,8 @@ class SendSpec:
     give_up_after: float  # seconds of MASGSM unreachable in a row before the run stops
     max_credits: int | None  # the most this run key may spend, over all its attempts
     rate: float | None  # texts per second across batches
+    window: SendWindow | None = None  # the hours texts may go out in; None: any time
+    timezone: str = DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)
@@ -184,6 +200,21 @@ class ReportSpec:
     fail_if: str | None
     fail_if_where: str
     export: str | None
+
+
+@dataclass(frozen=True)
+class ComplianceSpec:
+    """What the law asks of the texts: their purpose, consent, opt-outs (see compliance.py)."""
+
+    purpose: str = "informational"
+    optout_text: str | None = None  # appended to every text that does not end with it
+    consent: str | None = None  # a CSV of İYS records (relative to the pipeline), or plugin:NAME
+    consent_where: str = ""
+    honour_optouts: bool = False
+
+    @property
+    def commercial(self) -> bool:
+        return self.purpose == "commercial"
 
 
 @dataclass(frozen=True)
@@ -204,6 +235,8 @@ class Pipeline:
     report: ReportSpec
     notify: list[str] = field(default_factory=list)
     locale: str = "tr"  # how `1.250` and `1,250` read (see cells)
+    compliance: ComplianceSpec = field(default_factory=ComplianceSpec)
+    privacy: str = "show"  # "mask": numbers are shown masked everywhere but the journal
 
     @property
     def base_dir(self) -> Path:
@@ -249,6 +282,7 @@ def load_pipeline(path: Path) -> Pipeline:
             "timeout": parse_duration(send_values["timeout"]),
             "give_up_after": parse_duration(send_values["give_up_after"]),
             "dedupe": _dedupe(send_values["dedupe"]),
+            "window": _window(send_values, data.get("send", {})),
         }
     )
     report_raw = data.get("report", {})
@@ -281,7 +315,85 @@ def load_pipeline(path: Path) -> Pipeline:
         ),
         notify=notify,
         locale=top["locale"],
+        compliance=_compliance(
+            data.get("compliance", {}), yamlfile.where(data, "compliance") or shown, path
+        ),
+        privacy=top["privacy"],
     )
+
+
+def _window(values: dict[str, Any], data: Any) -> SendWindow | None:
+    """`send.window` in `send.timezone`; a bad one names its place."""
+    try:
+        zone(values["timezone"])
+    except ValueError as error:
+        at = yamlfile.where(data, "timezone")
+        raise PipelineError(f"{at}: send: timezone: {error}") from None
+    if values["window"] is None:
+        return None
+    try:
+        return parse_window(values["window"], values["timezone"])
+    except ValueError as error:
+        raise PipelineError(
+            f"{yamlfile.where(data, 'window')}: send: window {values['window']!r}: {error}"
+        ) from None
+
+
+def _compliance(data: Any, where: str, path: Path) -> ComplianceSpec:
+    """The compliance: section; a commercial pipeline without consent records or an opt-out
+    text is refused here, before anything is read or sent."""
+    values = _validate(data, "compliance", where)
+    commercial = values["purpose"] == "commercial"
+    optout_text = (values["optout_text"] or "").strip() or None
+    consent = (values["consent"] or "").strip() or None
+    needs = {
+        "consent": "İYS consent records (a CSV such as data/iys.csv) or plugin:NAME: commercial "
+        "texts to individuals need their prior consent (Law 6563)",
+        "optout_text": "the free way to refuse further texts that every commercial text carries "
+        '(such as "RET yazıp 4607\'ye gönderin")',
+    }
+    for key, value in (("consent", consent), ("optout_text", optout_text)):
+        if commercial and value is None:
+            raise PipelineError(
+                f"{where}: compliance: purpose is commercial, so compliance.{key} is required: "
+                f"{needs[key]}. Nothing was sent."
+            )
+    consent_where = yamlfile.where(data, "consent") or where
+    if consent is not None:
+        _check_consent(consent, consent_where, path.parent)
+    honour = values["honour_optouts"]
+    return ComplianceSpec(
+        purpose=values["purpose"],
+        optout_text=optout_text,
+        consent=consent,
+        consent_where=consent_where,
+        honour_optouts=commercial if honour is None else honour,
+    )
+
+
+def _check_consent(consent: str, where: str, folder: Path) -> None:
+    """The records file exists, or the plugin named is loaded and answers consent_status."""
+    if consent.startswith(CONSENT_PLUGIN):
+        name = consent[len(CONSENT_PLUGIN) :].strip()
+        answering = consent_plugins()
+        if name not in answering:
+            known = ", ".join(answering) or "none is installed"
+            raise PipelineError(
+                f"{where}: compliance.consent: no loaded plugin named {name!r} answers "
+                f"consent_status (plugins that do: {known}); `masgsm-notify plugins` lists them"
+            )
+    elif not (folder / consent).is_file():
+        raise PipelineError(
+            f"{where}: compliance.consent: the İYS records file {str(folder / consent)!r} was "
+            "not found"
+        )
+
+
+def consent_plugins() -> list[str]:
+    """Names of the installed plugins that answer consent_status (the built-in reader aside)."""
+    hook = get_plugin_manager().hook.consent_status
+    names = (impl.plugin_name for impl in hook.get_hookimpls())
+    return [name for name in names if name != BUILT_IN_CONSENT]
 
 
 def _dedupe(value: Any) -> float | str | None:

@@ -42,6 +42,8 @@ class Counts:
     credits_sent: int
     refused: int  # recipient rows whose last attempt the provider or the network refused
     held: int = 0  # rows a --limit kept back: planned, not sent this time on purpose
+    opted_out: int = 0  # on the opt-out list (compliance.honour_optouts)
+    no_consent: int = 0  # a commercial text without İYS consent (compliance.consent)
 
     @classmethod
     def of(cls, records: RunRecords) -> Counts:
@@ -62,6 +64,8 @@ class Counts:
             credits_sent=tally.credits(SPENT),
             refused=tally.rows((MessageState.REJECTED,)),
             held=held,
+            opted_out=set_aside["opted_out"],
+            no_consent=set_aside["no_consent"],
         )
 
     def beside(self) -> dict[str, int]:
@@ -72,6 +76,8 @@ class Counts:
             "merged": self.merged,
             "already_sent": self.already_sent,
             "held": self.held,
+            "opted_out": self.opted_out,
+            "no_consent": self.no_consent,
         }
 
 
@@ -103,6 +109,7 @@ class PlanReport:
     title: str | None
     preview: list[dict[str, Any]]
     checks: Checks | None = None
+    window: dict[str, Any] | None = None  # send.window and whether it is open (compliance.py)
 
     @classmethod
     def of(
@@ -145,6 +152,7 @@ class PlanReport:
             "service": self.service,
             "title": self.title,
             "preview": self.preview,
+            "window": self.window,
         }
         if self.checks is not None:
             found.update(
@@ -171,6 +179,7 @@ class Summary:
     error: str | None = None
     plan: PlanReport | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+    resume_command: str | None = None  # how to go on with a run its send window stopped
 
     @property
     def outcomes(self) -> dict[str, int]:
@@ -209,6 +218,7 @@ class Summary:
             "error": self.error,
             "plan": self.plan.to_dict() if self.plan else {},
             "timings": self.timings,
+            **({"resume_command": self.resume_command} if self.resume_command else {}),
         }
 
 
@@ -306,6 +316,22 @@ def skipped_lines(summary: Summary) -> list[str]:
     )
 
 
+def set_aside_lines(counts: Counts) -> list[str]:
+    """Why recipients were set aside for the law's sake, for the plan and the summary alike."""
+    lines = []
+    if counts.opted_out:
+        lines.append(
+            f"  {counts.opted_out:,} recipient(s) on the opt-out list are not sent to "
+            "(masgsm-notify optouts list)"
+        )
+    if counts.no_consent:
+        lines.append(
+            f"  {counts.no_consent:,} recipient(s) without İYS consent for a commercial text are "
+            "not sent to (compliance.consent)"
+        )
+    return lines
+
+
 def format_summary(summary: Summary) -> str:
     """The delivery report for a person."""
     counts, o = summary.counts, summary.outcomes
@@ -314,6 +340,10 @@ def format_summary(summary: Summary) -> str:
         beside.append(f"already sent {counts.already_sent:,}")
     if counts.held:
         beside.append(f"held {counts.held:,}")
+    if counts.opted_out:
+        beside.append(f"opted out {counts.opted_out:,}")
+    if counts.no_consent:
+        beside.append(f"no consent {counts.no_consent:,}")
     lines = [
         f"Delivery report for {summary.name} (run key {summary.run_key}):",
         f"  delivered {o['delivered']:,}, failed {o['failed']:,}, pending {o['pending']:,}, "
@@ -340,6 +370,7 @@ def format_summary(summary: Summary) -> str:
             f"  {counts.held:,} recipient(s) held by --limit; run again without it (the same "
             "run key) to send them."
         )
+    lines += set_aside_lines(counts)
     if o["unknown"]:
         lines.append(
             f"  {o['unknown']:,} recipient(s) unknown: their request got no usable answer, so "
@@ -352,5 +383,7 @@ def format_summary(summary: Summary) -> str:
             "send only those."
         )
     verdict = "FAIL" if summary.failing else "OK"
+    if summary.exit_code == 4:  # stopped by the send window: the run is not over
+        verdict = "not judged until the run ends, inside the send window"
     lines.append(f"  fail_if: {summary.fail_if} -> {verdict}")
     return "\n".join(lines)

@@ -17,6 +17,7 @@ What happens to a payload whose run fails depends on who can fix it:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
@@ -24,8 +25,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import MasgsmError, UsageError
+from ..errors import MasgsmError, SendWindowClosedError, UsageError
 from ..pipeline import Pipeline, Runner, RunOptions, Summary
+from ..window import state_of
 from .metrics import Metrics
 from .queue import Payload, QueueStore
 from .reports import Concluder
@@ -41,11 +43,13 @@ LAST_RETRY = 60.0
 def send_window_opens(pipeline: Pipeline, now: float) -> float | None:
     """None when the pipeline may send now; else when it may (epoch seconds).
 
-    The seam for `send.window`: a payload of a pipeline whose window is closed waits, with the
-    pipeline's later payloads behind it, until the window opens. Pipelines have no send window
-    yet, so this always says now.
+    A payload of a pipeline whose `send.window` is closed waits, with the pipeline's later
+    payloads behind it, until the window opens (a run it started that reaches the window's end
+    stops and is resumed the same way).
     """
-    return None
+    moment = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+    state = state_of(pipeline.send.window, moment)
+    return None if state.open or state.opens_at is None else state.opens_at.timestamp()
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,9 @@ class PipelineWorker:
                 summary = Runner(self.served.pipeline, options, LogUI(label)).run()
         except UsageError as error:
             self._fail(payload, label, error, str(error))
+        except SendWindowClosedError as error:  # the window closed mid-run: park the rest
+            opens = self.window(self.served.pipeline, time.time())
+            self.queue.wait_again(payload.id, opens or time.time() + IDLE_POLL, str(error))
         except MasgsmError as error:
             self._retry_or_fail(payload, label, error)
         except Exception as error:  # a fault of this program, not of the payload

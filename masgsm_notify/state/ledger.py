@@ -149,6 +149,17 @@ class Ledger(Database):
                 ((account, number, text_digest, owner) for number, text_digest in pairs),
             )
 
+    def forget_before(self, cutoff: float, dry_run: bool = False) -> int:
+        """Remove the entries recorded before `cutoff` (a time.time()), for `purge`; return how
+        many. A pair forgotten can be sent again, so a retention period shorter than a
+        pipeline's `send.dedupe` shortens that window."""
+        if dry_run:
+            return self.db.execute("SELECT COUNT(*) FROM sent WHERE at < ?", (cutoff,)).fetchone()[
+                0
+            ]
+        with self.transaction() as db:
+            return db.execute("DELETE FROM sent WHERE at < ?", (cutoff,)).rowcount
+
     # -- journals known to the state -----------------------------------------------------------
 
     def note_journal(self, path: Path) -> bool:

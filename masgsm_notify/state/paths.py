@@ -32,6 +32,10 @@ def ledger_path() -> Path:
     return state_dir() / "ledger.sqlite"
 
 
+def optouts_path() -> Path:
+    return state_dir() / "optouts.sqlite"
+
+
 def journals_dir() -> Path:
     return state_dir() / "journals"
 
