@@ -23,7 +23,7 @@ from pipeline_helpers import FAST_REPORT, assert_no_traceback, env_for, query, s
 
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 from masgsm_notify.state import lock as state_lock
-from masgsm_notify.state.ledger import Ledger, account_key, digest
+from masgsm_notify.state.ledger import RELEASED, Ledger, account_key, digest
 
 COUNT = 12
 
@@ -469,16 +469,20 @@ def test_ledger_claims_exclude_other_owners_within_the_window(tmp_path):
     account = account_key("http://127.0.0.1:8080/MasApiV2", "5300000000")
     pairs = [("5321112233", digest("a")), ("5321112234", digest("b"))]
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
-        assert (
-            ledger.claim(account, pairs, owner="one", run_key="k", since=0).taken_by_others == set()
-        )
+        first = ledger.claim(account, pairs, owner="one", run_key="k", since=0)
+        assert first.taken_by_others == set()
         taken = ledger.claim(account, pairs[:1], owner="two", run_key="k2", since=0)
         assert taken.taken_by_others == {pairs[0]}
         again = ledger.claim(account, pairs, owner="one", run_key="k", since=0)  # its own
         assert again.taken_by_others == set()
         later = ledger.claim(account, pairs, owner="two", run_key="k2", since=time.time() + 1)
         assert later.taken_by_others == set()  # older than the window: free again
-        ledger.release(account, pairs, "two")
+        assert ledger.seen(account, pairs, 0) == set(pairs)
+        ledger.settle(later.id, RELEASED)  # nothing went: the pairs are free
         assert ledger.seen(account, pairs, 0) == set()
+        assert (
+            ledger.claim(account, pairs, owner="three", run_key="k3", since=0).taken_by_others
+            == set()
+        )
     assert account_key("https://Masgsm.com.tr/MasApiV2", "5") == "masgsm.com.tr:443/5"
     assert account_key("http://masgsm.com.tr/x", "5") == "masgsm.com.tr:80/5"

@@ -10,11 +10,21 @@ import time
 from dataclasses import dataclass
 
 from ..compose import Message
-from ..state.ledger import ACCEPTED, UNKNOWN, Ledger, Pair, digest
+from ..state.ledger import ACCEPTED, RELEASED, UNKNOWN, Ledger, Pair, digest
 from ..states import BatchState
 from .records import Draft
 
 DEFAULT_DEDUPE = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A batch's claim: the draft that may go, the message ids another run has, and the
+    ledger's record of the claim (None where no ledger is kept)."""
+
+    draft: Draft
+    taken: list[int]
+    id: int | None
 
 
 @dataclass
@@ -44,39 +54,30 @@ class LedgerGuard:
         seen = self.ledger.seen(self.account, pairs, since)
         return {i for i, pair in enumerate(pairs) if pair in seen}
 
-    def claim(self, draft: Draft) -> tuple[Draft, list[int]]:
-        """Claim the draft's pairs; return what may go and the ids another run has."""
+    def claim(self, draft: Draft) -> Claim:
+        """Claim the draft's pairs: what may go, and the ids another run has."""
         if not self._recording():
-            return draft, []
+            return Claim(draft, [], None)
         assert self.ledger is not None and self.account is not None
+        pairs = _pairs(draft)
         claims = self.ledger.claim(
-            self.account,
-            _pairs(draft),
-            owner=self.owner,
-            run_key=self.run_key,
-            since=self._since(),
+            self.account, pairs, owner=self.owner, run_key=self.run_key, since=self._since()
         )
         if not claims.taken_by_others:
-            return draft, []
-        taken = {i for i, pair in enumerate(_pairs(draft)) if pair in claims.taken_by_others}
-        return draft.without(taken), [draft.ids[i] for i in sorted(taken)]
+            return Claim(draft, [], claims.id)
+        taken = {i for i, pair in enumerate(pairs) if pair in claims.taken_by_others}
+        return Claim(draft.without(taken), [draft.ids[i] for i in sorted(taken)], claims.id)
 
-    def settle(self, draft: Draft, state: BatchState) -> None:
+    def settle(self, claim: Claim, state: BatchState) -> None:
         """Record a batch's answer: what went stays, what certainly did not is released."""
-        if not self._recording():
-            return
-        assert self.ledger is not None and self.account is not None
-        if state == BatchState.REJECTED:
-            self.ledger.release(self.account, _pairs(draft), self.owner)
-        else:
-            entry = ACCEPTED if state == BatchState.SENT else UNKNOWN
-            self.ledger.settle(self.account, _pairs(draft), self.owner, entry)
+        if self.ledger is not None and claim.id is not None:
+            entry = {BatchState.SENT: ACCEPTED, BatchState.REJECTED: RELEASED}.get(state, UNKNOWN)
+            self.ledger.settle(claim.id, entry)
 
-    def release(self, draft: Draft) -> None:
-        """Give back claims of a batch that was never opened (the run stopped first)."""
-        if self._recording():
-            assert self.ledger is not None and self.account is not None
-            self.ledger.release(self.account, _pairs(draft), self.owner)
+    def release(self, claim: Claim) -> None:
+        """Give back the claim of a batch that was never opened (the run stopped first)."""
+        if self.ledger is not None and claim.id is not None:
+            self.ledger.settle(claim.id, RELEASED)
 
     def _recording(self) -> bool:
         return self.writes and self.ledger is not None and self.account is not None

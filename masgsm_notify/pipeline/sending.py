@@ -36,10 +36,10 @@ from ..errors import (
 )
 from ..retry import retry
 from ..states import BatchState, MessageState
-from .ledger_guard import LedgerGuard
+from .ledger_guard import Claim, LedgerGuard
 from .limits import Pace, SpendingCap
 from .patience import Patience
-from .records import Draft, RunRecords
+from .records import RunRecords
 
 # Answers after which no other batch can succeed: stop sending, keep the rest for a re-run.
 STOPPING_ERRORS = (CredentialsError, TitleError, InsufficientBalanceError)
@@ -165,8 +165,8 @@ class _Dispatch:
     ):
         self.records, self.sender, self.settings, self.guard = records, sender, settings, guard
         self.drafts = records.drafts(settings.batch_size)
-        self.ready: tuple[Draft, PreparedSend] | None = None
-        self.in_flight: dict[Future[Outcome], tuple[Batch, Draft]] = {}
+        self.ready: tuple[Claim, PreparedSend] | None = None
+        self.in_flight: dict[Future[Outcome], tuple[Batch, Claim]] = {}
         self.unrecorded: list[tuple[Batch, Outcome]] = []  # answers the journal did not take
         self.totals = SendTotals()
 
@@ -183,15 +183,18 @@ class _Dispatch:
             draft = next(self.drafts, None)
             if draft is None:
                 return
-            draft, taken = self.guard.claim(draft)
-            if taken:
-                self.records.set_aside(taken, MessageState.ALREADY_SENT)
-                self.totals.already_sent += len(taken)
+            claim = self.guard.claim(draft)
+            if claim.taken:
+                self.records.set_aside(claim.taken, MessageState.ALREADY_SENT)
+                self.totals.already_sent += len(claim.taken)
+            draft = claim.draft
             if draft.ids:
                 prepared = self.sender.client.prepare_personalised(
                     draft.numbers, draft.texts, title=self.settings.title, lang=self.settings.lang
                 )
-                self.ready = (draft, prepared)
+                self.ready = (claim, prepared)
+            else:
+                self.guard.release(claim)
 
     def launch(self, pool: ThreadPoolExecutor) -> bool:
         """Journal the next batch as in flight and hand it to a worker, once the spending cap
@@ -203,7 +206,8 @@ class _Dispatch:
         self.prepare_next()
         if self.ready is None:
             return False
-        draft, prepared = self.ready
+        claim, prepared = self.ready
+        draft = claim.draft
         refusal = self.settings.cap.refuse(draft.credits)
         if refusal is not None:
             self.totals.stop = refusal
@@ -216,20 +220,20 @@ class _Dispatch:
         try:
             self.settings.before(batch)
         except MasgsmError as error:  # a hook refused: this batch and the rest stay unsent
-            self._close(batch, draft, Outcome(BatchState.REJECTED, error=str(error)))
+            self._close(batch, claim, Outcome(BatchState.REJECTED, error=str(error)))
             self.totals.stop = error
             return False
         except BaseException:
-            self._close(batch, draft, Outcome(BatchState.REJECTED, error="stopped before sending"))
+            self._close(batch, claim, Outcome(BatchState.REJECTED, error="stopped before sending"))
             raise
-        self.in_flight[pool.submit(self.sender.post, prepared)] = (batch, draft)
+        self.in_flight[pool.submit(self.sender.post, prepared)] = (batch, claim)
         return True
 
     def settle(self, future: Future[Outcome], quietly: bool = False) -> None:
         """Journal a batch's answer; note an answer that must stop the run."""
-        batch, draft = self.in_flight.pop(future)
+        batch, claim = self.in_flight.pop(future)
         outcome = future.result()
-        self._close(batch, draft, outcome)
+        self._close(batch, claim, outcome)
         if quietly:
             return
         self.totals.batches += 1
@@ -283,7 +287,7 @@ class _Dispatch:
                 "you pass --resend-unknown)."
             )
 
-    def _close(self, batch: Batch, draft: Draft, outcome: Outcome) -> None:
+    def _close(self, batch: Batch, claim: Claim, outcome: Outcome) -> None:
         try:
             self.records.close_batch(
                 batch.id, outcome.state, outcome.message_id, outcome.code, outcome.error
@@ -293,4 +297,4 @@ class _Dispatch:
             raise
         if outcome.state == BatchState.REJECTED:
             self.settings.cap.give_back(batch.credits)
-        self.guard.settle(draft, outcome.state)
+        self.guard.settle(claim, outcome.state)

@@ -3,8 +3,9 @@
 A journal protects one run; the ledger protects the account. Planning looks each rendered text up,
 and a pair found within the pipeline's `send.dedupe` window is not sent again, whatever the run
 key, journal, folder or edit (`already_sent`). Sending claims each pair before its request leaves,
-in one transaction, so two runs racing on different journals cannot both send it; a claim is
-settled as accepted or unknown when the answer comes, and released when nothing went.
+in one transaction, so two runs racing on different journals cannot both send it. A batch's
+pairs share one claim record, settled as accepted or unknown when the answer comes, or released
+when nothing went: one row written per batch, whatever its size.
 
 Texts are kept as 128-bit BLAKE2 digests: the ledger needs to recognise a text, not to hold it.
 The account is the API's host and port plus the user code, so a sandbox and the real service
@@ -25,14 +26,19 @@ from .sqlite import Database
 
 SCHEMA_VERSION = 1
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS claims (
+    id INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    run_key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sent (
     account TEXT NOT NULL,
     number TEXT NOT NULL,
     digest BLOB NOT NULL,
-    state TEXT NOT NULL,
     at REAL NOT NULL,
-    owner TEXT NOT NULL,
-    run_key TEXT NOT NULL,
+    claim INTEGER NOT NULL,
     PRIMARY KEY (account, number, digest)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS journals (
@@ -43,10 +49,11 @@ CREATE TABLE IF NOT EXISTS journals (
 """
 LOOKUP_PAGE = 400  # pairs per lookup statement (two variables each, under SQLite's old 999)
 
-# Ledger entry states.
+# Claim states.
 CLAIMED = "claimed"  # the request is about to leave, or left and its process died
 ACCEPTED = "accepted"
 UNKNOWN = "unknown"
+RELEASED = "released"  # certainly not sent: its pairs are free again
 
 Pair = tuple[str, bytes]  # (number, digest)
 
@@ -64,9 +71,11 @@ def account_key(base_url: str, user: str) -> str:
 
 @dataclass(frozen=True)
 class Claims:
-    """The outcome of claiming a batch's pairs: which the ledger refused, and why."""
+    """The outcome of claiming a batch's pairs: the claim's record, and the pairs the ledger
+    refused because another run sent (or is sending) them within the window."""
 
-    taken_by_others: set[Pair]  # sent (or being sent) by another run within the window
+    id: int
+    taken_by_others: set[Pair]
 
 
 class Ledger(Database):
@@ -77,16 +86,23 @@ class Ledger(Database):
 
     # -- planning ------------------------------------------------------------------------------
 
-    def seen(self, account: str, pairs: Sequence[Pair], since: float) -> set[Pair]:
-        """The pairs recorded for `account` at or after `since` (a time.time())."""
+    def seen(
+        self, account: str, pairs: Sequence[Pair], since: float, not_owner: str | None = None
+    ) -> set[Pair]:
+        """The pairs recorded for `account` at or after `since` (a time.time()), by anyone but
+        `not_owner`, and not released. Each pair is one primary-key lookup (the CROSS JOIN keeps
+        SQLite from scanning the account's entries instead)."""
         found: set[Pair] = set()
         for start in range(0, len(pairs), LOOKUP_PAGE):
             page = pairs[start : start + LOOKUP_PAGE]
             values = ", ".join(["(?, ?)"] * len(page))
             rows = self.db.execute(
-                f"SELECT number, digest FROM sent WHERE account = ? AND at >= ?"
-                f" AND (number, digest) IN (VALUES {values})",
-                (account, since, *(item for pair in page for item in pair)),
+                f"WITH wanted(number, digest) AS (VALUES {values})"
+                " SELECT s.number, s.digest FROM wanted w CROSS JOIN sent s"
+                " ON s.account = ? AND s.number = w.number AND s.digest = w.digest"
+                " JOIN claims c ON c.id = s.claim"
+                " WHERE s.at >= ? AND c.state != ? AND c.owner != ?",
+                (*(x for pair in page for x in pair), account, since, RELEASED, not_owner or ""),
             )
             found.update(rows)
         return found
@@ -110,44 +126,28 @@ class Ledger(Database):
         leaves, is what says whether those went.
         """
         now = time.time()
-        refused: set[Pair] = set()
         with self.transaction() as db:
-            if since is not None:
-                for number, text_digest in pairs:
-                    row = db.execute(
-                        "SELECT owner, at FROM sent WHERE account = ? AND number = ?"
-                        " AND digest = ?",
-                        (account, number, text_digest),
-                    ).fetchone()
-                    if row and row[0] != owner and row[1] >= since:
-                        refused.add((number, text_digest))
+            claim_id = db.execute(
+                "INSERT INTO claims (owner, run_key, state, at) VALUES (?, ?, ?, ?)",
+                (owner, run_key, CLAIMED, now),
+            ).lastrowid
+            assert claim_id is not None
+            refused = set() if since is None else self.seen(account, pairs, since, owner)
             db.executemany(
-                "INSERT OR REPLACE INTO sent (account, number, digest, state, at, owner, run_key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO sent (account, number, digest, at, claim)"
+                " VALUES (?, ?, ?, ?, ?)",
                 (
-                    (account, number, text_digest, CLAIMED, now, owner, run_key)
+                    (account, number, text_digest, now, claim_id)
                     for number, text_digest in pairs
                     if (number, text_digest) not in refused
                 ),
             )
-        return Claims(refused)
+        return Claims(claim_id, refused)
 
-    def settle(self, account: str, pairs: Iterable[Pair], owner: str, state: str) -> None:
-        """Record the answer for the owner's claims: ACCEPTED or UNKNOWN."""
+    def settle(self, claim_id: int, state: str) -> None:
+        """Record a claim's answer: ACCEPTED, UNKNOWN, or RELEASED when nothing went."""
         with self.transaction() as db:
-            db.executemany(
-                "UPDATE sent SET state = ? WHERE account = ? AND number = ? AND digest = ?"
-                " AND owner = ?",
-                ((state, account, number, text_digest, owner) for number, text_digest in pairs),
-            )
-
-    def release(self, account: str, pairs: Iterable[Pair], owner: str) -> None:
-        """Forget the owner's claims on pairs that certainly did not go (refused, not sent)."""
-        with self.transaction() as db:
-            db.executemany(
-                "DELETE FROM sent WHERE account = ? AND number = ? AND digest = ? AND owner = ?",
-                ((account, number, text_digest, owner) for number, text_digest in pairs),
-            )
+            db.execute("UPDATE claims SET state = ? WHERE id = ?", (state, claim_id))
 
     def forget_before(self, cutoff: float, dry_run: bool = False) -> int:
         """Remove the entries recorded before `cutoff` (a time.time()), for `purge`; return how
@@ -158,7 +158,11 @@ class Ledger(Database):
                 0
             ]
         with self.transaction() as db:
-            return db.execute("DELETE FROM sent WHERE at < ?", (cutoff,)).rowcount
+            forgotten = db.execute("DELETE FROM sent WHERE at < ?", (cutoff,)).rowcount
+            db.execute(
+                "DELETE FROM claims WHERE at < ?", (cutoff,)
+            )  # a claim's pairs share its time
+            return forgotten
 
     # -- journals known to the state -----------------------------------------------------------
 
@@ -179,11 +183,22 @@ class Ledger(Database):
         """Record a journal's accepted and unknown pairs once (journals of earlier versions
         kept no ledger): entries are (account, number, text, state, at, owner, run_key)."""
         with self.transaction() as db:
+            claims: dict[tuple[str, str, str], int] = {}
+
+            def claim_of(owner: str, run_key: str, state: str, at: float) -> int:
+                key = (owner, run_key, state)
+                if key not in claims:
+                    claims[key] = db.execute(
+                        "INSERT INTO claims (owner, run_key, state, at) VALUES (?, ?, ?, ?)",
+                        (owner, run_key, state, at),
+                    ).lastrowid
+                return claims[key]
+
             added = db.executemany(
-                "INSERT OR IGNORE INTO sent (account, number, digest, state, at, owner, run_key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO sent (account, number, digest, at, claim)"
+                " VALUES (?, ?, ?, ?, ?)",
                 (
-                    (account, number, digest(text), state, at, owner, run_key)
+                    (account, number, digest(text), at, claim_of(owner, run_key, state, at))
                     for account, number, text, state, at, owner, run_key in entries
                 ),
             ).rowcount
