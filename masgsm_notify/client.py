@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from urllib3.exceptions import ConnectTimeoutError
 
 from . import phone
 from . import text as sms_text
+from .api import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, LANGS
 from .errors import (
     ERROR_CODES,
     OutcomeUnknownError,
@@ -35,14 +37,6 @@ from .logs import redact, remember_secret, scrub
 from .wire import Fields, answer_code, http_build_query, load_json, require_success
 
 log = logging.getLogger(__name__)
-
-DEFAULT_BASE_URL = "http://masgsm.com.tr/MasApiV2"
-DEFAULT_TIMEOUT = (10.0, 30.0)
-# Texts per type-1 request. The provider is PHP (api_post.php), and PHP reads at most
-# `max_input_vars` form fields (1000 by default) and silently drops the rest: a type-1 batch
-# carries one `message[i]` field per number plus six others, so 990 keeps a batch whole.
-MAX_BATCH = 990
-LANGS = ("auto", "tr", "plain")
 
 
 @dataclass(frozen=True)
@@ -116,7 +110,7 @@ class MasgsmClient:
         self._plain_http = _plain_http_host(self.base_url)
         self.lang = lang
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or _own_session(self.base_url)
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -513,6 +507,18 @@ def _legacy_id(body: str) -> str:
     if text.isdigit():
         return text
     raise SendError("The older MASGSM API refused the send.", raw=body)
+
+
+def _own_session(base_url: str) -> requests.Session:
+    """A session that reads the environment's proxy settings and CA bundle once, here, instead
+    of on every request (requests would scan them, and ~/.netrc, per request)."""
+    session = requests.Session()
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
+    return session
 
 
 def _never_connected(exc: requests.RequestException) -> bool:

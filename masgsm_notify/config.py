@@ -33,11 +33,6 @@ from typing import Any
 from .errors import ConfigError, MissingCredentialsError
 from .logs import remember_secret
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 log = logging.getLogger(__name__)
 
 ENVIRONMENT = {
@@ -245,6 +240,10 @@ def _load() -> _Config:
         return _Config(path)
     except OSError as error:
         raise ConfigError(f"{path}: cannot read it: {error.strerror}.") from None
+    if sys.version_info >= (3, 11):  # a TOML parser only for those who have a config file
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
     try:
         data = tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as error:

@@ -20,11 +20,23 @@ class MasgsmError(Exception):
         self.code = code
         self.raw = raw
 
+    def __reduce__(self) -> tuple:
+        """Pickled with every attribute (a worker process hands back a row's RenderError):
+        the subclasses' own `__init__` signatures differ, so it is not called again."""
+        return (_restore, (type(self), self.args, self.__dict__.copy()))
+
     def __str__(self) -> str:
         if self.raw is None:
             return self.message
         shown = self.raw if len(self.raw) <= 500 else self.raw[:500] + "..."
         return f"{self.message} Raw answer: {shown!r}"
+
+
+def _restore(cls: type, args: tuple, state: dict) -> MasgsmError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class UsageError(MasgsmError):

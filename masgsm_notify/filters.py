@@ -300,8 +300,7 @@ def mask_phone(number: str) -> str:
     The operator prefix and last two digits are enough for a customer to recognise their own
     number, and an SMS can be read over a shoulder or forwarded. Raises like `phone`.
     """
-    n = mobile.normalize(str(number))
-    return f"0{n[:3]} *** ** {n[8:]}"
+    return mobile.masked(str(number))
 
 
 # --- Length ----------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from typing import Any
 import requests
 
 from . import config
-from .client import DEFAULT_BASE_URL, MasgsmClient
+from .api import DEFAULT_BASE_URL
+from .client import MasgsmClient
 from .errors import ConfigError, MasgsmError, MissingCredentialsError, SettingError, UsageError
 from .logs import RedactSecrets, redact, remember_secret
 

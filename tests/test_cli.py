@@ -7,6 +7,7 @@ import re
 import select
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -77,7 +78,9 @@ def test_version(cli_env: dict[str, str]) -> None:
 
 def _commands(group: click.Group, path: tuple[str, ...] = ()):
     yield path, group
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
         if isinstance(command, click.Group):
             yield from _commands(command, (*path, name))
         else:
@@ -600,3 +603,39 @@ def test_shell_completion_as_the_readme_shows_it(cli_env: dict[str, str]) -> Non
     assert complete("masgsm-notify ru") == ["plain,run", "plain,runs"]
     assert complete("masgsm-notify --acc") == ["plain,--account"]
     assert complete("masgsm-notify run p.yaml --dr") == ["plain,--dry-run"]
+
+
+def test_the_command_table_lists_each_command_with_its_own_help_line() -> None:
+    """`--help` lists commands from a table, so that it imports none of them: the table's
+    lines must be the commands' own."""
+    import importlib
+
+    from masgsm_notify.cli import COMMANDS
+
+    for name, (module, line) in COMMANDS.items():
+        defined = importlib.import_module(f"masgsm_notify.cli.{module}").COMMANDS
+        command = next(c for c in defined if c.name == name)
+        assert command.get_short_help_str(limit=10_000) == line, name
+    every = {
+        c.name
+        for module in {m for m, _ in COMMANDS.values()}
+        for c in importlib.import_module(f"masgsm_notify.cli.{module}").COMMANDS
+    }
+    assert every == set(COMMANDS)
+
+
+def test_version_and_help_load_no_heavy_library() -> None:
+    heavy = ("requests", "jinja2", "apprise", "yaml", "sqlite3", "phonenumbers", "waitress")
+    probe = (
+        "import sys\n"
+        "from masgsm_notify.cli import main\n"
+        "for args in (['--version'], ['--help']):\n"
+        "    try:\n"
+        "        main(args, standalone_mode=False)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -8,15 +8,64 @@ never as a traceback.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import click
+from click.utils import make_default_short_help
 
 from .. import __version__, config
 from ..errors import MasgsmError, RunInterrupted
 from ..logs import scrub
-from . import account, apprise, compliance, pipeline, runs, sandbox, serve, starter, validate
 from .common import output_options, start_output
+
+# Each command: the module of this package that defines it, and the line `--help` lists it
+# with. A command's module (and the library it drives) is imported when the command runs, so
+# `--version`, `--help` and each command load only what they use. A test checks that these
+# lines are the commands' own.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "send": ("account", "Send one text to one or many numbers (type 0)."),
+    "balance": ("account", "Show the account balance in credits (type 4)."),
+    "report": ("account", "Show the delivery report of one send (type 2)."),
+    "titles": (
+        "account",
+        "List the titles (sender IDs) registered to the account (older API, apiNo 3).",
+    ),
+    "register": ("account", "Register a sub-member of a reseller account (type 3)."),
+    "init": (
+        "starter",
+        "Write a starter pipeline, sample data and a template into DIR (default masgsm-starter).",
+    ),
+    "validate": (
+        "validate",
+        "Check a pipeline without sending or connecting: exit 0 valid, 2 not.",
+    ),
+    "run": (
+        "pipeline",
+        "Run a pipeline: plan, check, send in personalised batches, check delivery, summarise.",
+    ),
+    "check": ("pipeline", "Check the delivery reports of a past run again, and summarise it."),
+    "runs": ("runs", "List past runs: run key, pipeline, start and end, counts and state."),
+    "plugins": ("pipeline", "List the loaded plugins and the hooks each implements."),
+    "optouts": (
+        "compliance",
+        "The opt-out list: numbers pipelines that honour opt-outs never send to.",
+    ),
+    "purge": (
+        "compliance",
+        "Remove the numbers and texts of old runs from journals and the sent ledger (KVKK).",
+    ),
+    "serve": (
+        "serve",
+        "Receive webhooks (Alertmanager, Grafana, any JSON) and run pipelines on them.",
+    ),
+    "queue": ("serve", "serve's payloads: list them, retry a failed one."),
+    "sandbox": ("sandbox", "A local MASGSM server that behaves like the real one."),
+    "apprise": (
+        "apprise",
+        "Make masgsm:// URLs work in the apprise command and other Apprise-based tools.",
+    ),
+}
 
 
 class MasgsmCommandError(click.ClickException):
@@ -29,7 +78,7 @@ class MasgsmCommandError(click.ClickException):
 
 
 class MasgsmGroup(click.Group):
-    """A group whose commands turn library errors into clean click errors."""
+    """A group whose commands turn library errors into clean click errors, loaded when used."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -37,11 +86,25 @@ class MasgsmGroup(click.Group):
         except (MasgsmError, RunInterrupted) as error:
             raise MasgsmCommandError(error) from None
 
-    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        """Every command, at any depth, also takes -v and -q after its name."""
-        for command in _with_subcommands(cmd):
-            output_options(command)
-        super().add_command(cmd, name)
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMANDS:
+            module = importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
+            command = next(c for c in module.COMMANDS if c.name == name)
+            for each in _with_subcommands(command):  # -v and -q after its name too
+                output_options(each)
+            self.commands[name] = command
+        return self.commands.get(name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of `--help`, from the table: no command module is imported."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names))
+        rows = [(name, make_default_short_help(COMMANDS[name][1], limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 def _with_subcommands(command: click.Command) -> list[click.Command]:
@@ -87,8 +150,3 @@ def main(ctx: click.Context, account: str | None, log_file: Path | None) -> None
     """
     start_output(ctx, log_file)
     config.choose_account(account)
-
-
-_GROUPS = (account, pipeline, runs, starter, validate, compliance, serve, sandbox, apprise)
-for _command in (command for group in _GROUPS for command in group.COMMANDS):
-    main.add_command(_command)

@@ -12,9 +12,8 @@ from typing import Any
 import click
 
 from .. import logs
-from ..client import DEFAULT_BASE_URL, LANGS
+from ..api import DEFAULT_BASE_URL, LANGS
 from ..errors import MissingCredentialsError
-from ..service import Service
 
 
 @dataclass
@@ -124,6 +123,8 @@ def account_options(command: Callable) -> Callable:
         timeout: float,
         **kwargs: Any,
     ) -> Any:
+        from ..service import Service  # the HTTP client, loaded by the commands that talk
+
         given = {"user": user, "password": password, "base": base_url, "title": kwargs.get("title")}
         try:
             service = Service.from_settings(given)

@@ -26,6 +26,7 @@ from ..sources import Row, Source, SourceContext
 from ..states import MessageState
 from .compliance import Screen
 from .context import RunContext
+from .fanout import composed
 from .identity import RunIdentity
 from .purge import refuse_purged
 from .records import RunRecords
@@ -101,7 +102,7 @@ def plan_run(
     """
     stats = PlanningStats()
     with contextlib.ExitStack() as counting:
-        for done in map(composer, _chunks(source.rows())):
+        for done in composed(composer, _chunks(source.rows())):
             named = len(stats.broken_examples)
             stats.add(done)
             if named < LISTED_BROKEN <= len(stats.broken_examples):

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import yamlfile
+from ..api import LANGS, MAX_BATCH
 from ..cells import LOCALES
-from ..client import LANGS, MAX_BATCH
 from ..errors import PipelineError
 from ..plugins import collect, get_plugin_manager
 from ..sources import Source
