@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from .errors import InvalidNumberError
-from .phone import masked
+from .phone import masked as mask_mobile
 
 # A Turkish mobile number in the forms people and the API write it, inside any text: 5321112233,
 # 05321112233, 905321112233, +90 532 111 22 33, 0532 111 22 33.
@@ -29,14 +29,14 @@ def shown_number(number: str, masked: bool) -> str:
     if not masked or not number:
         return number
     try:
-        return masked(number)
+        return mask_mobile(number)
     except InvalidNumberError:
         return _mask_digits(number)
 
 
 def mask_numbers_in(text: str) -> str:
     """Free text (a log line, an error) with every mobile number in it masked."""
-    return _MOBILE_IN_TEXT.sub(lambda match: masked(match.group()), text) if text else text
+    return _MOBILE_IN_TEXT.sub(lambda match: mask_mobile(match.group()), text) if text else text
 
 
 def _mask_digits(value: str) -> str:

@@ -80,6 +80,10 @@ class SandboxState:
                 c.user: Account(c.password, c.balance, set(c.titles), set(c.banned_titles))
             }
             self.store = MessageStore()
+            # Wall-clock times (time.time()) of the first API request and the first accepted
+            # send, for a benchmark asking how soon a run starts talking.
+            self.first_request_at: float | None = None
+            self.first_send_at: float | None = None
 
     # -- inspection ----------------------------------------------------------------------------
 
@@ -94,6 +98,8 @@ class SandboxState:
                 "messages": len(self.store),
                 "sends": self.store.sends(),
                 "balances": {user: a.balance for user, a in self.accounts.items()},
+                "first_request_at": self.first_request_at,
+                "first_send_at": self.first_send_at,
             }
 
     # -- the V2 API ------------------------------------------------------------------------------
@@ -129,6 +135,8 @@ class SandboxState:
             return self._code(answer.code)
 
     def _login(self, user: Any, password: Any) -> Account:
+        if self.first_request_at is None:
+            self.first_request_at = time.time()
         if not user or not password:
             raise Answer(400)
         account = self.accounts.get(str(user))
@@ -159,6 +167,8 @@ class SandboxState:
             if affordable == 0:
                 raise Answer(2)
             account.balance -= spent
+            if self.first_send_at is None:
+                self.first_send_at = time.time()
             message_id = self.store.add(
                 title,
                 numbers[:affordable],
