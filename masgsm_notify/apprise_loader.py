@@ -1,8 +1,11 @@
 """The loader that makes masgsm:// work in Apprise tools that never import masgsm_notify.
 
 The `apprise` command and apprise-api import every Python file in their plugin folders. This
-module writes (and removes) a small file there that imports the package and registers the
-MASGSM service; `masgsm-notify apprise install|uninstall` call it.
+module writes (and removes) a small file there that registers this project's MASGSM service
+(`apprise_plugin.register()`); `masgsm-notify apprise install|uninstall` call it. A tool whose
+Python does not have masgsm-notify installed can load the single-file service the same way
+(`apprise_builtin.py`, also `contrib/apprise/masgsm.py`, copied in as `masgsm.py`): everything
+but personalised sends.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ LOADER_MARK = "# Written by `masgsm-notify apprise install`"
 LOADER_SOURCE = f'''\
 """Makes masgsm:// and masgsms:// URLs work in Apprise (the apprise command, apprise-api).
 
-Apprise imports every Python file in its plugin folders; importing masgsm_notify registers the
-MASGSM service. Remove this file with `masgsm-notify apprise uninstall`.
+Apprise imports every Python file in its plugin folders; this one registers the MASGSM service
+of the installed masgsm-notify. Remove it with `masgsm-notify apprise uninstall`.
 """
 
 {LOADER_MARK}

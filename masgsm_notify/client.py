@@ -8,9 +8,13 @@ when the provider cannot have recorded it, `OutcomeUnknownError` when it may hav
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -18,6 +22,7 @@ from urllib3.exceptions import ConnectTimeoutError
 
 from . import phone
 from . import text as sms_text
+from .api import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, LANGS
 from .errors import (
     ERROR_CODES,
     OutcomeUnknownError,
@@ -32,14 +37,6 @@ from .logs import redact, remember_secret, scrub
 from .wire import Fields, answer_code, http_build_query, load_json, require_success
 
 log = logging.getLogger(__name__)
-
-DEFAULT_BASE_URL = "http://masgsm.com.tr/MasApiV2"
-DEFAULT_TIMEOUT = (10.0, 30.0)
-# Texts per type-1 request. The provider is PHP (api_post.php), and PHP reads at most
-# `max_input_vars` form fields (1000 by default) and silently drops the rest: a type-1 batch
-# carries one `message[i]` field per number plus six others, so 990 keeps a batch whole.
-MAX_BATCH = 990
-LANGS = ("auto", "tr", "plain")
 
 
 @dataclass(frozen=True)
@@ -110,9 +107,10 @@ class MasgsmClient:
         remember_secret(password)
         self.title = title
         self.base_url = base_url.rstrip("/")
+        self._plain_http = _plain_http_host(self.base_url)
         self.lang = lang
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or _own_session(self.base_url)
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -162,7 +160,7 @@ class MasgsmClient:
         """Encode a type-1 send (text i to number i) without posting it."""
         if len(numbers) != len(messages):
             raise UsageError(
-                f"{len(numbers)} numbers but {len(messages)} messages: they must pair up."
+                f"{len(numbers):,} numbers but {len(messages):,} messages: they must pair up."
             )
         texts, lang_tr = self._texts(messages, lang)
         fields = {
@@ -368,6 +366,9 @@ class MasgsmClient:
 
     def _request(self, method: str, url: str, body: bytes | None) -> str:
         """Send one request; return the answer text with the password removed."""
+        if self._plain_http:
+            _warn_plain_http(self._plain_http, self.base_url)
+            self._plain_http = None
         shown_url = redact(url, self._password)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
@@ -381,12 +382,20 @@ class MasgsmClient:
         )
         try:
             response = self.session.request(
-                method, url, data=body, headers=headers, timeout=self.timeout
+                method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,  # a redirect would carry the password on
             )
         except requests.RequestException as exc:
             if _never_connected(exc):
+                reason = _connect_failure(exc)
                 raise SafeToRetryError(
-                    f"Could not connect to {shown_url}: nothing was sent. ({type(exc).__name__})"
+                    f"Could not connect to {shown_url} ({reason}): nothing was sent.",
+                    reason=reason,
+                    where=_host_port(url),
                 ) from None
             raise OutcomeUnknownError(
                 f"The request to {shown_url} got no answer ({type(exc).__name__}): "
@@ -400,12 +409,22 @@ class MasgsmClient:
         if response.status_code == 503:
             raise SafeToRetryError(
                 f"MASGSM is unavailable (HTTP 503) at {shown_url}; the request was not processed.",
+                reason="HTTP 503",
+                where=_host_port(url),
                 raw=text,
             )
         if response.status_code >= 500:
             raise OutcomeUnknownError(
                 f"MASGSM failed with HTTP {response.status_code} at {shown_url}: "
                 "it may or may not have acted on the request.",
+                raw=text,
+            )
+        if 300 <= response.status_code < 400:
+            raise UsageError(
+                f"MASGSM answered HTTP {response.status_code} at {shown_url}, a redirect to "
+                f"{redact(response.headers.get('Location') or 'elsewhere', self._password)}: "
+                "redirects are not followed, since the password would go along. Set the base "
+                "URL (MASGSM_BASE_URL or base=) to the address that answers.",
                 raw=text,
             )
         if response.status_code >= 400:
@@ -423,6 +442,34 @@ class MasgsmClient:
             raise UnreadableSendAnswerError(error.message, code=error.code, raw=error.raw) from None
         message_id = _first(data, ("id", "ID", "message_id", "messageId"))
         return SendResult(str(message_id) if message_id not in (None, "") else None, code, body)
+
+
+def _plain_http_host(base_url: str) -> str | None:
+    """The host a password would reach over plain http, unless it is this machine."""
+    parts = urlsplit(base_url)
+    host = parts.hostname
+    if parts.scheme != "http" or not host or host == "localhost" or host.endswith(".localhost"):
+        return None
+    try:
+        return None if ipaddress.ip_address(host).is_loopback else host
+    except ValueError:  # a name, not an address
+        return host
+
+
+# Taken by the first warning and never released: whichever thread gets it warns, once.
+_PLAIN_HTTP_WARNING = threading.Lock()
+
+
+def _warn_plain_http(host: str, base_url: str) -> None:
+    """Once per process: the password is about to cross the network unencrypted."""
+    if not _PLAIN_HTTP_WARNING.acquire(blocking=False):
+        return
+    secure = "https://" + base_url.split("://", 1)[1]
+    log.warning(
+        f"The MASGSM password goes to {host} over plain http, readable on the way. Use https: "
+        f"a masgsms:// URL, or the base URL {secure} (MASGSM_BASE_URL, base in a pipeline's "
+        "service: or the config file, or ?base= in a masgsm:// URL)."
+    )
 
 
 def _with_lang(fields: dict, lang_tr: bool) -> dict:
@@ -462,6 +509,18 @@ def _legacy_id(body: str) -> str:
     raise SendError("The older MASGSM API refused the send.", raw=body)
 
 
+def _own_session(base_url: str) -> requests.Session:
+    """A session that reads the environment's proxy settings and CA bundle once, here, instead
+    of on every request (requests would scan them, and ~/.netrc, per request)."""
+    session = requests.Session()
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
+    return session
+
+
 def _never_connected(exc: requests.RequestException) -> bool:
     """True for failures before a connection existed (refused, unresolvable, connect timeout).
 
@@ -472,3 +531,21 @@ def _never_connected(exc: requests.RequestException) -> bool:
         return True
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, ConnectTimeoutError)
+
+
+def _connect_failure(exc: requests.RequestException) -> str:
+    """Why a connection could not be made, in a few words: "connection refused", "name or
+    service not known", "connect timed out"."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connect timed out"
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    cause = getattr(reason, "__cause__", None)
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror.lower()
+    return "connect timed out" if "timed out" in str(reason) else "could not connect"
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"

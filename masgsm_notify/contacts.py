@@ -5,25 +5,32 @@ cost as the same row in a pipeline: the number normalised, the text rendered in 
 strict environment, stripped and NFC-normalised, refused beyond a segment limit. Repeated
 (number, text) pairs are sent once, as the journal's `merge_duplicates` does.
 
-Every row is planned and checked before anything is sent; the problems name their rows. Files:
-`.jsonl` and `.ndjson` hold one JSON object a line, `.json` one JSON array of objects, anything
-else is CSV with a header row.
+Every row is planned and checked before anything is sent; the problems name their rows by
+number, never by content. Files: `.jsonl` and `.ndjson` hold one JSON object a line, `.json` one
+JSON array of objects, anything else is CSV with a header row.
+
+A masgsm:// URL is often written by someone other than whoever runs it (a shared configuration
+file, apprise-api), so the file it names is checked first (`allowed_contacts_path`): a relative
+path inside the working directory, or anything under a folder that MASGSM_CONTACTS_DIR lists.
+The variable is read from the environment only: whoever writes the URL could grant it otherwise.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import phone
 from .compose import Composer
-from .errors import UsageError
-from .render import RenderError, compile_text, field_reader, make_environment
+from .errors import SettingError, UsageError
+from .render import compile_text, field_reader, make_environment
 from .sources import CsvSource, JsonArraySource, JsonLinesSource, Row, Source, SourceContext
 
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 JSON_ARRAY_SUFFIXES = (".json",)
+CONTACTS_DIR_VARIABLE = "MASGSM_CONTACTS_DIR"
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,41 @@ class ContactsPlan:
     messages: list[Contact] = field(default_factory=list)
     merged: list[tuple[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+
+
+def contacts_dirs() -> list[Path]:
+    """The folders MASGSM_CONTACTS_DIR lists (separated like PATH), resolved."""
+    listed = os.environ.get(CONTACTS_DIR_VARIABLE, "").split(os.pathsep)
+    return [Path(entry.strip()).expanduser().resolve() for entry in listed if entry.strip()]
+
+
+def allowed_contacts_path(written: str) -> Path:
+    """The file a URL's `contacts=` names, resolved, if a URL may name it; else `SettingError`.
+
+    Allowed: a relative path that stays inside the working directory, links followed, or any
+    path under a folder of MASGSM_CONTACTS_DIR. The refusal reads the same whether or not the
+    file exists, so it tells nothing about files outside those folders.
+    """
+    dirs = contacts_dirs()
+    try:
+        path = Path(written).expanduser()
+        resolved = (Path.cwd() / path).resolve()
+    except (OSError, ValueError):  # a NUL byte, a loop of links
+        resolved = None
+    roots = dirs if path.is_absolute() else [Path.cwd().resolve(), *dirs]
+    if resolved is None or not any(resolved.is_relative_to(root) for root in roots):
+        where = (
+            f"under {os.pathsep.join(map(str, dirs))} ({CONTACTS_DIR_VARIABLE})"
+            if dirs
+            else f"under a folder listed in {CONTACTS_DIR_VARIABLE} (not set)"
+        )
+        raise SettingError(
+            f"The MASGSM contacts file ({written}) is refused: a URL may name a file by a "
+            f"relative path inside the working directory, or one {where}."
+        )
+    if not resolved.is_file():
+        raise SettingError(f"The MASGSM contacts file ({written}) was not found.")
+    return resolved
 
 
 def contact_source(path: Path) -> Source:
@@ -92,11 +134,8 @@ def plan_contacts(
             limit_name=limit_name,
         )
         for row in contact_rows(path):
-            try:
-                done = composer((row,))  # one row at a time, so every bad row is listed
-            except RenderError as error:
-                plan.problems.append(error.message)
-                continue
+            done = composer((row,))  # one row at a time, so problems come in row order
+            plan.problems.extend(error.without_data for error in done.errors)
             plan.problems.extend(_problem(number_field, *bad) for bad in done.invalid)
             if plan.problems:
                 continue
@@ -117,9 +156,9 @@ def plan_contacts(
 
 
 def _problem(number_field: str, where: str, value: str, reason: str) -> str:
-    """A refused row as one line naming the row."""
+    """A refused row as one line naming the row, and nothing of its content."""
     if not value.strip():
         return f"{where}: no {number_field!r} field (the number)."
     if not phone.is_valid(value):
-        return f"{where}: {value!r} is not a Turkish mobile number: {reason}."
-    return f"{where}: to {value}, {reason}."
+        return f"{where}: the {number_field!r} field is not a Turkish mobile number: {reason}."
+    return f"{where}: {reason}."

@@ -3,7 +3,7 @@
 Callers catch `MasgsmError` for "anything", or a subclass for what they must do next: fix the
 credentials, fix the title, top up the balance, fix the numbers, retry later. Every error has a
 message a person can act on and an `exit_code` the CLI uses (2: the user's input or settings are
-wrong and nothing was sent; 1: a runtime failure).
+wrong and nothing was sent; 1: a runtime failure; 4: the send window is closed, try later).
 """
 
 from __future__ import annotations
@@ -20,11 +20,23 @@ class MasgsmError(Exception):
         self.code = code
         self.raw = raw
 
+    def __reduce__(self) -> tuple:
+        """Pickled with every attribute (a worker process hands back a row's RenderError):
+        the subclasses' own `__init__` signatures differ, so it is not called again."""
+        return (_restore, (type(self), self.args, self.__dict__.copy()))
+
     def __str__(self) -> str:
         if self.raw is None:
             return self.message
         shown = self.raw if len(self.raw) <= 500 else self.raw[:500] + "..."
         return f"{self.message} Raw answer: {shown!r}"
+
+
+def _restore(cls: type, args: tuple, state: dict) -> MasgsmError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class UsageError(MasgsmError):
@@ -40,6 +52,19 @@ class InvalidNumberError(UsageError, ValueError):
         super().__init__(f"{value!r} is not a Turkish mobile number: {reason}.", code=405)
         self.value = value
         self.reason = reason
+
+
+class UnreadableValueError(UsageError, ValueError):
+    """A filter could not read a value as a number or a date (`money`, `float`, `int`, `date`).
+
+    Raised while a template renders; it carries the filter's name and the value itself, so the
+    row's error can name the field that held it.
+    """
+
+    def __init__(self, reader: str, problem: str, value: object):
+        super().__init__(f"{reader}: {problem}")
+        self.reader = reader
+        self.value = value
 
 
 class MissingParameterError(UsageError):
@@ -74,9 +99,28 @@ class UnexpectedAnswerError(MasgsmError):
     """The provider answered something this client does not understand."""
 
 
+class EmptyReportError(MasgsmError):
+    """A delivery report lists no numbers at all: no send of this account has that id (or the
+    provider has not listed it yet). Not the caller's syntax, so a runtime failure (exit 1)."""
+
+
 class SettingError(UsageError, ValueError):
     """A service setting (of a masgsm:// URL or the environment) is invalid; the message names
     the part, never the password."""
+
+
+class ConfigError(UsageError):
+    """The config file (or a password file it names) is wrong; the message names the file."""
+
+
+class MissingCredentialsError(UsageError):
+    """No user code or no password from any source: options, the environment, the config file
+    (or the password file named is not there). A dry run may go on without them. `unset` names
+    the settings nothing gave ("user", "password"), so a command can add its own options."""
+
+    def __init__(self, message: str, unset: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.unset = unset
 
 
 class YamlError(UsageError):
@@ -92,11 +136,17 @@ class SourceError(UsageError):
 
 
 class RenderError(UsageError):
-    """A template failed to compile or to render; `where` names the template line and the row."""
+    """A template failed to compile or to render; `where` names the template line and the row.
 
-    def __init__(self, message: str, where: str = ""):
+    `without_data` is the message without anything taken from the row's values (a filter's
+    complaint quotes the value it got), for callers that must not show a file's content.
+    """
+
+    def __init__(self, message: str, where: str = "", *, without_data: str | None = None):
         super().__init__(f"{where}: {message}" if where else message)
         self.where = where
+        hidden = message if without_data is None else without_data
+        self.without_data = f"{where}: {hidden}" if where else hidden
 
 
 class TemplateLimitError(UsageError):
@@ -113,6 +163,49 @@ class PluginError(MasgsmError):
     """A plugin hook failed before a batch left; nothing of that batch was sent."""
 
 
+class StorageError(MasgsmError):
+    """A file the project keeps (a journal, the sent ledger, an export, a log) could not be
+    read or written: a full disk, a lock held too long, a read-only file or folder, a denied
+    permission. The message names the file and what to do; `problem` names the cause in a word
+    or two ("full", "busy", "read-only", "permission", "io", ...), for callers that react."""
+
+    def __init__(self, message: str, *, path: str = "", problem: str = "other"):
+        super().__init__(message)
+        self.path = path
+        self.problem = problem
+
+
+class RunStoppedError(MasgsmError):
+    """A run stopped before it sent everything it planned; a later run of the same run key
+    resumes it. The runner adds where the run stands and the command that resumes it."""
+
+
+class ProviderDownError(RunStoppedError):
+    """MASGSM could not be reached for `send.give_up_after` in a row, across every request."""
+
+
+class SpendingLimitError(RunStoppedError, UsageError):
+    """The plan, or the next batch, would take the run past `send.max_credits`."""
+
+
+class InterruptedRunError(RunStoppedError):
+    """SIGINT or SIGTERM stopped a run that had begun to send (exit 128 + the signal)."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
+class RunInterrupted(BaseException):
+    """SIGINT or SIGTERM before anything was sent: raised wherever the run is, like
+    KeyboardInterrupt (so no `except Exception` on the way mistakes it for a failure)."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.message = message
+        self.exit_code = 128 + signum
+
+
 class TransportError(MasgsmError):
     """The request did not get a usable answer (network failure, HTTP error, timeout)."""
 
@@ -121,9 +214,18 @@ class TransportError(MasgsmError):
 
 
 class SafeToRetryError(TransportError):
-    """The provider cannot have recorded the request (connection refused, HTTP 503)."""
+    """The provider cannot have recorded the request (connection refused, HTTP 503).
+
+    `reason` says why in a few words ("connection refused", "HTTP 503") and `where` names the
+    host and port, for a person told that the provider is unreachable.
+    """
 
     ambiguous = False
+
+    def __init__(self, message: str, *, reason: str = "", where: str = "", raw: str | None = None):
+        super().__init__(message, raw=raw)
+        self.reason = reason
+        self.where = where
 
 
 class OutcomeUnknownError(TransportError):
@@ -179,3 +281,10 @@ def error_for_code(code: int, raw: str | None = None) -> MasgsmError:
         code, (UnexpectedAnswerError, f"MASGSM answered with unknown code {code}.")
     )
     return cls(message, code=code, raw=raw)
+
+
+class SendWindowClosedError(MasgsmError):
+    """The pipeline's `send.window` is closed: nothing (more) is sent now, and a re-run inside
+    the window sends the rest. Not a failure of the run, a "try later" (exit 4)."""
+
+    exit_code = 4

@@ -2,9 +2,13 @@
 
 Every message is rendered once per recipient, so these are plain functions with no per-character
 Python loops, and each one raises `ValueError` naming the offending value: a bad amount or date
-must stop the batch before it is sent, not reach thousands of customers as `None TL`.
+must stop the batch before it is sent, not reach thousands of customers as `None TL` or `0,00 TL`.
+Amounts and dates are read by `cells`, which knows how Turkish exports write them; `float` and
+`int` replace Jinja's own, which read what they cannot read as 0.
 
-Register them on a (sandboxed) Jinja environment with `env.filters.update(FILTERS)`.
+Register them on a (sandboxed) Jinja environment with `env.filters.update(FILTERS)`. The number
+readers among them take the environment's `locale` attribute (the pipeline's `locale:`, "tr" when
+there is none) for the ambiguous `1.250` and `1,250`; a template may pass `locale=` itself.
 
 Two things cost money in an SMS and are worth knowing when writing a template:
 
@@ -17,13 +21,21 @@ Two things cost money in an SMS and are worth knowing when writing a template:
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import math
 import re
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal
+from typing import Any
+
+from jinja2 import pass_environment
 
 from . import phone as mobile
+from .cells import read_amount, read_date
+from .errors import UnreadableValueError
 from .hookspecs import hookimpl
-from .text import ascii_only
+from .text import DEFAULT_MAX_SEGMENTS, ascii_only
+from .text import cost as sms_cost
 
 __all__ = [
     "DAYS",
@@ -31,10 +43,13 @@ __all__ = [
     "FILTERS",
     "MONTHS",
     "MONTHS_SHORT",
+    "fit_sms",
     "mask_phone",
     "money",
     "phone",
     "to_ascii",
+    "to_float",
+    "to_int",
     "tr_date",
     "tr_lower",
     "tr_title",
@@ -92,16 +107,7 @@ def tr_title(text: str) -> str:
     return _WORD_START.sub(_title_initial, tr_lower(text))
 
 
-def _surface_undefined(value: object) -> None:
-    """Let a Jinja StrictUndefined raise its own error, which names the missing variable.
-
-    Otherwise a template that misspells `amount` would fail with "Undefined is not a number".
-    Every other object converts to text harmlessly.
-    """
-    str(value)
-
-
-# --- Money -----------------------------------------------------------------------------------
+# --- Money and numbers -----------------------------------------------------------------------
 
 # A template must not be able to build a huge string from one filter call (the environment is
 # sandboxed because templates may come from users): no real amount needs more than this.
@@ -109,52 +115,33 @@ _MAX_INTEGER_DIGITS = 30
 _MAX_DECIMALS = 10
 # Swaps the separators of Python's "1,234.50" into Turkish "1.234,50" in one pass.
 _TR_SEPARATORS = str.maketrans({",": ".", ".": ","})
+# What `float` and `int` were given no default for.
+_NO_DEFAULT: Any = object()
 
 
-def _to_decimal(value: int | float | Decimal | str) -> Decimal:
-    """`value` as a finite Decimal, or a ValueError that names it."""
-    if isinstance(value, bool):
-        # bool is an int to Python, but True as an amount is a template bug, not 1 TL.
-        raise ValueError(f"money: {value!r} is not an amount")
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, int):
-        number = Decimal(value)
-    elif isinstance(value, float):
-        # Through repr, so 1.005 means 1.005 (and rounds to 1,01), not 1.00499999999999989...
-        number = Decimal(repr(value))
-    elif isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(
-                f"money: {value!r} is not a number (write amounts as 1234.56, "
-                "with a dot for decimals and no thousands separator)"
-            ) from None
-    else:
-        _surface_undefined(value)
-        raise ValueError(f"money: {value!r} is not a number")
-    if not number.is_finite():
-        raise ValueError(f"money: {value!r} is not a finite amount")
-    if number.adjusted() >= _MAX_INTEGER_DIGITS:
-        raise ValueError(f"money: {value!r} is too large to be an amount of money")
-    return number
-
-
-def money(value: int | float | Decimal | str, currency: str = "TL", decimals: int = 2) -> str:
+def money(
+    value: int | float | Decimal | str,
+    currency: str = "TL",
+    decimals: int = 2,
+    *,
+    locale: str = "tr",
+) -> str:
     """Format an amount the Turkish way: 1234.5 → "1.234,50 TL", -1234.5 → "-1.234,50 TL".
 
     Rounds half up (0.005 → "0,01"), as people expect on a bill, rather than Python's default
-    round-half-even. Accepts int, float, Decimal or a plain Python numeric string ("1234.5");
-    an already formatted "1.234,56" is refused rather than guessed at, because "1.234" would be
-    ambiguous. `currency=""` leaves the suffix off; any other currency ("₺", "USD") follows
-    after a space.
+    round-half-even. Accepts int, float, Decimal, or text as Turkish and international exports
+    write it ("1.250,50", "1250,50", "1,250.50", "1250.5", "₺1.250,50", "1.250,50 TL"); the
+    ambiguous "1.250" and "1,250" are read by `locale` (see `cells`). An empty or unreadable
+    value raises `UnreadableValueError`. `currency=""` leaves the suffix off; any other
+    currency ("₺", "USD") follows after a space.
     """
     if isinstance(decimals, bool) or not isinstance(decimals, int):
         raise ValueError(f"money: decimals={decimals!r} is not a whole number")
     if not 0 <= decimals <= _MAX_DECIMALS:
         raise ValueError(f"money: decimals={decimals!r} is outside 0..{_MAX_DECIMALS}")
-    number = _to_decimal(value)
+    number = read_amount(value, locale, "money")
+    if number.adjusted() >= _MAX_INTEGER_DIGITS:
+        raise UnreadableValueError("money", f"{value!r} is too large to be an amount", value)
     precision = max(number.adjusted(), 0) + decimals + 2
     rounded = number.quantize(
         Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP, context=Context(prec=precision)
@@ -163,6 +150,49 @@ def money(value: int | float | Decimal | str, currency: str = "TL", decimals: in
         rounded = rounded.copy_abs()  # -0.001 is "0,00", not "-0,00"
     text = format(rounded, f",.{decimals}f").translate(_TR_SEPARATORS)
     return f"{text} {currency}" if currency else text
+
+
+def to_float(value: object, default: Any = _NO_DEFAULT, *, locale: str = "tr") -> float:
+    """A number as a float, read as `money` reads amounts ("1.250,50" → 1250.5).
+
+    Replaces Jinja's own `float`, which turns anything it cannot read into 0.0: here an empty
+    or unreadable value raises `UnreadableValueError`, unless `default` is given, which is then
+    returned instead (`tutar|float(default=0)`).
+    """
+    try:
+        number = float(read_amount(value, locale, "float"))
+        if math.isinf(number):
+            raise UnreadableValueError("float", f"{value!r} is too large for a float", value)
+    except UnreadableValueError:
+        if default is _NO_DEFAULT:
+            raise
+        return default
+    return number
+
+
+def to_int(value: object, default: Any = _NO_DEFAULT, base: int = 10, *, locale: str = "tr") -> int:
+    """A number as a whole number, read as `money` reads amounts; a fraction is cut off toward
+    zero, as Jinja's own `int` does ("12,9" → 12).
+
+    Replaces Jinja's `int`, which turns anything it cannot read into 0: here an empty or
+    unreadable value raises `UnreadableValueError`, unless `default` is given. With another
+    `base`, text is read as Python's int(text, base) reads it ("ff"|int(base=16) → 255).
+    """
+    if type(value) is int:
+        return value
+    try:
+        if base != 10 and isinstance(value, str):
+            try:
+                return int(value.strip(), base)
+            except ValueError:
+                raise UnreadableValueError(
+                    "int", f"{value!r} is not a whole number in base {base}", value
+                ) from None
+        return int(read_amount(value, locale, "int"))
+    except UnreadableValueError:
+        if default is _NO_DEFAULT:
+            raise
+        return default
 
 
 # --- Dates -----------------------------------------------------------------------------------
@@ -185,26 +215,6 @@ _DIRECTIVE = re.compile(r"%(.)", re.DOTALL)
 _TIME_DIRECTIVES = frozenset("HIMSpfzZXcklsPTRr")
 
 
-def _to_date(value: dt.date | dt.datetime | str) -> dt.date:
-    """A date or datetime from `value`, or a ValueError that names it."""
-    if isinstance(value, dt.date):  # datetime is a subclass: kept as it is
-        return value
-    if not isinstance(value, str):
-        _surface_undefined(value)
-        raise ValueError(f"date: {value!r} is not a date (expected a date or an ISO string)")
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            return dt.date.fromisoformat(text)
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"  # Python 3.10 does not read the Z suffix itself
-        return dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"date: {value!r} is not an ISO date (expected 2026-11-25 or 2026-11-25T14:30:00)"
-        ) from None
-
-
 def _require_time(value: object, when: dt.date, format: str) -> dt.datetime:
     if not isinstance(when, dt.datetime):
         # Printing 00:00 for an appointment that has no time would tell the customer a time.
@@ -215,14 +225,15 @@ def _require_time(value: object, when: dt.date, format: str) -> dt.datetime:
 def tr_date(value: dt.date | dt.datetime | str, format: str = "short") -> str:
     """Format a date for a Turkish notice, with Turkish names whatever the process locale.
 
-    `value` is a date, a datetime or an ISO string ("2026-11-25", "2026-11-25T14:30:00"). Named
+    `value` is a date, a datetime, text as `cells.read_date` reads it ("25.11.2026",
+    "25/11/2026", "2026-11-25", "2026-11-25T14:30:00") or an Excel serial number. Named
     formats: short "25.11.2026", long "25 Kasım 2026", full "25 Kasım 2026 Çarşamba", time
     "14:30", datetime "25.11.2026 14:30". Anything else is a strftime pattern in which %B, %b,
     %A and %a give Turkish month and day names. Time formats on a date without a time raise
     ValueError instead of inventing midnight. Aware datetimes are printed in their own zone;
     convert to Europe/Istanbul before rendering.
     """
-    when = _to_date(value)
+    when = read_date(value)
     if format == "short":
         return f"{when.day:02d}.{when.month:02d}.{when.year:04d}"
     if format == "long":
@@ -289,8 +300,7 @@ def mask_phone(number: str) -> str:
     The operator prefix and last two digits are enough for a customer to recognise their own
     number, and an SMS can be read over a shoulder or forwarded. Raises like `phone`.
     """
-    n = mobile.normalize(str(number))
-    return f"0{n[:3]} *** ** {n[8:]}"
+    return mobile.masked(str(number))
 
 
 # --- Length ----------------------------------------------------------------------------------
@@ -325,25 +335,84 @@ def truncate_sms(text: str, length: int, end: str = "...") -> str:
     return cut.rstrip(_TRAILING) + end
 
 
+def fit_sms(
+    items: object,
+    segments: int = DEFAULT_MAX_SEGMENTS,
+    before: str = "",
+    after: str = "",
+    sep: str = "; ",
+    more: str = " +{n} daha",
+) -> str:
+    """As many of `items` as fit, joined with `sep`, then `more` saying how many were left out,
+    so that `before` + the result + `after` costs at most `segments` segments.
+
+    For texts that list things (alerts, orders) and must never be refused as too long: the
+    first items always win, and the reader learns how many more there are ("+12 daha").
+    """
+    if isinstance(segments, bool) or not isinstance(segments, int) or segments < 1:
+        raise ValueError(f"fit_sms: segments {segments!r} is not a whole number of 1 or more")
+    parts = [str(item) for item in _surface_list(items)]
+
+    def text(count: int) -> str:
+        left = len(parts) - count
+        return sep.join(parts[:count]) + (more.format(n=left) if left else "")
+
+    def fits(count: int) -> bool:
+        return sms_cost(before + text(count) + after).segments <= segments
+
+    low, high = 0, len(parts)  # the most that fit lies in [low, high]; 0 is the fallback
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return text(low)
+
+
+def _surface_list(items: object) -> list:
+    str(items)  # a StrictUndefined raises its own error here, which names the missing variable
+    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+        raise ValueError(f"fit_sms: expected a list of items, got {type(items).__name__}")
+    return list(items)  # type: ignore[call-overload]
+
+
 # --- Registration ----------------------------------------------------------------------------
 
+
+def _in_locale(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` as a Jinja filter that reads numbers in the environment's `locale`, unless
+    the template passes `locale=` itself."""
+
+    @pass_environment
+    def filter_in_locale(env: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("locale", getattr(env, "locale", "tr"))
+        return function(value, *args, **kwargs)
+
+    return functools.update_wrapper(filter_in_locale, function)
+
+
 #: Jinja filter name → function, for `env.filters.update(FILTERS)`. The date filter is `tr_date`
-#: in Python (so it does not shadow the `date` class) and `date` in templates.
-FILTERS: dict[str, Callable[..., str]] = {
+#: in Python (so it does not shadow the `date` class) and `date` in templates; `float` and `int`
+#: are `to_float` and `to_int`, and take the place of Jinja's own.
+FILTERS: dict[str, Callable[..., Any]] = {
     "tr_upper": tr_upper,
     "tr_lower": tr_lower,
     "tr_title": tr_title,
-    "money": money,
+    "money": _in_locale(money),
+    "float": _in_locale(to_float),
+    "int": _in_locale(to_int),
     "date": tr_date,
     "ascii": to_ascii,
     "phone": phone,
     "mask_phone": mask_phone,
     "truncate_sms": truncate_sms,
+    "fit_sms": fit_sms,
 }
 
 
 @hookimpl
-def register_filters(register: Callable[[str, Callable[..., str]], None]) -> None:
+def register_filters(register: Callable[[str, Callable[..., Any]], None]) -> None:
     """The built-in filters, registered the way any plugin's are."""
     for name, function in FILTERS.items():
         register(name, function)

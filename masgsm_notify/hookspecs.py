@@ -2,7 +2,7 @@
 
 Plugins are modules or objects with functions marked `@hookimpl`, loaded from the entry-point
 group `masgsm_notify` (see `plugins.py`). The built-in recipient sources and template filters are
-plugins too, registered through these same hooks.
+plugins too, registered through these same hooks, and so is the İYS consent CSV reader.
 """
 
 from __future__ import annotations
@@ -26,12 +26,26 @@ def register_sources(register: Any) -> None:
 
 @hookspec
 def register_filters(register: Any) -> None:
-    """Add Jinja filters for message templates: call `register(name, function)` for each."""
+    """Add Jinja filters for message templates: call `register(name, function)` for each.
+
+    A filter that reads numbers can follow the pipeline's `locale:` ("tr" or "en"): decorated
+    with Jinja's `pass_environment`, it finds it as `env.locale`.
+    """
 
 
 @hookspec
 def register_globals(register: Any) -> None:
     """Add Jinja globals (functions or values) for message templates: `register(name, value)`."""
+
+
+@hookspec
+def consent_status(numbers: list[str], source: Any) -> Any:
+    """Answer İYS consent for `numbers` (5xxxxxxxxx) in bulk, for `compliance.consent: plugin:NAME`.
+
+    Return a mapping of number to its status (`"ONAY"`, `"RET"`, or a `(status, recipientType)`
+    pair: a `"TACIR"` needs no ONAY, only no RET); a number left out has no consent. `source` is
+    NAME (the built-in reader gets the pipeline's İYS records instead).
+    """
 
 
 @hookspec

@@ -9,15 +9,21 @@ microsecond-scale budget.
 
 from __future__ import annotations
 
+import functools
 import re
-
-from phonenumbers import PhoneMetadata
 
 from .errors import InvalidNumberError
 
-_TR_MOBILE = re.compile(
-    PhoneMetadata.metadata_for_region("TR").mobile.national_number_pattern, re.ASCII
-)
+
+@functools.cache
+def _mobile() -> re.Pattern[str]:
+    """Which 5xx ranges are mobile, from libphonenumber's metadata: read on first use, since
+    loading the metadata costs more than a command that never reads a number should pay."""
+    from phonenumbers import PhoneMetadata
+
+    metadata = PhoneMetadata.metadata_for_region("TR")
+    return re.compile(metadata.mobile.national_number_pattern, re.ASCII)
+
 
 # Separators people type between digit groups; removed before anything else is looked at.
 _SEPARATORS = str.maketrans("", "", " \t-.()/\u00a0")
@@ -29,7 +35,7 @@ def normalize(value: str) -> str:
     Accepts `+90 532 111 22 33`, `0090...`, `0532 111 2233`, `(532) 111-22-33`, `905321112233`
     and `5321112233`.
     """
-    if type(value) is str and len(value) == 10 and _TR_MOBILE.fullmatch(value):
+    if type(value) is str and len(value) == 10 and _mobile().fullmatch(value):
         return value  # already normalised: the common case in bulk runs
     text = str(value).strip()
     digits = text.translate(_SEPARATORS)
@@ -49,7 +55,7 @@ def normalize(value: str) -> str:
         raise InvalidNumberError(text, f"it has {len(digits)} digits where 10 are needed")
     if digits[0] != "5":
         raise InvalidNumberError(text, "a landline or service number (mobiles start with 5)")
-    if not _TR_MOBILE.fullmatch(digits):
+    if not _mobile().fullmatch(digits):
         raise InvalidNumberError(text, "the 5xx range is not a mobile operator's")
     return digits
 
@@ -67,3 +73,11 @@ def display(number: str) -> str:
     """Format a number the way Turkish notices print it: `0532 111 22 33`."""
     n = normalize(number)
     return f"0{n[:3]} {n[3:6]} {n[6:8]} {n[8:]}"
+
+
+def masked(number: str) -> str:
+    """A mobile number with its middle hidden, `0532 *** ** 33`: the operator prefix and last two
+    digits let a customer recognise their own number; raises `InvalidNumberError` like
+    `normalize`."""
+    n = normalize(number)
+    return f"0{n[:3]} *** ** {n[8:]}"

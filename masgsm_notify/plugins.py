@@ -16,7 +16,7 @@ import pluggy
 from . import hookspecs
 
 ENTRY_POINT_GROUP = "masgsm_notify"
-DEFAULT_PLUGINS = ("masgsm_notify.sources", "masgsm_notify.filters")
+DEFAULT_PLUGINS = ("masgsm_notify.sources", "masgsm_notify.filters", "masgsm_notify.consent")
 
 
 @cache

@@ -193,11 +193,15 @@ _SIZED_RESULTS = {str: "characters", bytes: "characters", list: "items", tuple: 
 
 
 class LimitedSandbox(SandboxedEnvironment):
-    """Jinja's sandbox, bounded by `limits` (see `render_limits`) through the hooks above."""
+    """Jinja's sandbox, bounded by `limits` (see `render_limits`) through the hooks above.
+
+    `locale` is how the number filters read an ambiguous `1.250` (see `cells`).
+    """
 
     intercepted_binops = frozenset(render_limits.BINOP_CHECKS)
     code_generator_class = _BoundedCodeGenerator
     template_class = _BoundedTemplate
+    locale = "tr"
 
     def __init__(self, *args: Any, limits: TemplateLimits | None = None, **kwargs: Any):
         super().__init__(*args, finalize=_measure_printed, **kwargs)

@@ -9,6 +9,7 @@ a row at a time, never held whole. Plugins add sources the same way these are ad
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
 import hashlib
 import json
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from . import yamlfile
+from .charset import Detected, choose_encoding, require_decodable
 from .errors import SourceError
 from .hookspecs import hookimpl
 
@@ -79,25 +81,38 @@ class FileSource(Source):
 
 class CsvSource(FileSource):
     """CSV with a header row. The delimiter is sniffed among `, ; tab |` unless given; the
-    encoding is UTF-8 (with or without BOM), falling back to Windows-1254, the code page Turkish
-    spreadsheets export, unless given."""
+    encoding is chosen on evidence from the whole file (see `charset`) unless given.
+
+    After `rows()` has started, `encoding` is the codec the file is read with and
+    `encoding_evidence` says why, for the plan.
+    """
 
     name = "csv"
     options: ClassVar[dict[str, type]] = {"delimiter": str, "encoding": str}
+    encoding: str | None = None
+    encoding_evidence: str | None = None
 
     def rows(self) -> Iterator[Row]:
-        encoding = self.settings.get("encoding") or _detect_encoding(self.path)
+        chosen = self._encoding()
+        self.encoding, self.encoding_evidence = chosen.encoding, chosen.evidence
         try:
-            with self.path.open(newline="", encoding=encoding) as file:
+            with self.path.open(newline="", encoding=chosen.encoding) as file:
                 yield from self._read(file)
-        except UnicodeError as error:  # a decode error, or a UTF-16 file without its BOM
-            at = f" (byte {error.start} of a chunk)" if hasattr(error, "start") else ""
+        except UnicodeError as error:  # the file changed after its encoding was checked
             raise SourceError(
-                f"{self.shown}: not valid {encoding} text{at}; "
+                f"{self.shown}: not valid {chosen.encoding} text ({error}); "
                 "set recipients.encoding (e.g. utf-8 or cp1254)"
             ) from None
+
+    def _encoding(self) -> Detected:
+        given = self.settings.get("encoding")
+        if not given:
+            return choose_encoding(self.path, self.shown)
+        try:
+            b"-".decode(given, "ignore")  # LookupError: an unknown name, or not a text codec
         except LookupError:
-            raise SourceError(f"{self.context.where}: unknown encoding {encoding!r}") from None
+            raise SourceError(f"{self.context.where}: unknown encoding {given!r}") from None
+        return require_decodable(self.path, self.shown, given)
 
     def _read(self, file: Any) -> Iterator[Row]:
         delimiter = self.settings.get("delimiter") or _sniff_delimiter(file.read(16384))
@@ -117,17 +132,20 @@ class CsvSource(FileSource):
         header = [name.strip() for name in next(reader, [])]
         if not header or not any(header):
             raise SourceError(f"{self.shown}:1: the CSV file has no header row")
-        duplicated = sorted({h for h in header if header.count(h) > 1})
-        if duplicated:
-            raise SourceError(f"{self.shown}:1: repeated column names {duplicated}")
+        counts = collections.Counter(header)
+        repeated = [i for i, h in enumerate(header, start=1) if counts[h] > 1]
+        if repeated:  # by position: a header is the file's content, which is not always ours
+            shown = ", ".join(map(str, repeated[:10]))
+            more = f" and {len(repeated) - 10:,} more" if len(repeated) > 10 else ""
+            raise SourceError(f"{self.shown}:1: columns {shown}{more} have the same name")
         width, shown = len(header), self.shown
         for fields in reader:
             if len(fields) != width:
                 if not any(fields):
                     continue
                 raise SourceError(
-                    f"{shown}:{reader.line_num}: the row has {len(fields)} fields but the header "
-                    f"has {width} (an unquoted {delimiter!r} inside a value?)"
+                    f"{shown}:{reader.line_num}: the row has {len(fields):,} fields but the header "
+                    f"has {width:,} (an unquoted {delimiter!r} inside a value?)"
                 )
             yield f"{shown}:{reader.line_num}", dict(zip(header, fields, strict=True))
 
@@ -138,8 +156,11 @@ class JsonLinesSource(FileSource):
     name = "jsonl"
 
     def rows(self) -> Iterator[Row]:
-        with self.path.open(encoding="utf-8-sig") as file:
-            for number, line in enumerate(file, start=1):
+        with self.path.open("rb") as file:
+            offset = 0
+            for number, raw in enumerate(file, start=1):
+                line = _json_text(raw, self.shown, number, offset)
+                offset += len(raw)
                 if not line.strip():
                     continue
                 where = f"{self.shown}:{number}"
@@ -161,7 +182,7 @@ class JsonArraySource(FileSource):
     name = "json"
 
     def rows(self) -> Iterator[Row]:
-        text = self.path.read_text(encoding="utf-8-sig")
+        text = _json_text(self.path.read_bytes(), self.shown, 1, 0)
         decoder = json.JSONDecoder()
         pos = _JSON_SPACE.match(text).end()  # type: ignore[union-attr]
         if not text.startswith("[", pos):
@@ -203,6 +224,20 @@ class JsonArraySource(FileSource):
 
 
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _json_text(raw: bytes, shown: str, line: int, offset: int) -> str:
+    """JSON bytes (from `line` and byte `offset` of the file) as text, without a UTF-8 BOM at
+    the file's start; JSON is UTF-8, so another byte is an error naming its line and offset."""
+    try:
+        return raw.decode("utf-8-sig" if offset == 0 else "utf-8")
+    except UnicodeDecodeError as error:
+        at = error.start + (len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0)
+        line += raw.count(b"\n", 0, at)
+        raise SourceError(
+            f"{shown}:{line}: not UTF-8 text: byte 0x{raw[at]:02X} at offset {offset + at} "
+            "(JSON files are UTF-8)"
+        ) from None
 
 
 def _line_of(text: str, pos: int) -> int:
@@ -263,27 +298,22 @@ def _located_rows(data: Any, shown: str) -> Iterator[Row]:
         yield where, _require_mapping(row, where)
 
 
+# What a row that is not a mapping is, named without quoting it.
+_JSON_KINDS = {
+    str: "a string",
+    list: "a list",
+    int: "a number",
+    float: "a number",
+    bool: "true or false",
+    type(None): "null",
+}
+
+
 def _require_mapping(row: Any, where: str) -> dict[str, Any]:
     if not isinstance(row, dict):
-        raise SourceError(f"{where}: a recipient must be a mapping of fields, got {row!r:.60}")
+        kind = _JSON_KINDS.get(type(row), "a value")
+        raise SourceError(f"{where}: a recipient must be a mapping of fields, not {kind}")
     return row
-
-
-def _detect_encoding(path: Path) -> str:
-    """utf-16 when the file starts with its BOM (Excel's "Unicode Text"); utf-8-sig when the whole
-    file decodes as UTF-8; else cp1254 (checked in chunks, in C)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        with path.open("rb") as file:
-            if file.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-                return "utf-16"
-            file.seek(0)
-            for chunk in iter(lambda: file.read(1 << 20), b""):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return "cp1254"
-    return "utf-8-sig"
 
 
 def _sniff_delimiter(sample: str) -> str:

@@ -48,8 +48,14 @@ def _pairs(key: str, value: Any) -> Iterator[str]:
         for sub, item in value.items():
             yield from _pairs(f"{key}[{sub}]", item)
     elif isinstance(value, (list, tuple)):
+        # A type-1 send's `message[i]`, 500 texts a batch: the key is encoded once (`[` and `]`
+        # are `%5B` and `%5D`, digits stay bare) instead of once per text.
+        escaped = php_urlencode(key)
         for index, item in enumerate(value):
-            yield from _pairs(f"{key}[{index}]", item)
+            if type(item) is str:
+                yield f"{escaped}%5B{index}%5D={php_urlencode(item)}"
+            else:
+                yield from _pairs(f"{key}[{index}]", item)
     elif isinstance(value, bool):  # PHP writes true and false as 1 and 0
         yield f"{php_urlencode(key)}={int(value)}"
     elif value is not None:

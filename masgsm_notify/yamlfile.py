@@ -15,9 +15,11 @@ from .errors import YamlError
 
 
 class LocatedDict(dict):
-    """A mapping from YAML, with `marks[key]` giving `file:line:column` of each value."""
+    """A mapping from YAML, with `marks[key]` giving `file:line:column` of each value and
+    `key_marks[key]` that of the key itself (a value may start lines below its key)."""
 
     marks: dict[Any, str]
+    key_marks: dict[Any, str]
     where: str
 
 
@@ -122,7 +124,7 @@ class _Builder:
         if isinstance(node, yaml.MappingNode):
             self.loader.flatten_mapping(node)
             mapping = LocatedDict()
-            mapping.marks, mapping.where = {}, _where(name, node)
+            mapping.marks, mapping.key_marks, mapping.where = {}, {}, _where(name, node)
             for key_node, value_node in node.value:
                 key = self._scalar(key_node)
                 if not isinstance(key, (str, int, float, bool)) and key is not None:
@@ -131,6 +133,7 @@ class _Builder:
                     raise YamlError(f"{_where(name, key_node)}: the key {key!r} appears twice")
                 mapping[key], count = self._build(value_node)
                 mapping.marks[key] = _where(name, value_node)
+                mapping.key_marks[key] = _where(name, key_node)
                 size += count
             return mapping, size
         if isinstance(node, yaml.SequenceNode):
@@ -152,6 +155,15 @@ class _Builder:
         except (ValueError, TypeError, OverflowError) as error:  # 2026-13-45, a 5000-digit int
             raise YamlError(f"{_where(self.name, node)}: invalid YAML value: {error}") from None
         return value
+
+
+def key_where(mapping: Any, key: Any) -> str:
+    """The location of the key itself (for errors about the key, not its value), else as
+    `where`."""
+    marks = getattr(mapping, "key_marks", None)
+    if isinstance(marks, dict) and key in marks:
+        return marks[key]
+    return where(mapping, key)
 
 
 def where(container: Any, key: Any) -> str:

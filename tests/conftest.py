@@ -23,6 +23,25 @@ SANDBOX_PASSWORD = "sandbox"
 CLI = [sys.executable, "-m", "masgsm_notify"]
 
 
+@pytest.fixture(autouse=True)
+def own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own state directory (ledger, journals): never the user's."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("MASGSM_STATE_DIR", str(state))
+    return state
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_config_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test reads the config file of the person running the tests (an empty folder instead);
+    tests of the config file set XDG_CONFIG_HOME themselves."""
+    saved = {name: os.environ.pop(name, None) for name in ("XDG_CONFIG_HOME", "MASGSM_ACCOUNT")}
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    yield
+    os.environ.pop("XDG_CONFIG_HOME")
+    os.environ.update({name: value for name, value in saved.items() if value is not None})
+
+
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
     """A fresh sandbox in this process, with the documented default state."""
@@ -64,6 +83,8 @@ def sandbox_env(server: SandboxServer, folder: Path) -> dict[str, str]:
         MASGSM_TITLE="MASGSMTEST",
         MASGSM_BASE_URL=server.base_url,
         HOME=str(folder / "home"),
+        MASGSM_STATE_DIR=str(folder / "state"),
+        XDG_CONFIG_HOME=str(folder / "config"),
         PYTHONIOENCODING="utf-8",
     )
     return env

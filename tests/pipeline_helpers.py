@@ -11,6 +11,8 @@ from typing import Any
 
 from conftest import CliResult
 
+from masgsm_notify.pipeline.journal import Journal
+from masgsm_notify.pipeline.records import RunRecords
 from masgsm_notify.sandbox import SandboxServer
 
 # A report section that keeps tests fast against a sandbox settling in tens of milliseconds.
@@ -75,3 +77,17 @@ def texts_by_number(server: SandboxServer) -> dict[str, list[str]]:
 def assert_no_traceback(result: CliResult) -> None:
     assert "Traceback" not in result.output, result.output
     assert 'File "' not in result.output, result.output
+
+
+def planned_run(
+    journal: Journal,
+    messages: list[tuple[str, str, str]],
+    skipped: list[tuple[str, str, str]] = (),  # type: ignore[assignment]
+) -> RunRecords:
+    """A run in `journal` planned with (row, number, text) messages of one GSM segment each."""
+    run = journal.create_run("k", "n", "p.yaml", "f", None, None)
+    records = RunRecords(journal, run)
+    records.add_planned(
+        [(row, number, text, "gsm7", 1, "planned") for row, number, text in messages], skipped
+    )
+    return records

@@ -7,6 +7,7 @@ a temporary folder, against the in-process sandbox on 127.0.0.1.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -159,8 +160,8 @@ def test_wrong_password_fails_with_a_readable_message(
         )
         assert result.returncode == 1
         assert (
-            "MASGSM did not send batch 1 of 1 (1 number): MASGSM rejected the user code or "
-            "password (answer 401)." in result.output
+            "MASGSM did not send batch 1 of 1 (1 number): answer 401 (wrong user code or "
+            "password)." in result.output
         )
     assert sent(sandbox) == []
 
@@ -216,3 +217,18 @@ def test_install_where_no_folder_can_be_made_exits_1(env: dict[str, str], tmp_pa
     result = masgsm_notify(["apprise", "install", "--path", str(blocker / "plugins")], env)
     assert result.returncode == 1, result.output
     assert "Could not write the MASGSM loader to" in result.stderr
+
+
+def test_a_provider_out_of_reach_is_shown_without_verbose(
+    env: dict[str, str], plugins: Path
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    target = f"masgsm://{USER}:{QUOTED}@MASGSMTEST/05321112233?base=http://127.0.0.1:{port}/x"
+    result = apprise_cli(["-P", str(plugins), "-b", "Merhaba", target], env)
+    assert result.returncode == 1
+    assert (
+        f"ERROR - MASGSM batch 1 of 1 (1 number) was not sent: could not connect to "
+        f"127.0.0.1:{port} (Connection refused)." in result.output
+    )

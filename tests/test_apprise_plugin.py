@@ -31,6 +31,13 @@ def sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
+@pytest.fixture(autouse=True)
+def contacts_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Contacts files live in tmp_path, which URLs may name by its absolute path."""
+    monkeypatch.setenv("MASGSM_CONTACTS_DIR", str(tmp_path))
+    return tmp_path
+
+
 def masgsm_url(base_url: str, rest: str = "MASGSMTEST/5321112233", password: str = QUOTED) -> str:
     joiner = "&" if "?" in rest else "?"
     return f"masgsm://{USER}:{password}@{rest}{joiner}base={quote(base_url, safe='')}"
@@ -197,8 +204,10 @@ def test_wrong_password_fails_readably(sandbox: SandboxServer) -> None:
     ok, output = notify(masgsm_url(sandbox.base_url, password="yanlis-parola"), "Merhaba")
     assert not ok
     assert sent(sandbox) == []
-    assert "MASGSM did not send batch 1 of 1 (1 number)" in output
-    assert "rejected the user code or password (answer 401)" in output
+    assert (
+        "MASGSM did not send batch 1 of 1 (1 number): answer 401 (wrong user code or password)."
+        in output
+    )
     assert "yanlis-parola" not in output
 
 
@@ -222,7 +231,10 @@ def test_a_refused_batch_stops_the_later_ones() -> None:
         assert not ok
         assert small.state.summary()["sends"] == 1
     assert "Sent MASGSM batch 1 of 3 (2 numbers)" in output
-    assert "did not send batch 2 of 3 (2 numbers): The account balance is too low" in output
+    assert (
+        "did not send batch 2 of 3 (2 numbers): answer 2 (the balance is too low, nothing was "
+        "sent)." in output
+    )
     assert "MASGSM stopped: 1 later batch (1 number) was not sent." in output
 
 
@@ -373,7 +385,8 @@ def test_a_refused_send_lists_ten_problems_and_counts_the_rest(
     ok, output = notify(url, TEMPLATE)
     assert not ok
     assert sent(sandbox) == []
-    assert "contacts.csv:11: '02125550009'" in output
+    assert "contacts.csv:11: the 'phone' field is not a Turkish mobile number" in output
+    assert "0212555" not in output  # the rows' content is never shown
     assert "contacts.csv:12:" not in output
     assert "... and 15 more contacts like these." in output
 
@@ -444,8 +457,8 @@ def test_a_text_longer_than_six_segments_is_refused_naming_the_row(
         assert not ok
         assert sent(sandbox) == []
         assert (
-            "contacts.csv:3: to 5334445566, the text needs 7 segments, more than the MASGSM "
-            "limit for one text (6)." in output
+            "contacts.csv:3: the text needs 7 segments, more than the MASGSM limit for one "
+            "text (6)." in output
         )
 
 
@@ -482,7 +495,7 @@ def test_a_bad_row_of_a_json_array_is_named_by_its_line(
     ok, output = notify(contacts_url(sandbox, path), TEMPLATE)
     assert not ok
     assert sent(sandbox) == []
-    assert "contacts.json:7: '0212 555 11 22' is not a Turkish mobile number" in output
+    assert "contacts.json:7: the 'phone' field is not a Turkish mobile number" in output
 
 
 def test_json_lines_named_json_are_refused_suggesting_jsonl(
@@ -545,3 +558,57 @@ def test_verify_no_reaches_the_client(sandbox: SandboxServer) -> None:
     with unchecked.client() as masgsm:
         assert masgsm.session.verify is False
         assert masgsm.balance() == 1_000_000
+
+
+def test_a_turkish_excel_export_as_contacts(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """The contacts door reads what pipelines read: cp1254, semicolons, 1.250,50, 25.11.2026."""
+    contacts = tmp_path / "musteriler.csv"
+    contacts.write_bytes(
+        "Cep No;Ad;Tutar;Vade\r\n"
+        "0532 111 22 33;AYŞE YILMAZ;1.250,50;25.11.2026\r\n"
+        "0533 444 55 66;çağrı ışık;733,57 TL;1/12/2026\r\n".encode("cp1254")
+    )
+    template = "Sayın {{ Ad|tr_title }}, {{ Tutar|money }} borcunuzun vadesi {{ Vade|date }}."
+    ok, output = notify(contacts_url(sandbox, contacts, "&number=Cep%20No"), template)
+    assert ok, output
+    assert sent(sandbox) == [
+        (
+            "5321112233",
+            "Sayın Ayşe Yılmaz, 1.250,50 TL borcunuzun vadesi 25.11.2026.",
+            "MASGSMTEST",
+        ),
+        ("5334445566", "Sayın Çağrı Işık, 733,57 TL borcunuzun vadesi 01.12.2026.", "MASGSMTEST"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "amount", "expected"),
+    [
+        (
+            "A\x00li",
+            "5",
+            "contacts.csv:3: the text holds the control character U+0000 at character 8",
+        ),
+        (
+            "Ali",
+            "",
+            "contacts.csv:3: template message line 1: field 'amount': money: a value it cannot "
+            "read (not shown: it is the row's)",
+        ),
+        (
+            "Ali",
+            "5 lira",
+            "contacts.csv:3: template message line 1: field 'amount': money: a value it cannot "
+            "read (not shown: it is the row's)",
+        ),
+    ],
+)
+def test_a_contact_with_a_control_character_or_an_unreadable_amount_stops_the_send(
+    sandbox: SandboxServer, tmp_path: Path, name: str, amount: str, expected: str
+) -> None:
+    bad = {"phone": "5421112233", "name": name, "amount": amount}
+    contacts = write_contacts(tmp_path, "csv", [CUSTOMERS[0], bad, CUSTOMERS[1]])
+    ok, output = notify(contacts_url(sandbox, contacts), TEMPLATE)
+    assert not ok
+    assert sent(sandbox) == []
+    assert expected in output

@@ -5,18 +5,30 @@ from __future__ import annotations
 import json
 import re
 import select
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from urllib.parse import parse_qs
 
 import click
 import pytest
 import requests
-from conftest import CLI, SANDBOX_PASSWORD, SANDBOX_USER, CliResult, run_cli, sandbox_messages
+from conftest import (
+    CLI,
+    SANDBOX_PASSWORD,
+    SANDBOX_USER,
+    CliResult,
+    ScriptedServer,
+    run_cli,
+    sandbox_messages,
+)
 
 from masgsm_notify import MasgsmClient, __version__
+from masgsm_notify import text as sms_text
 from masgsm_notify.cli import main
 from masgsm_notify.errors import SafeToRetryError
 from masgsm_notify.sandbox import FaultPlan, SandboxConfig, SandboxServer
@@ -66,7 +78,9 @@ def test_version(cli_env: dict[str, str]) -> None:
 
 def _commands(group: click.Group, path: tuple[str, ...] = ()):
     yield path, group
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
         if isinstance(command, click.Group):
             yield from _commands(command, (*path, name))
         else:
@@ -76,7 +90,7 @@ def _commands(group: click.Group, path: tuple[str, ...] = ()):
 def test_help_of_every_command_shows_every_option(cli_env: dict[str, str]) -> None:
     commands = list(_commands(main))
     names = {" ".join(path) for path, _ in commands}
-    assert {"send", "balance", "report", "titles", "register", "sandbox serve"} <= names
+    assert {"", "send", "balance", "report", "titles", "register", "sandbox serve"} <= names
 
     results = run_many([([*path, "--help"], cli_env, None) for path, _ in commands])
     for (path, command), result in zip(commands, results, strict=True):
@@ -84,6 +98,7 @@ def test_help_of_every_command_shows_every_option(cli_env: dict[str, str]) -> No
         assert result.returncode == 0, (path, result.stderr)
         assert shown.startswith(" ".join(("Usage: masgsm-notify", *path, "[OPTIONS]")))
         assert squash(command.help or "").split(".")[0] in shown, path
+        assert re.search(r"\n\s*Examples:\n\s+masgsm-notify ", result.stdout), path
         for param in command.params:
             if not isinstance(param, click.Option) or param.hidden:
                 continue
@@ -162,6 +177,28 @@ def test_send_dry_run_sends_nothing(sandbox: SandboxServer, cli_env: dict[str, s
     assert sandbox.state.summary()["balances"] == {SANDBOX_USER: 1_000_000}
 
 
+def test_send_refuses_a_text_over_max_segments(sandbox: SandboxServer, cli_env) -> None:
+    """A 2,000-character text once went out as many segments without a word."""
+    text = "Sayın müşterimiz, " + "kampanya ayrıntıları " * 95
+    needs = sms_text.cost(text).segments
+    assert needs > 6
+    refused, dry, allowed = run_many(
+        [
+            (["send", "--to", "5321112233", "-m", text], cli_env, None),
+            (["send", "--to", "5321112233", "-m", text, "-n"], cli_env, None),
+            (["send", "--to", "5321112233", "-m", text, "--max-segments", "20"], cli_env, None),
+        ]
+    )
+    for result in (refused, dry):  # a dry run refuses as the real send would
+        assert result.returncode == 2, result.output
+        assert_one_paragraph_error(
+            result, f"needs {needs} segments ({len(text):,} characters", "--max-segments 6"
+        )
+    assert allowed.returncode == 0, allowed.output
+    assert f"{needs} segment(s) each" in allowed.stdout
+    assert [m["segments"] for m in sandbox.messages()] == [needs]
+
+
 def test_send_method_get(sandbox: SandboxServer, cli_env: dict[str, str]) -> None:
     result = run_cli(
         ["send", "--to", "5321112233", "-m", "Şifreniz değişti", "--method", "get"], cli_env
@@ -226,6 +263,26 @@ def test_report_after_settle(client: MasgsmClient, cli_env: dict[str, str]) -> N
     }
 
 
+def test_report_refuses_a_non_numeric_id_and_says_when_an_id_has_no_numbers(
+    scripted_server: ScriptedServer, cli_env: dict[str, str]
+) -> None:
+    """Both once printed "0 delivered, 0 failed, 0 pending" and exited 0."""
+    scripted_server.default = (
+        200,
+        "application/json",
+        b'{"Iletilen":[],"Hatali":[],"Bekleyen":[]}',
+    )
+    env = {**cli_env, "MASGSM_BASE_URL": scripted_server.base_url}
+    jobs = [["report", "abc"], ["report", "999999"], ["report", "999999", "--json"]]
+    bad, unknown, unknown_json = run_many([(args, env, None) for args in jobs])
+    assert bad.returncode == 2
+    assert_one_paragraph_error(bad, "'abc' is not a message id", "nothing was requested")
+    assert unknown.returncode == 1 and unknown_json.returncode == 1
+    assert_one_paragraph_error(unknown, "message 999999 lists no numbers")
+    assert unknown_json.stdout == ""
+    assert [parse_qs(r.body.decode())["id"] for r in scripted_server.requests] == [["999999"]] * 2
+
+
 REGISTER = ["register", "--fullname", "Ali Veli", "--email", "ali@example.com", "--phone"]
 
 
@@ -248,6 +305,34 @@ def test_register_reads_the_password_from_stdin(sandbox: SandboxServer, cli_env)
     assert empty.returncode == 2
     assert_one_paragraph_error(empty, "password is empty", "nothing was registered")
     assert set(sandbox.state.summary()["balances"]) == {SANDBOX_USER, "bayi-ali"}
+
+
+def test_register_checks_the_phone_and_the_email_before_calling_the_api(
+    sandbox: SandboxServer, cli_env: dict[str, str]
+) -> None:
+    def register(phone: str, email: str) -> list[str]:
+        return ["register", "--username", "bayi", "--fullname", "Ali", "--email", email, phone]
+
+    landline, foreign, bad_email, spaced, good = run_many(
+        [
+            (register("--phone=0212 555 11 22", "ali@example.com"), cli_env, "Parola1\n"),
+            (register("--phone=+44 7700 900123", "ali@example.com"), cli_env, "Parola1\n"),
+            (register("--phone=05325550000", "bad"), cli_env, "Parola1\n"),
+            (register("--phone=05325550000", "ali veli@example.com"), cli_env, "Parola1\n"),
+            (register("--phone=+90 532 555 00 00", " ali@example.com "), cli_env, "Parola1\n"),
+        ]
+    )
+    for result in (landline, foreign, bad_email, spaced):
+        assert result.returncode == 2, result.output
+    assert_one_paragraph_error(landline, "--phone '0212 555 11 22'", "landline", "nothing was")
+    assert_one_paragraph_error(foreign, "--phone", "foreign number")
+    assert_one_paragraph_error(bad_email, "--email 'bad' does not look like an e-mail address")
+    assert_one_paragraph_error(spaced, "--email 'ali veli@example.com'")
+    assert good.returncode == 0, good.output
+    profiles = sandbox.state.summary()
+    assert set(profiles["balances"]) == {SANDBOX_USER, "bayi"}  # only the good one reached it
+    member = sandbox.state.accounts["bayi"]
+    assert (member.profile["phone"], member.profile["email"]) == ("5325550000", "ali@example.com")
 
 
 # -- sandbox serve ----------------------------------------------------------------------------
@@ -312,6 +397,55 @@ def test_sandbox_serve_fault_injection(cli_env: dict[str, str]) -> None:
         assert [f["fault"] for f in state["faults"]] == ["503", "503"]
 
 
+def _raw_request(url: str, head: str, body: bytes = b"") -> tuple[str, bytes]:
+    """Send one hand-made request to the sandbox of `url`; the status line and the rest."""
+    port = int(re.search(r":(\d+)/", url).group(1))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(head.encode() + b"\r\n" + body)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.endswith(b"}"):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    status, _, rest = answer.partition(b"\r\n")
+    return status.decode(), rest
+
+
+def test_sandbox_serve_answers_bad_requests_with_400_and_keeps_serving(
+    cli_env: dict[str, str],
+) -> None:
+    """A bad offset once dropped the connection with a traceback; a negative Content-Length
+    once held a thread waiting for a body that never ends."""
+    with serve(cli_env) as (process, url):
+        root = url.removesuffix("/MasApiV2")
+        for query in ("offset=abc", "offset=-1", "limit=x", "offset=1e3"):
+            answer = requests.get(f"{root}/_sandbox/messages?{query}", timeout=10)
+            assert answer.status_code == 400, query
+            assert "whole number" in answer.json()["error"], query
+        post = "POST /MasApiV2/api_post.php HTTP/1.1\r\nHost: x\r\n"
+        cases = {
+            "Content-Length: -5\r\n": "400",
+            "Content-Length: abc\r\n": "400",
+            f"Content-Length: {10**12}\r\n": "413",
+            "Transfer-Encoding: chunked\r\n": "411",
+        }
+        for header, status in cases.items():
+            started = time.monotonic()
+            line, rest = _raw_request(url, post + header)
+            assert line.split()[1] == status, (header, line)
+            assert b"Connection: close" in rest and b'"error"' in rest, rest
+            assert time.monotonic() - started < 5, header  # answered, not left waiting
+        # No Content-Length: an empty body, which the API answers as missing parameters.
+        line, rest = _raw_request(url, post)
+        assert line.split()[1] == "200" and b'"code": 400' in rest, rest
+        assert requests.get(f"{root}/_sandbox/messages?offset=0&limit=5", timeout=10).json() == []
+        assert process.poll() is None
+        process.terminate()
+        _, errors = process.communicate(timeout=10)
+    assert "Traceback" not in errors
+
+
 def test_sandbox_serve_rejects_a_bad_fault(cli_env: dict[str, str]) -> None:
     result = run_cli(["sandbox", "serve", "--fault", "boom=1"], cli_env)
     assert result.returncode == 2
@@ -369,8 +503,11 @@ def test_missing_settings_exit_2(sandbox: SandboxServer, cli_env: dict[str, str]
         ]
     )
     assert [r.returncode for r in results] == [2, 2, 2, 2]
-    for result in results[:2]:
-        assert "credentials are missing" in result.stderr and "MASGSM_USER" in result.stderr
+    for result, unset in zip(results[:2], ("user", "password"), strict=False):
+        assert_one_paragraph_error(
+            result, "credentials are missing", f"MASGSM_{unset.upper()} is not set", "config.toml"
+        )
+        assert result.stderr.rstrip().endswith(f"Or pass --{unset}.")
     assert_one_paragraph_error(results[2], "no title", "MASGSM_TITLE")
     assert "Missing option '--to'" in results[3].stderr
     assert all("Traceback" not in r.output for r in results)
@@ -409,3 +546,96 @@ def test_outcome_unknown_exits_1(cli_env: dict[str, str]) -> None:
     assert result.returncode == 1
     assert_one_paragraph_error(result, "may or may not")
     assert len(recorded) == 1
+
+
+# -- output options ---------------------------------------------------------------------------
+
+
+def test_verbosity_options_after_the_command_and_n_for_dry_run(
+    sandbox: SandboxServer, cli_env: dict[str, str], tmp_path
+) -> None:
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(
+        "name: q\nrecipients: {inline: [{phone: '05321112201'}]}\n"
+        "message: {inline: Merhaba}\nreport: {wait: 2s, poll_every: 100ms}\n"
+    )
+    run = ["run", str(pipeline), "--sandbox"]
+    quiet, loud, split, dry, send_dry = run_many(
+        [
+            ([*run, "-q"], cli_env, None),
+            ([*run, "-vv"], cli_env, None),
+            (["-v", *run, "-v"], cli_env, None),  # counts add up: debug
+            (["run", str(pipeline), "-n"], cli_env, None),
+            (["send", "--to", "5321112233", "-m", "x", "-n"], cli_env, None),
+        ]
+    )
+    for result in (quiet, loud, split, dry, send_dry):
+        assert result.returncode == 0, result.output
+    # -q: the delivery report only; no notes, no plan, no log lines.
+    assert quiet.stdout.startswith("Delivery report for q"), quiet.stdout
+    assert quiet.stderr == ""
+    for result in (loud, split):
+        assert "Sandbox MASGSM at" in result.stdout and "Planned 1 row(s)" in result.stdout
+        assert re.search(r" DEBUG masgsm_notify\.client: POST ", result.stderr), result.stderr
+    # -n is --dry-run, for run and for send.
+    assert "\nDry run (nothing will be sent): q" in dry.stdout and "Dry run: nothing" in dry.stdout
+    assert send_dry.stdout.startswith("Dry run, nothing sent: 1 number(s)")
+    assert [m["text"] for m in sandbox.messages()] == []
+
+
+def test_shell_completion_as_the_readme_shows_it(cli_env: dict[str, str]) -> None:
+    script = run_cli([], {**cli_env, "_MASGSM_NOTIFY_COMPLETE": "bash_source"})
+    assert script.returncode == 0
+    assert "_masgsm_notify_completion()" in script.stdout
+    assert "complete -o nosort -F _masgsm_notify_completion masgsm-notify" in script.stdout
+
+    def complete(words: str) -> list[str]:
+        env = {
+            **cli_env,
+            "_MASGSM_NOTIFY_COMPLETE": "bash_complete",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - 1),
+        }
+        result = run_cli([], env)
+        assert result.returncode == 0, result.output
+        return result.stdout.split()
+
+    assert complete("masgsm-notify ru") == ["plain,run", "plain,runs"]
+    assert complete("masgsm-notify --acc") == ["plain,--account"]
+    assert complete("masgsm-notify run p.yaml --dr") == ["plain,--dry-run"]
+
+
+def test_the_command_table_lists_each_command_with_its_own_help_line() -> None:
+    """`--help` lists commands from a table, so that it imports none of them: the table's
+    lines must be the commands' own."""
+    import importlib
+
+    from masgsm_notify.cli import COMMANDS
+
+    for name, (module, line) in COMMANDS.items():
+        defined = importlib.import_module(f"masgsm_notify.cli.{module}").COMMANDS
+        command = next(c for c in defined if c.name == name)
+        assert command.get_short_help_str(limit=10_000) == line, name
+    every = {
+        c.name
+        for module in {m for m, _ in COMMANDS.values()}
+        for c in importlib.import_module(f"masgsm_notify.cli.{module}").COMMANDS
+    }
+    assert every == set(COMMANDS)
+
+
+def test_version_and_help_load_no_heavy_library() -> None:
+    heavy = ("requests", "jinja2", "apprise", "yaml", "sqlite3", "phonenumbers", "waitress")
+    probe = (
+        "import sys\n"
+        "from masgsm_notify.cli import main\n"
+        "for args in (['--version'], ['--help']):\n"
+        "    try:\n"
+        "        main(args, standalone_mode=False)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -89,12 +89,12 @@ def test_plan_contacts_lists_every_problem_by_row(tmp_path: Path) -> None:
     plan = plan_contacts(
         path, "tel", "{{ n }}{{ 'x' * 200 if n == 'e' else '' }}", plain=True, max_segments=1
     )
-    assert plan.problems == [
-        f"{path}:2: to 5321112233, the message rendered empty.",
+    assert plan.problems == [  # rows by number, never their content (numbers included)
+        f"{path}:2: the message rendered empty.",
         f"{path}:3: no 'tel' field (the number).",
-        f"{path}:4: '0212 555 11 22' is not a Turkish mobile number: a landline or service "
+        f"{path}:4: the 'tel' field is not a Turkish mobile number: a landline or service "
         "number (mobiles start with 5).",
-        f"{path}:6: to 5051234567, the text needs 2 segments, more than the limit (1).",
+        f"{path}:6: the text needs 2 segments, more than the limit (1).",
     ]
     assert plan.messages == []
 
@@ -109,3 +109,23 @@ def test_plan_contacts_reports_the_template_and_the_file(tmp_path: Path) -> None
     assert len(broken.problems) == 1 and "template syntax error" in broken.problems[0]
     missing = plan_contacts(tmp_path / "gone.csv", "tel", "x", plain=False, max_segments=6)
     assert len(missing.problems) == 1 and "gone.csv" in missing.problems[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("c.jsonl", ":2: not UTF-8 text: byte 0xFF at offset 24"),
+        ("c.json", ":2: not UTF-8 text: byte 0xFF at offset 26"),
+    ],
+)
+def test_a_file_that_is_not_utf8_is_a_problem_not_a_crash(
+    tmp_path: Path, name: str, expected: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(
+        b'[{"tel": "5321112233"},\n{"\xff\xfe": 1}]\n'
+        if name == "c.json"
+        else b'{"tel": "5321112233"}\n{"\xff": 1}\n'
+    )
+    plan = plan_contacts(path, "tel", "x", plain=False, max_segments=6)
+    assert len(plan.problems) == 1 and plan.problems[0].startswith(f"{path}{expected}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
-from pipeline_helpers import query, write
+from pipeline_helpers import planned_run, query, write
 
 from masgsm_notify.errors import MasgsmError, UsageError
 from masgsm_notify.hookspecs import hookimpl
@@ -19,6 +19,7 @@ from masgsm_notify.pipeline import UI, Runner, RunOptions, format_summary, load_
 from masgsm_notify.pipeline.journal import Journal
 from masgsm_notify.plugins import get_plugin_manager
 from masgsm_notify.sandbox import FaultPlan, SandboxConfig, SandboxServer
+from masgsm_notify.states import BatchState
 
 NUMBERS = [f"0532 111 22 {i:02d}" for i in range(10, 18)]
 
@@ -161,25 +162,21 @@ def test_a_batch_refused_once_and_sent_later_ends_with_exit_0(tmp_path, monkeypa
         first, _ = run(path, journal=journal, run_key="k")
         second, _ = run(path, journal=journal, run_key="k")
         assert first.exit_code == 1
-        assert first.refused == 3
+        assert first.counts.refused == 3
         assert second.exit_code == 0
-        assert second.refused == 0
+        assert second.counts.refused == 0
         assert sorted(accepted(server).values()) == [1] * len(NUMBERS)
 
 
 def test_a_report_is_joined_by_number_and_foreign_numbers_do_not_count(tmp_path):
     with Journal(tmp_path / "j.sqlite") as journal:
-        run_ = journal.create_run("k", "n", "p", "f", None)
-        with journal.transaction():
-            journal.add_messages(
-                run_,
-                [(f"r{i}", n, "t", "gsm7", 1) for i, n in enumerate(["5321110001", "5321110002"])],
-            )
-        chunk = next(journal.chunks(run_, 10))
-        batch = journal.open_batch(run_, chunk)
-        journal.close_batch(batch, "sent", "1")
+        records = planned_run(
+            journal, [(f"r{i}", n, "t") for i, n in enumerate(["5321110001", "5321110002"])]
+        )
+        batch = records.open_batch(next(records.drafts(10)))
+        records.close_batch(batch, BatchState.SENT, "1")
         # As long as the batch's own numbers: a foreign one, and ours written another way.
-        journal.apply_report(batch, ["905321110001", "5329999999"], [], [])
+        records.apply_report(batch, ["905321110001", "5329999999"], [], [])
         states = dict(query(tmp_path / "j.sqlite", "SELECT number, state FROM messages"))
     assert states == {"5321110001": "delivered", "5321110002": "pending"}
 
@@ -192,13 +189,17 @@ def test_a_bad_export_template_is_found_before_sending(tmp_path, cli_env, sandbo
     assert sandbox.messages() == []
 
 
-def test_an_unwritable_export_is_a_note_and_the_result_stands(tmp_path, monkeypatch, sandbox):
+def test_an_unwritable_export_is_exit_1_and_the_sends_stand(tmp_path, monkeypatch, sandbox):
     use(monkeypatch, sandbox)
     (tmp_path / "results").write_text("a file where a folder should be")
     path = pipeline(tmp_path, report='{export: "results/out.csv", wait: 5s, poll_every: 100ms}')
-    summary, notes = run(path, journal=tmp_path / "j.sqlite")
-    assert summary.exit_code == 0
-    assert any(note.startswith("Could not write the results to") for note in notes.notes)
+    summary, notes = run(path, journal=tmp_path / "j.sqlite", run_key="k")
+    assert summary.exit_code == 1
+    assert summary.outcomes["delivered"] == len(NUMBERS)
+    expected = f"{tmp_path / 'results' / 'out.csv'}: cannot write the results file: a file stands"
+    assert any(note.startswith(expected) for note in notes.notes), notes.notes
+    assert summary.error.startswith(expected)
+    assert "`masgsm-notify check k` writes the file again" in summary.error
 
 
 def test_credentials_failing_after_some_batches_went_is_exit_1(tmp_path, monkeypatch, sandbox):
@@ -265,7 +266,7 @@ def test_the_preflight_retries_reads_that_met_a_503(tmp_path, monkeypatch):
     assert faulted == ["503", "503"]  # both met by the pre-flight's balance read, then retried
     assert summary.exit_code == 0
     assert summary.outcomes["delivered"] == len(NUMBERS)
-    assert summary.plan["balance"] > 0
+    assert summary.plan.checks.balance > 0
 
 
 def test_why_a_batch_did_not_go_is_in_the_report(tmp_path, monkeypatch, scripted_server):
@@ -288,12 +289,10 @@ def test_why_a_batch_did_not_go_is_in_the_report(tmp_path, monkeypatch, scripted
 
 def test_an_empty_report_of_a_partial_batch_does_not_mark_anyone_unsent(tmp_path):
     with Journal(tmp_path / "j.sqlite") as journal:
-        run_ = journal.create_run("k", "n", "p", "f", None)
-        with journal.transaction():
-            journal.add_messages(run_, [("r1", "5321110001", "t", "gsm7", 1)])
-        batch = journal.open_batch(run_, next(journal.chunks(run_, 10)))
-        journal.close_batch(batch, "partial", "1", 3)
-        journal.apply_report(batch, [], [], [])  # an id the provider does not know (yet)
+        records = planned_run(journal, [("r1", "5321110001", "t")])
+        batch = records.open_batch(next(records.drafts(10)))
+        records.close_batch(batch, BatchState.PARTIAL, "1", 3)
+        records.apply_report(batch, [], [], [])  # an id the provider does not know (yet)
         states = dict(query(tmp_path / "j.sqlite", "SELECT number, state FROM messages"))
     assert states == {"5321110001": "pending"}
 
@@ -328,7 +327,7 @@ def test_a_resume_refused_for_credentials_after_sending_is_exit_1(tmp_path, monk
         monkeypatch.setenv("MASGSM_PASSWORD", "wrong")
         with pytest.raises(MasgsmError, match="answer 401") as refused:
             run(path, journal=journal, run_key="k")
-    assert first.refused == 3
+    assert first.counts.refused == 3
     assert refused.value.exit_code == 1
 
 

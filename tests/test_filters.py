@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jinja2.sandbox import SandboxedEnvironment
 
+from masgsm_notify.errors import UnreadableValueError
 from masgsm_notify.filters import (
     DAYS,
     DAYS_SHORT,
@@ -21,12 +22,15 @@ from masgsm_notify.filters import (
     money,
     phone,
     to_ascii,
+    to_float,
+    to_int,
     tr_date,
     tr_lower,
     tr_title,
     tr_upper,
     truncate_sms,
 )
+from masgsm_notify.render import make_environment
 from masgsm_notify.text import Encoding, cost
 
 TURKISH_LETTERS = "abcçdefgğhıijklmnoöprsştuüvyzABCÇDEFGĞHIİJKLMNOÖPRSŞTUÜVYZ"
@@ -151,8 +155,9 @@ def test_case_round_trips_keep_length_and_letters(text: str) -> None:
         ("1234.5", "1.234,50 TL"),
         (" 42 ", "42,00 TL"),
         ("-0.5", "-0,50 TL"),
-        ("1e3", "1.000,00 TL"),
-        ("1_000", "1.000,00 TL"),
+        ("1.234,56", "1.234,56 TL"),  # as a Turkish export writes it (more forms in test_cells)
+        ("12,5", "12,50 TL"),
+        ("₺1.250,50", "1.250,50 TL"),
     ],
 )
 def test_money(value: object, expected: str) -> None:
@@ -183,11 +188,13 @@ def test_money_currency_and_decimals(
 @pytest.mark.parametrize(
     "value",
     [
-        "1.234,56",  # already Turkish-formatted: refused, not guessed at
-        "12,5",
         "1 234",
+        "1.234,56,7",
+        "1e3",  # Python's notation, not a spreadsheet's
+        "1_000",
         "abc",
         "",
+        "  ",
         "nan",
         "Infinity",
         float("nan"),
@@ -222,6 +229,83 @@ def test_money_reads_back_as_the_rounded_amount(value: Decimal) -> None:
     back = Decimal(text.replace(".", "").replace(",", "."))
     assert abs(back - value) <= Decimal("0.005")
     assert back == value.quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+
+
+@pytest.mark.parametrize(
+    ("value", "as_float", "as_int"),
+    [
+        ("1.250,50", 1250.5, 1250),
+        ("733,57", 733.57, 733),
+        ("1,250.50", 1250.5, 1250),
+        ("-12,5", -12.5, -12),  # cut toward zero, as Jinja's int does
+        ("12,9", 12.9, 12),
+        ("₺1.250,50", 1250.5, 1250),
+        ("1.250", 1250.0, 1250),  # tr: a thousands dot
+        ("15", 15.0, 15),
+        (15, 15.0, 15),
+        (2.75, 2.75, 2),
+        (Decimal("3.5"), 3.5, 3),
+    ],
+)
+def test_float_and_int_read_what_money_reads(value: object, as_float: float, as_int: int) -> None:
+    assert to_float(value) == as_float and type(to_float(value)) is float
+    assert to_int(value) == as_int and type(to_int(value)) is int
+
+
+@pytest.mark.parametrize("value", ["", "  ", "abc", "12,5x", None, True, float("nan"), "1e3"])
+@pytest.mark.parametrize("function", [to_float, to_int])
+def test_float_and_int_refuse_what_jinja_turns_into_0(function, value: object) -> None:
+    with pytest.raises(UnreadableValueError) as excinfo:
+        function(value)
+    assert excinfo.value.value is value
+
+
+@pytest.mark.parametrize("function", [to_float, to_int])
+def test_float_and_int_give_the_default_when_asked(function) -> None:
+    assert function("", default=0) == 0
+    assert function("abc", 7) == 7  # Jinja's positional default
+    assert function("", default=None) is None
+    assert function("12,5", default=0) == function("12,5")  # a readable value ignores it
+
+
+def test_int_in_another_base_reads_as_python_does() -> None:
+    assert to_int("ff", base=16) == 255
+    assert to_int("0x1A", base=16) == 26
+    assert to_int("0b101", 0, 2) == 5
+    with pytest.raises(UnreadableValueError, match="'zz' is not a whole number in base 16"):
+        to_int("zz", base=16)
+    assert to_int("zz", default=-1, base=16) == -1
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [("tr", "1.250,00 TL|1250.0|1,25 TL"), ("en", "1,25 TL|1.25|1.250,00 TL")],
+)
+def test_the_environment_locale_decides_the_ambiguous_forms(locale: str, expected: str) -> None:
+    env = make_environment(locale=locale)
+    source = "{{ a|money }}|{{ a|float }}|{{ b|money }}"
+    assert env.from_string(source).render(a="1.250", b="1,250") == expected
+
+
+def test_a_template_may_name_the_locale_of_one_value() -> None:
+    env = make_environment()  # tr
+    rendered = env.from_string("{{ a|money(locale='en') }} {{ a|int(locale='en') }} {{ a|int }}")
+    assert rendered.render(a="1,250") == "1.250,00 TL 1250 1"
+
+
+def test_jinja_float_and_int_are_replaced_in_the_projects_environment() -> None:
+    env = make_environment()
+    assert env.from_string("{{ '1.250,50'|float }}").render() == "1250.5"
+    with pytest.raises(UnreadableValueError, match="float: 'x' is not a number"):
+        env.from_string("{{ 'x'|float }}").render()
+    with pytest.raises(UnreadableValueError, match="int: an empty value"):
+        env.from_string("{{ ''|int > 0 }}").render()
+    assert env.from_string("{{ ''|int(default=0) > 0 }}").render() == "False"
+
+
+def test_an_unknown_locale_is_refused_by_the_environment() -> None:
+    with pytest.raises(ValueError, match="locale 'fr'"):
+        make_environment(locale="fr")
 
 
 # --- Dates -----------------------------------------------------------------------------------
@@ -265,6 +349,11 @@ def test_date_default_format_is_short() -> None:
         "2026-11-25 14:30:00",
         "2026-11-25T14:30:00Z",
         "2026-11-25T14:30:00+03:00",
+        "25.11.2026",
+        "25/11/2026",
+        "25-11-2026 14:30",
+        46351,  # an Excel serial date
+        46351.604166666664,
     ],
 )
 def test_date_inputs(value: object) -> None:
@@ -272,7 +361,14 @@ def test_date_inputs(value: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["2026-11-25T14:30:00", "2026-11-25T14:30:00Z", "2026-11-25T14:30:00+03:00"]
+    "value",
+    [
+        "2026-11-25T14:30:00",
+        "2026-11-25T14:30:00Z",
+        "2026-11-25T14:30:00+03:00",
+        "25.11.2026 14:30",
+        46351.604166666664,
+    ],
 )
 def test_date_times_are_not_converted(value: str) -> None:
     assert tr_date(value, "datetime") == "25.11.2026 14:30"
@@ -346,7 +442,9 @@ def test_date_edge_cases(value: object, format: str, expected: str) -> None:
         "1900-02-29",  # divisible by 100 but not 400
         "2026-13-01",
         "2026-11-31",
-        "25.11.2026",
+        "31.11.2026",
+        "25.11.26",  # which century?
+        "46351",  # a serial date as text: |int|date makes it one
         "yarın",
         "",
         None,
@@ -513,11 +611,14 @@ def test_filters_registry() -> None:
         "tr_lower",
         "tr_title",
         "money",
+        "float",
+        "int",
         "date",
         "ascii",
         "phone",
         "mask_phone",
         "truncate_sms",
+        "fit_sms",
     }
     assert FILTERS["date"] is tr_date
     assert all(callable(func) and func.__doc__ for func in FILTERS.values())
@@ -563,7 +664,14 @@ def test_each_filter_from_jinja(env: SandboxedEnvironment, source: str, expected
 
 
 @pytest.mark.parametrize(
-    "source", ["{{ missing|money }}", "{{ missing|date }}", "{{ missing|tr_upper }}"]
+    "source",
+    [
+        "{{ missing|money }}",
+        "{{ missing|date }}",
+        "{{ missing|tr_upper }}",
+        "{{ missing|float }}",
+        "{{ missing|int(default=0) }}",  # a default is for unreadable values, not missing ones
+    ],
 )
 def test_missing_variable_is_reported_by_name(env: SandboxedEnvironment, source: str) -> None:
     with pytest.raises(jinja2.UndefinedError, match="'missing' is undefined"):

@@ -34,16 +34,18 @@ from conftest import SANDBOX_PASSWORD, SANDBOX_USER, CliResult, run_cli
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
-from pipeline_helpers import assert_no_traceback, offline, query, write
+from pipeline_helpers import assert_no_traceback, offline, planned_run, query, write
 
 from masgsm_notify import phone
 from masgsm_notify.errors import InvalidNumberError, UsageError
 from masgsm_notify.logs import redact
 from masgsm_notify.pipeline import UI, Runner, RunOptions, Summary, load_pipeline
-from masgsm_notify.pipeline.journal import Chunk, Journal
+from masgsm_notify.pipeline.journal import Journal
+from masgsm_notify.pipeline.records import Draft
 from masgsm_notify.pipeline.results import export_csv
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 from masgsm_notify.service import Service
+from masgsm_notify.states import BatchState
 
 SECRET = "Gizli~Şifre-7q"  # the second sandbox's password, distinctive enough to search for
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -111,9 +113,13 @@ class Attempt:
 
 
 def attempt(world: World, pipeline_text: str, files: dict[str, bytes] | None = None) -> Attempt:
-    """Run a pipeline in a fresh folder; check the contract whatever the outcome."""
+    """Run a pipeline in a fresh folder (and state directory); check the contract whatever the
+    outcome."""
     before = world.sent()
-    with tempfile.TemporaryDirectory(prefix="hostile-") as name:
+    with (
+        tempfile.TemporaryDirectory(prefix="hostile-") as name,
+        mock.patch.dict(os.environ, {"MASGSM_STATE_DIR": str(Path(name) / "state")}),
+    ):
         folder = Path(name)
         for relative, data in (files or {}).items():
             (folder / relative).write_bytes(data)
@@ -163,6 +169,7 @@ KNOWN_KEYS = [
     "service",
     "run_key",
     "vars",
+    "locale",
     "templates",
     "recipients",
     "message",
@@ -360,7 +367,7 @@ PINNED: dict[str, tuple[str, dict[str, bytes], str]] = {
     "utf16-named-no-bom": (
         "name: x\nrecipients: {csv: r.csv, encoding: utf-16}\nmessage: {inline: hi}\n",
         {"r.csv": "phone\n05321112201\n".encode("utf-16-le")},
-        r"r\.csv: not valid utf-16 text",
+        r"r\.csv:1: not valid utf-16 text at offset 0",
     ),
     "surrogate-in-template": (
         "name: x\n" + ONE_ROW + "message: {inline: '{{ \"\\ud800\" }}'}\n",
@@ -410,6 +417,11 @@ PINNED: dict[str, tuple[str, dict[str, bytes], str]] = {
         "name: x\n" + ONE_ROW + "message: {inline: hi}\nreport: {fail_if: '10**(10**10) > 0'}\n",
         {},
         r"report\.fail_if failed: '\*\*' would make a number of more than 4096 bits",
+    ),
+    "source-value-false": (
+        "name: x\nrecipients: {inline: false}\nmessage: {inline: hi}\n",
+        {},
+        r"p\.yaml:2:\d+: expected a list of recipients",
     ),
 }
 
@@ -568,7 +580,7 @@ def test_every_number_is_sent_once_or_listed_as_skipped(world: World, raw: list[
         except InvalidNumberError:
             continue
     assert new == expected
-    assert outcome.summary.skipped == len(raw) - len(expected)
+    assert outcome.summary.counts.skipped == len(raw) - len(expected)
 
 
 # -- templates ------------------------------------------------------------------------------------
@@ -806,7 +818,7 @@ def test_the_run_command_exits_0_2_or_3_and_never_raises(
         args += ["--input", str(folder / "in.json")]
         for variable in variables:
             args += ["--var", variable]
-        with mock.patch("masgsm_notify.cli.configure_logging"):
+        with mock.patch("masgsm_notify.logs.configure_logging"):
             result = CliRunner().invoke(main, args, catch_exceptions=True)
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(
         result.exception
@@ -844,24 +856,20 @@ def test_exported_cells_never_start_a_formula(
     with tempfile.TemporaryDirectory(prefix="hostile-export-") as name:
         folder = Path(name)
         with Journal(folder / "j.sqlite") as journal:
-            run = journal.create_run("k", "n", "p.yaml", "f", None)
             numbers = [f"53211122{i:02d}" for i in range(len(messages))]
-            journal.add_messages(
-                run,
-                [
-                    (row, n, text, "gsm7", 1)
-                    for n, (row, text, _) in zip(numbers, messages, strict=True)
-                ],
+            records = planned_run(
+                journal,
+                [(row, n, text) for n, (row, text, _) in zip(numbers, messages, strict=True)],
+                skipped,
             )
-            journal.add_skipped(run, skipped)
             ids = [i for (i,) in journal.db.execute("SELECT id FROM messages ORDER BY id")]
             for message_id, number, (_, text, provider_id) in zip(
                 ids, numbers, messages, strict=True
             ):
-                batch = journal.open_batch(run, Chunk([message_id], [number], [text], 1))
-                journal.close_batch(batch, "sent", provider_id, 1)
+                batch = records.open_batch(Draft([message_id], [number], [text], [1]))
+                records.close_batch(batch, BatchState.SENT, provider_id, 1)
             path = folder / "out" / "results.csv"
-            written = export_csv(journal, run, path)
+            written = export_csv(records, path)
         with path.open(encoding="utf-8-sig", newline="") as file:
             header, *rows = list(csv.reader(file))
     assert written == len(messages) + len(skipped) == len(rows)

@@ -123,8 +123,14 @@ def test_different_inputs_under_the_same_run_key_are_refused(
 
     assert second.returncode == 2, second.output
     assert "Run key 'monday' was already sent from different inputs" in second.stderr
-    assert "use another --run-key" in second.stderr
+    assert "sent ledger keeps every text this run already sent from going" in second.stderr
     assert numbers_sent(sandbox) == {NUMBERS[0]: 1, NUMBERS[1]: 1}
+
+    # Following the advice sends only the new row: the ledger has the others.
+    third = run(pipeline, journal, cli_env, "--run-key", "tuesday", "--json")
+    assert third.returncode == 0, third.output
+    assert numbers_sent(sandbox) == {NUMBERS[0]: 1, NUMBERS[1]: 1, NUMBERS[2]: 1}
+    assert summary_of(third)["already_sent"] == 2
 
 
 # -- a run killed part-way ------------------------------------------------------------------------

@@ -7,6 +7,7 @@ process), once per module; the tests then read the outcomes.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,11 +21,12 @@ from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 
 SECRET = "Sup3r-S3cret"
 ONE = 'recipients: {inline: [{phone: "05321112201", name: Ada}]}\n'
+TURKISH = "name: x\nrecipients:\n  csv: r.csv\n  number: '{{ telefon }}'\n"
 
 
 @dataclass
 class Case:
-    files: dict[str, str]  # path in the case's folder -> content
+    files: dict[str, str | bytes]  # path in the case's folder -> text (dedented) or bytes
     expect: list[str]  # regular expressions the error output must match
     args: list[str] = field(default_factory=list)
     stdin: str | None = None
@@ -43,6 +45,19 @@ CASES: dict[str, Case] = {
     "unknown-top-key": Case(
         {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nrepot: {wait: 1s}\n"},
         [r"p\.yaml:4:\d+: unknown key 'repot'; did you mean 'report'\?"],
+    ),
+    "unknown-top-key-before-a-block": Case(
+        # The key's own line, not the line below where its value starts.
+        {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nrepot:\n  wait: 1s\n"},
+        [r"p\.yaml:4:1: unknown key 'repot'; did you mean 'report'\?"],
+    ),
+    "unknown-key-with-no-value": Case(
+        {"p.yaml": "name: x\n" + ONE + "mesage:\n"},
+        [r"p\.yaml:3:1: unknown key 'mesage'; did you mean 'message'\?"],
+    ),
+    "unknown-nested-key-before-a-block": Case(
+        {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nsend:\n  retrys:\n    - 1\n"},
+        [r"p\.yaml:5:3: send: unknown key 'retrys'; did you mean 'retries'\?"],
     ),
     "wrong-type": Case(
         {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nsend: {batch_size: many}\n"},
@@ -103,7 +118,8 @@ CASES: dict[str, Case] = {
     ),
     "bad-duration": Case(
         {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nreport: {wait: 10 minutes}\n"},
-        [r"p\.yaml:4:16: report: wait: '10 minutes' is not a duration"],
+        # The value is named once, at the end (it was repeated: "'5x' is not ..., got '5x'").
+        [r"p\.yaml:4:16: report: wait: expected a duration \(like 30s, [^']*\), got '10 minutes'$"],
     ),
     "bad-fail-if": Case(
         {"p.yaml": "name: x\n" + ONE + "message: {inline: hi}\nreport: {fail_if: 'failed >'}\n"},
@@ -182,6 +198,88 @@ CASES: dict[str, Case] = {
         },
         [r"people\.jsonl:2: invalid JSON"],
     ),
+    # Turkish exports: amounts, dates, encodings and control characters.
+    "amount-unreadable": Case(
+        {
+            "p.yaml": TURKISH + 'message: {inline: "{{ ad }}: {{ tutar|money }}"}\n',
+            "r.csv": "ad;telefon;tutar\nAyşe;05321112201;1.250,50\nAli;05321112202;12,5x\n",
+        },
+        [
+            r"r\.csv:3: template p\.yaml:5:\d+ \(inline\) line 1: field 'tutar': money: '12,5x' "
+            r"is not a number \(write it like 1\.250,50, 1250,50, 1,250\.50 or 1250\.50"
+        ],
+    ),
+    "amount-empty-float": Case(
+        {
+            "p.yaml": TURKISH + 'message: {inline: "{{ (tutar|float * 2)|money }}"}\n',
+            "r.csv": "ad;telefon;tutar\nAyşe;05321112201;733,57\nAli;05321112202;\n",
+        },
+        [r"r\.csv:3: template .* line 1: field 'tutar': float: an empty value \(''\) where"],
+    ),
+    "amount-empty-when": Case(
+        {
+            "p.yaml": TURKISH.replace("recipients:", "recipients:\n  when: '{{ gun|int > 0 }}'")
+            + "message: {inline: hi}\n",
+            "r.csv": "ad;telefon;gun\nAyşe;05321112201;3\nAli;05321112202;0\nCan;05321112203;\n",
+        },
+        [r"r\.csv:4: template p\.yaml:3:9 \(when\) line 1: field 'gun': int: an empty value"],
+    ),
+    "date-unreadable": Case(
+        {
+            "p.yaml": TURKISH + "message: {inline: \"{{ vade|date('long') }}\"}\n",
+            "r.csv": "ad;telefon;vade\nAyşe;05321112201;25.11.2026\nAli;05321112202;31.11.2026\n",
+        },
+        [r"r\.csv:3: template .* line 1: field 'vade': date: '31\.11\.2026' is not a real date"],
+    ),
+    "locale-unknown": Case(
+        {"p.yaml": "name: x\nlocale: de\n" + ONE + "message: {inline: hi}\n"},
+        [r"p\.yaml:2:9: locale: expected one of tr, en, got 'de'"],
+    ),
+    "csv-mixed-encodings": Case(
+        {
+            "p.yaml": TURKISH + "message: {inline: hi}\n",
+            "r.csv": "ad;telefon;tutar\nAyşe;05321112201;1\n".encode()
+            + "Şükrü;05321112202;2\n".encode("cp1254"),
+        },
+        [
+            r"r\.csv:3: the file mixes encodings: byte 0xDE at offset 37 is not UTF-8, but line "
+            r"2 holds UTF-8 text \('ş'\)\. Was a line pasted from another program\?"
+        ],
+    ),
+    "csv-neither-utf8-nor-cp1254": Case(
+        {
+            "p.yaml": TURKISH + "message: {inline: hi}\n",
+            "r.csv": b"ad;telefon;tutar\nAy\xfee;05321112201;1\nAli\x81;05321112202;2\n",
+        },
+        [r"r\.csv:3: neither UTF-8 nor Windows-1254 \(cp1254\) text at offset 39: byte 0x81"],
+    ),
+    "csv-nul-in-name": Case(
+        {
+            "p.yaml": TURKISH + 'message: {inline: "Sayın {{ ad }}"}\n',
+            "r.csv": b"ad;telefon;tutar\nAy\x00se;05321112201;1\nAli;05321112202;2\n",
+        },
+        # Python 3.11's csv reads the NUL and the text refuses it; 3.10's csv refuses the line.
+        [
+            r"r\.csv:2: ('5321112201': the text holds the control character U\+0000 at "
+            r"character 9|unreadable CSV: line contains NUL)"
+        ],
+    ),
+    "jsonl-control-characters": Case(
+        {
+            "p.yaml": "name: x\nrecipients: {jsonl: r.jsonl}\n"
+            + 'message: {inline: "Sayın {{ ad }}"}\n',
+            "r.jsonl": '{"ad": "Ayşe", "phone": "05321112201"}\n'
+            '{"ad": "A\\u0000li", "phone": "05321112202"}\n'
+            '{"ad": "Can\\u001b[31m", "phone": "05321112203"}\n',
+        },
+        [
+            r"2 invalid recipient\(s\); nothing was sent",
+            r"r\.jsonl:2: '5321112202': the text holds the control character U\+0000 at "
+            r"character 8",
+            r"r\.jsonl:3: '5321112203': the text holds the control character U\+001B at "
+            r"character 10",
+        ],
+    ),
 }
 
 
@@ -202,7 +300,10 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Out
         def run(name: str) -> Outcome:
             case, folder = CASES[name], root / name
             for relative, content in case.files.items():
-                write(folder / relative, content)
+                if isinstance(content, bytes):
+                    (folder / relative).write_bytes(content)
+                else:
+                    write(folder / relative, content)
             env = sandbox_env(servers[name], folder)
             args = ["run", "p.yaml", "--journal", str(folder / "j.sqlite"), *case.args]
             result = run_cli(args, env, input=case.stdin, cwd=folder)
@@ -248,3 +349,19 @@ def test_every_case_ran_against_a_live_sandbox(outcomes: dict[str, Outcome]) -> 
         )
         assert result.returncode == 0, result.output
         assert [m["number"] for m in server.messages()] == ["5321112201"]
+
+
+def test_a_100000_column_header_is_checked_in_linear_time(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The repeated-name check once took 95 s on this header (a count per column)."""
+    names = ["phone", *(f"c{i % 60_000}" for i in range(100_000))]
+    write(tmp_path / "wide.csv", ",".join(names) + "\n" + ",".join(["05321112201"] * 100_001))
+    write(tmp_path / "p.yaml", "name: wide\nrecipients: {csv: wide.csv}\nmessage: {inline: hi}\n")
+    started = time.monotonic()
+    result = run_cli(["run", "p.yaml", "--sandbox"], cli_env, cwd=tmp_path, timeout=60)
+    took = time.monotonic() - started
+    assert result.returncode == 2, result.output
+    # Named by position (a header is the file's content), the first ten, then how many more.
+    assert "wide.csv:1: columns 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and 79,990 more" in result.stderr
+    assert took < 15, took

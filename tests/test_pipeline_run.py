@@ -325,7 +325,7 @@ def test_duplicates_sent_once_and_one_number_two_texts_in_separate_batches(
     ids = {(m["number"], m["text"]): m["id"] for m in messages}
     assert ids[("5321112280", "Kod A")] != ids[("5321112280", "Kod B")]
     summary = summary_of(result)
-    assert summary["duplicates"] == 1 and summary["messages"] == 3
+    assert summary["merged"] == 1 and summary["messages"] == 3
     assert summary["outcomes"]["delivered"] == 4  # every row accounted for, the copy too
     assert summary["batches"] == {"sent": 2}
     copies = query(
@@ -472,7 +472,7 @@ def test_report_counts_a_failing_number_and_fail_if_sets_the_exit_code(
                 f"""
                 name: {name}
                 recipients: {{csv: people.csv}}
-                message: {{inline: "Merhaba {{{{ name }}}}"}}
+                message: {{inline: "Merhaba {{{{ name }}}} ({name})"}}
                 report: {{wait: 5s, poll_every: 100ms, fail_if: "{fail_if}"}}
                 """,
             )
@@ -645,6 +645,7 @@ def test_wrong_password_exits_2_sends_nothing_and_hides_the_password(
         ("demo.yaml", []),
         ("invoice-reminder.yaml", []),
         ("alertmanager.yaml", ["--input", "pipelines/data/alertmanager-webhook.json"]),
+        ("grafana.yaml", ["--input", "pipelines/data/grafana-webhook.json"]),
     ],
 )
 def test_example_pipelines_run_in_the_embedded_sandbox(
@@ -673,7 +674,13 @@ def test_example_pipelines_run_in_the_embedded_sandbox(
         assert not (project / "pipelines" / "results").exists()
         assert "report.export: skipped, this was a --sandbox run." in result.stderr
     if example == "alertmanager.yaml":
-        assert summary["plan"]["preview"][0]["text"].startswith("[ALARM 2] DiskFull db-1")
+        texts = [p["text"] for p in summary["plan"]["preview"]]
+        assert texts[0].startswith("ALARM KRİTİK DiskFull (2): db-1: /var/lib/postgresql %97")
+        assert ". Düzelen: 1 - http://alertmanager.example:9093" in texts[0]  # a warning
+        assert "Düzelen" not in texts[1]  # paged for criticals only
+    if example == "grafana.yaml":
+        texts = sorted(p["text"] for p in summary["plan"]["preview"])
+        assert texts[0].startswith("ALARM Grafana (1): HighCPU api-1 (A=93.2) - http://")
     assert sorted(p.name for p in (REPO / "pipelines").iterdir()) == repo_files
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -16,10 +17,13 @@ from urllib.parse import quote, quote_plus
 
 import apprise
 import pytest
+import requests
 from conftest import CLI, SANDBOX_USER, ScriptedServer, run_cli
 from pipeline_helpers import offline, write
+from serve_helpers import start_serve, wait_for
 
 from masgsm_notify import MasgsmClient, logs
+from masgsm_notify.apprise_plugin import register as register_masgsm
 from masgsm_notify.client import PreparedSend
 from masgsm_notify.errors import (
     BannedTitleError,
@@ -344,6 +348,7 @@ def test_one_password_absent_from_everything_every_command_and_apprise_path_writ
         root.setLevel(logging.DEBUG)
         logging.getLogger("apprise").setLevel(logging.DEBUG)
         try:
+            register_masgsm()  # what `import masgsm_notify.apprise_plugin` does in a program
             for target, expected in ((url, True), (wrong_url, False)):
                 notifier = apprise.Apprise()
                 assert notifier.add(target)
@@ -379,3 +384,126 @@ def test_one_password_absent_from_everything_every_command_and_apprise_path_writ
             form for s in SECRETS for form in spellings(s) if form.encode("utf-8") in raw
         ]
         assert found == [], (where, found, text[:3000])
+
+
+def test_a_password_echoed_json_escaped_is_redacted(
+    scripted_server: ScriptedServer, cli_env: dict[str, str]
+) -> None:
+    """An answer that repeats the password as JSON writes it escaped (`w\\u00f6rd`, `\\/`)."""
+    password = "p/w\u00f6rd~1"
+    echoed = json.dumps(password)[1:-1].replace("/", "\\/")
+    assert echoed == "p\\/w\\u00f6rd~1"
+    body = ('{"code": 7, "message": "unexpected", "pass": "' + echoed + '"}').encode()
+    scripted_server.default = (200, "application/json", body)
+    env = {**cli_env, "MASGSM_PASSWORD": password, "MASGSM_BASE_URL": scripted_server.base_url}
+    result = run_cli(["-vv", "balance"], env)
+    assert result.returncode == 1, result.output
+    assert '"pass": "***"' in result.stderr  # the raw answer is shown, with the password out
+    assert echoed not in result.output and "w\\u00f6rd" not in result.output
+    assert password not in result.output
+
+
+def test_a_password_over_plain_http_to_another_host_is_warned_about_once(
+    sandbox: SandboxServer, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The provider's documented base URL is plain http. Here `masgsm.example` is reached
+    through the sandbox acting as the HTTP proxy, so nothing leaves the machine."""
+    proxy = sandbox.base_url.removesuffix("/MasApiV2")
+    remote = {
+        **cli_env,
+        "MASGSM_BASE_URL": "http://masgsm.example/MasApiV2",
+        **{name: proxy for name in ("http_proxy", "HTTP_PROXY")},
+        **{name: "" for name in ("no_proxy", "NO_PROXY")},
+    }
+    write(
+        tmp_path / "p.yaml",
+        """
+        name: remote
+        recipients: {inline: [{phone: '05321112201'}, {phone: '05321112202'}]}
+        message: {inline: Merhaba}
+        send: {batch_size: 1}
+        report: {wait: 5s, poll_every: 100ms}
+        """,
+    )
+    run = run_cli(["run", "p.yaml", "--journal", "j.sqlite"], remote, cwd=tmp_path)
+    quiet = run_cli(["-q", "balance"], remote)
+    local = run_cli(["balance"], cli_env)
+    secure_env = {**remote, "MASGSM_BASE_URL": "https://masgsm.example/MasApiV2"}
+    secure = run_cli(["balance"], offline(secure_env))
+
+    assert run.returncode == 0, run.output
+    assert len(sandbox.messages()) == 2  # balance, titles, two sends, reports: many requests
+    assert run.stderr.count("over plain http") == 1, run.stderr
+    assert (
+        "The MASGSM password goes to masgsm.example over plain http, readable on the way. Use "
+        "https: a masgsms:// URL, or the base URL https://masgsm.example/MasApiV2"
+    ) in run.stderr
+    assert quiet.returncode == 0 and quiet.stderr == ""  # -q: errors only
+    assert local.returncode == 0 and "plain http" not in local.stderr  # this machine
+    assert secure.returncode == 1 and "plain http" not in secure.stderr  # https: no warning
+
+
+SERVE_TOKEN = "Serve-T0ken~gizli"  # serve's bearer token
+
+
+def test_serve_never_shows_its_token_or_the_password(
+    scripted_server: ScriptedServer, tmp_path: Path
+) -> None:
+    """serve at debug level, with a token file and a password, answering the right token, a
+    wrong one that contains the right one, and none; nothing it prints, logs or stores shows
+    either secret."""
+    logs._SECRETS.add(SERVE_TOKEN)  # what `leaks` looks for; serve registers its own copy
+    config = SandboxConfig(password=SECRET, settle_ms=0)
+    with SandboxServer(config) as server:
+        env = offline(
+            {
+                **{k: v for k, v in os.environ.items() if not k.startswith("MASGSM_")},
+                "MASGSM_USER": SANDBOX_USER,
+                "MASGSM_PASSWORD": SECRET,
+                "MASGSM_TITLE": "MASGSMTEST",
+                "MASGSM_BASE_URL": server.base_url,
+                "MASGSM_STATE_DIR": str(tmp_path / "state"),
+            }
+        )
+        token_file = tmp_path / "token"
+        token_file.write_text(SERVE_TOKEN + "\n")
+        token_file.chmod(0o600)
+        pipeline = write(
+            tmp_path / "p.yaml",
+            """
+            name: p
+            recipients: {inline: [{}], number: "{{ input.to }}"}
+            message: {inline: "{{ input.text }}"}
+            report: {wait: 2s, poll_every: 100ms}
+            """,
+        )
+        log_file = tmp_path / "serve.log"
+        serve = start_serve(
+            ["-vv", str(pipeline), "--token-file", str(token_file)],
+            {**env, "MASGSM_LOG_FILE": str(log_file)},
+            tmp_path,
+        )
+        try:
+            body = {"to": "5321112233", "text": "Şifre sıfırlandı"}
+            assert serve.post("p", body, token=SERVE_TOKEN + "x").status_code == 401
+            assert serve.post("p", body, token="x" + SERVE_TOKEN).status_code == 401
+            assert serve.post("p", body).status_code == 401
+            assert serve.post("p", body, token=SERVE_TOKEN).status_code == 202
+            wait_for(lambda: server.messages(), what="the text")
+            wait_for(lambda: "concluded" in log_file.read_text(), what="the conclusion")
+            metrics = requests.get(f"{serve.url}/metrics", timeout=10).text
+        finally:
+            assert serve.stop() == 0
+    logged = log_file.read_text(encoding="utf-8")
+    assert "DEBUG" in logged and "POST /hooks/p 401" in logged
+    found = {"output": serve.output(), "log": logged, "metrics": metrics}
+    found.update(
+        {
+            p.name: p.read_bytes().decode("latin-1")
+            for p in (tmp_path / "state").rglob("*")
+            if p.is_file()
+        }
+    )
+    for where, text in found.items():
+        assert SERVE_TOKEN not in text and SERVE_TOKEN.split("~")[0] not in text, where
+        assert leaks(text) == [], where

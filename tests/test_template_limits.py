@@ -39,7 +39,7 @@ WHERE = f"{ROW}: template t.j2 line 1: "
 def rendered(
     template: str, limits: TemplateLimits = LIMITS, folder: Path | None = None, **fields
 ) -> str:
-    env = make_environment([folder] if folder else [], limits)
+    env = make_environment([folder] if folder else [], limits=limits)
     return render(compile_text(env, template, "t.j2"), fields, ROW)
 
 
@@ -293,7 +293,7 @@ def test_values_given_to_tests_and_functions_are_measured() -> None:
     def shout(value: object) -> str:
         return str(value).upper()
 
-    env = make_environment([], LIMITS)
+    env = make_environment([], limits=LIMITS)
     env.globals["shout"] = shout
     fits, over = {"l": ["x" * (LIMIT - 4)]}, {"l": ["x" * (LIMIT - 3)]}
     for source, what in [
@@ -689,7 +689,7 @@ def test_a_pipeline_may_allow_more_loop_passes(cli_env: dict[str, str], tmp_path
 APPRISE_CHILD = textwrap.dedent(
     """
     import logging, sys
-    import apprise, masgsm_notify  # importing the package registers masgsm://
+    import apprise, masgsm_notify.apprise_plugin  # importing it registers masgsm://
     with apprise.LogCapture(level=logging.DEBUG) as logs:
         apobj = apprise.Apprise()
         assert apobj.add(sys.argv[1])

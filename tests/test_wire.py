@@ -6,6 +6,7 @@ digits and `-_.` bare, space as `+`, everything else as upper-case `%XX` of its 
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qsl, quote, quote_plus
 
 import pytest
@@ -370,6 +371,13 @@ def test_error_str_shows_the_raw_answer_cut_at_500(raw: str | None, shown: str) 
         ("p=a%7Eb%20c", "a~b c", "p=***"),
         ("p=%2525", "%25", "p=***"),  # the secret is inside its own spelling: longest goes first
         ("p=%25", "%25", "p=***"),
+        ('{"p": "w\\u00f6rd"}', "wörd", '{"p": "***"}'),  # JSON, ensure_ascii
+        ('{"p": "w\\u00F6rd"}', "wörd", '{"p": "***"}'),  # either case of hex
+        ('{"p": "a\\/b"}', "a/b", '{"p": "***"}'),  # PHP's json_encode escapes /
+        ('{"p": "\\u0061\\/\\"q"}', 'a/"q', '{"p": "***"}'),  # every character escaped
+        ('{"p": "\\ud83d\\ude00x"}', "\U0001f600x", '{"p": "***"}'),  # a surrogate pair
+        ('{"p": "w\\u00f6rdx"}', "wörd", '{"p": "***x"}'),
+        ("a\\b", "a\\b", "***"),  # a backslash in the secret itself
         ("nothing here", "PAROLA", "nothing here"),
         ("p=PAROLA", None, "p=PAROLA"),
         ("p=PAROLA", "", "p=PAROLA"),
@@ -400,6 +408,9 @@ def test_redact_leaves_no_spelling_of_the_secret(
         quote(secret, safe=""),
         php_urlencode(secret),
         quote(secret, safe="").replace("~", "%7E"),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        json.dumps(secret)[1:-1].replace("/", "\\/"),
     ]
     spelling = data.draw(st.sampled_from(spellings))
     result = redact(before + spelling + after, secret)

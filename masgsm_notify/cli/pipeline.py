@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import sys
 import time
@@ -12,12 +13,14 @@ from typing import Any
 
 import click
 
-from ..errors import MasgsmError, UsageError
+from ..errors import MasgsmError, RunInterrupted, UsageError
 from ..logs import scrub
 from ..pipeline import (
     UI,
+    PlanReport,
     Runner,
     RunOptions,
+    StopRequest,
     Summary,
     find_journal,
     format_summary,
@@ -25,29 +28,39 @@ from ..pipeline import (
     parse_duration,
     recheck,
 )
+from ..pipeline.summary import set_aside_lines
 from ..plugins import describe_plugins
-from .common import json_option
+from ..window import when
+from .common import json_option, mask_option, output
 
 
 class ClickUI(UI):
-    """Human output on stdout (stderr with --json); progress bars on stderr, on a terminal only."""
+    """Human output on stdout (stderr with --json); progress bars on stderr, on a terminal only;
+    with -q, no notes, no progress, and no plan unless it is a dry run's."""
 
     def __init__(self, as_json: bool):
         self.err = as_json
+        self.quiet = output().quiet
 
     def echo(self, text: str) -> None:
         click.echo(text, err=self.err)
 
     def note(self, text: str) -> None:
-        self.echo(text)
+        if not self.quiet:
+            self.echo(text)
 
-    def plan(self, details: dict[str, Any]) -> None:
-        self.echo(format_plan(details))
+    def warn(self, text: str) -> None:
+        if not self.quiet:
+            click.echo(text, err=True)
+
+    def plan(self, report: PlanReport) -> None:
+        if report.dry_run or not self.quiet:  # a dry run's plan is its result
+            self.echo(format_plan(report))
 
     @contextlib.contextmanager
     def progress(self, label: str, total: int) -> Iterator[Any]:
         """A bar when the total is known, a running count when it is not (rows of a stream)."""
-        if not sys.stderr.isatty():
+        if self.quiet or not sys.stderr.isatty():
             yield lambda n: None
         elif total:
             with click.progressbar(
@@ -82,35 +95,63 @@ class _Counter:
             click.echo(f"\r{self.label}: {self.count:,}", err=True)
 
 
-def format_plan(d: dict[str, Any]) -> str:
+def format_plan(plan: PlanReport, head: str | None = None) -> str:
     """The plan for a person: counts, cost, checks and the first texts."""
-    head = "Dry run (nothing will be sent)" if d["dry_run"] else "Plan"
-    encodings = ", ".join(f"{v} {k}" for k, v in sorted(d["encodings"].items()))
-    segments = ", ".join(f"{v} of {k}" for k, v in sorted(d["segments"].items()))
+    head = head or ("Dry run (nothing will be sent)" if plan.dry_run else "Plan")
+    counts = plan.counts
+    encodings = ", ".join(f"{v:,} {k}" for k, v in sorted(plan.encodings.items()))
+    segments = ", ".join(f"{v:,} of {k}" for k, v in sorted(plan.segments.items()))
     lines = [
-        f"{head}: {d['name']} (run key {d['run_key']})",
-        f"  {d['rows']} row(s) read, {d['filtered']} filtered out by when:, {d['skipped']} "
-        f"skipped as invalid, {d['duplicates']} duplicate(s) merged",
-        f"  {d['messages']} message(s) ({encodings or 'none'}), by segments {segments or '-'}; "
-        f"{d['credits']:,} credit(s) in all",
-        f"  to send now: {d['to_send']} message(s), {d['credits_to_send']:,} credit(s)",
+        f"{head}: {plan.name} (run key {plan.run_key})",
+        f"  {counts.rows:,} row(s) read, {counts.filtered:,} filtered out by when:, "
+        f"{counts.skipped:,} skipped as invalid, {counts.merged:,} duplicate(s) merged"
+        + (f", {counts.already_sent:,} already sent" if counts.already_sent else "")
+        + (f", {counts.opted_out:,} opted out" if counts.opted_out else "")
+        + (f", {counts.no_consent:,} without consent" if counts.no_consent else ""),
+        f"  {counts.messages:,} message(s) ({encodings or 'none'}), by segments "
+        f"{segments or '-'}; {counts.credits:,} credit(s) in all",
+        f"  to send now: {plan.to_send:,} message(s), {plan.credits_to_send:,} credit(s)"
+        + (f"; {counts.held:,} recipient(s) held by --limit" if counts.held else ""),
     ]
-    if d.get("service"):
-        lines.append(f"  service {d['service']}, title {d['title']}")
-    if "balance" in d:
-        lines.append(f"  balance {d['balance']:,} credit(s)")
-    if "titles" in d:
-        lines.append(f"  registered titles: {', '.join(d['titles']) or 'none'}")
-    for key in ("balance_error", "titles_error"):
-        if d.get(key):
-            lines.append(f"  could not check: {d[key]}")
-    lines += [f"  PROBLEM: {p}" for p in d.get("problems", [])]
-    if d["preview"]:
+    if counts.already_sent:
+        lines.append(
+            f"  {counts.already_sent:,} recipient(s) already had the same text within "
+            "send.dedupe (the sent ledger); --resend-duplicates sends them again"
+        )
+    lines += set_aside_lines(counts)
+    if plan.window:
+        lines.append(_window_line(plan))
+    if plan.service:
+        lines.append(f"  service {plan.service}, title {plan.title}")
+    checks = plan.checks
+    if checks is not None:
+        if checks.balance is not None:
+            lines.append(f"  balance {checks.balance:,} credit(s)")
+        if checks.titles is not None:
+            lines.append(f"  registered titles: {', '.join(checks.titles) or 'none'}")
+        lines += [
+            f"  could not check: {error}"
+            for error in (checks.balance_error, checks.titles_error)
+            if error
+        ]
+        lines += [f"  PROBLEM: {p}" for p in checks.problems]
+    if plan.preview:
         lines.append("  first messages:")
-        for p in d["preview"]:
+        for p in plan.preview:
             lines.append(f"    {p['number']} ({p['row']}, {p['segments']} segment(s)):")
             lines += [f"      {line}" for line in p["text"].splitlines()]
     return "\n".join(lines)
+
+
+def _window_line(plan: PlanReport) -> str:
+    window = plan.window or {}
+    named = f"  send window {window['window']} ({window['timezone']})"
+    if window["open"]:
+        return f"{named}: open until {when(dt.datetime.fromisoformat(window['closes_at']))}"
+    closed = f"{named}: CLOSED until {when(dt.datetime.fromisoformat(window['opens_at']))}"
+    if plan.dry_run:
+        closed += " (a real run now sends nothing and exits 4, or waits with --wait-for-window)"
+    return closed
 
 
 def _parse_vars(values: tuple[str, ...]) -> dict[str, str]:
@@ -142,20 +183,23 @@ def _read_input(source: str | None) -> tuple[Any, bytes]:
 
 
 @contextlib.contextmanager
-def _json_errors(as_json: bool) -> Iterator[None]:
+def _json_errors(as_json: bool, **more: Any) -> Iterator[None]:
     """With --json, a failure is a JSON document on stdout too (the paragraph still goes to
-    stderr), so a program reading stdout always gets one document."""
+    stderr), so a program reading stdout always gets one document; `more` adds keys to it."""
     try:
         yield
-    except (MasgsmError, click.ClickException) as error:
+    except (MasgsmError, RunInterrupted, click.ClickException) as error:
         if as_json:
             message = error.format_message() if isinstance(error, click.ClickException) else error
-            document = {"error": scrub(str(message)), "exit_code": error.exit_code}
+            document = {**more, "error": scrub(str(message)), "exit_code": error.exit_code}
             click.echo(json.dumps(document, ensure_ascii=False, indent=2))
         raise
 
 
-def _conclude(summary: Summary, as_json: bool) -> None:
+def _conclude(summary: Summary, as_json: bool, stop: StopRequest | None = None) -> None:
+    if stop is not None and stop.signum is not None and summary.exit_code < 128:
+        summary.exit_code = 128 + stop.signum  # a signal that came while the run was ending
+    resume = summary.resume_command if summary.exit_code == 4 else None
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
     elif summary.dry_run:
@@ -164,6 +208,8 @@ def _conclude(summary: Summary, as_json: bool) -> None:
         click.echo(format_summary(summary))
     if summary.error:
         click.echo(f"Error: {summary.error}", err=True)
+    if resume:
+        click.echo(f"Resume inside the send window with:\n  {resume}", err=True)
     sys.exit(summary.exit_code)
 
 
@@ -172,6 +218,7 @@ def _conclude(summary: Summary, as_json: bool) -> None:
     "pipeline_file", metavar="PIPELINE.yaml", type=click.Path(dir_okay=False, path_type=Path)
 )
 @click.option(
+    "-n",
     "--dry-run",
     is_flag=True,
     help="Render and validate everything, show the cost and checks; send nothing.",
@@ -190,7 +237,9 @@ def _conclude(summary: Summary, as_json: bool) -> None:
 @click.option(
     "--journal",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Journal file (SQLite). Default: PIPELINE.journal.sqlite beside the pipeline.",
+    help="Journal file (SQLite). Default: journals/<pipeline name>.sqlite in the state "
+    "directory (MASGSM_STATE_DIR), or a PIPELINE.journal.sqlite that earlier versions left "
+    "beside the pipeline.",
 )
 @click.option(
     "--var",
@@ -212,12 +261,39 @@ def _conclude(summary: Summary, as_json: bool) -> None:
     "arrive twice).",
 )
 @click.option(
+    "--resend-duplicates",
+    is_flag=True,
+    help="Send texts the sent ledger says these numbers already had within send.dedupe.",
+)
+@click.option(
     "--preview",
     type=click.IntRange(min=0),
     default=3,
     show_default=True,
     help="How many rendered texts the plan shows.",
 )
+@click.option(
+    "--html",
+    "html",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the run's report as one self-contained HTML page (opens offline, "
+    "prints well) when the run ends.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Send only the first N messages that would go, in source order (a test send to "
+    "yourself); the rest are held, and a run of the same run key without --limit sends them.",
+)
+@click.option(
+    "--wait-for-window",
+    is_flag=True,
+    help="Outside the pipeline's send.window, wait for it to open (and past its end, for the "
+    "next one) instead of exiting 4.",
+)
+@mask_option
 @json_option
 def run(
     pipeline_file: Path,
@@ -228,15 +304,32 @@ def run(
     variables: tuple[str, ...],
     input_file: str | None,
     resend_unknown: bool,
+    resend_duplicates: bool,
     preview: int,
+    html: Path | None,
+    limit: int | None,
+    wait_for_window: bool,
+    mask: bool,
     as_json: bool,
 ) -> None:
     """Run a pipeline: plan, check, send in personalised batches, check delivery, summarise.
 
     Exit codes: 0 all sent (and delivered, where checked); 1 runtime failure; 2 bad input,
-    nothing sent; 3 sent, but report.fail_if holds (failures or pending numbers remain).
+    nothing sent; 3 sent, but report.fail_if holds (failures or pending numbers remain);
+    4 the send window is closed: nothing (more) sent now, the printed command resumes;
+    130 / 143 stopped by SIGINT / SIGTERM, after saying what was sent and how to resume.
+
+    \b
+    Examples:
+      masgsm-notify run pipelines/invoice-reminder.yaml -n     # the plan; nothing is sent
+      masgsm-notify run pipelines/demo.yaml --sandbox          # the whole flow, no real SMS
+      masgsm-notify run pipelines/invoice-reminder.yaml --limit 1   # the first text only
+      masgsm-notify run pipelines/invoice-reminder.yaml --var shop=ACME
+      masgsm-notify run pipelines/alertmanager.yaml --input - --json < payload.json
+      masgsm-notify run pipelines/demo.yaml --sandbox --html demo-report.html
     """
-    with _json_errors(as_json):
+    stop = StopRequest(say=lambda text: click.echo(text, err=True))
+    with _json_errors(as_json), stop.watching():
         input_data, input_bytes = _read_input(input_file)
         options = RunOptions(
             dry_run=dry_run,
@@ -246,11 +339,18 @@ def run(
             vars=_parse_vars(variables),
             input=input_data,
             input_bytes=input_bytes,
+            input_name=input_file,
             resend_unknown=resend_unknown,
+            resend_duplicates=resend_duplicates,
             preview=preview,
+            html=html,
+            limit=limit,
+            wait_for_window=wait_for_window,
+            mask=mask,
         )
-        summary = Runner(load_pipeline(pipeline_file), options, ClickUI(as_json)).run()
-    _conclude(summary, as_json)
+        runner = Runner(load_pipeline(pipeline_file), options, ClickUI(as_json), stop)
+        summary = runner.run()
+    _conclude(summary, as_json, stop)
 
 
 @click.command()
@@ -258,7 +358,8 @@ def run(
 @click.option(
     "--journal",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Journal file. Default: the *.journal.sqlite here or one folder down that holds RUN_KEY.",
+    help="Journal file. Default: the journal that holds RUN_KEY among those of the state "
+    "directory (and older *.journal.sqlite files here or one folder down).",
 )
 @click.option(
     "--wait",
@@ -266,22 +367,51 @@ def run(
     metavar="DURATION",
     help="How long to keep polling pending numbers (30s, 10m); default the pipeline's report.wait.",
 )
+@click.option(
+    "--html",
+    "html",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write (or rewrite) the run's report as one self-contained HTML page, with the "
+    "reports as they stand.",
+)
+@mask_option
 @json_option
-def check(run_key: str, journal: Path | None, wait: str | None, as_json: bool) -> None:
-    """Check the delivery reports of a past run again, and summarise it."""
+def check(
+    run_key: str,
+    journal: Path | None,
+    wait: str | None,
+    html: Path | None,
+    mask: bool,
+    as_json: bool,
+) -> None:
+    """Check the delivery reports of a past run again, and summarise it.
+
+    \b
+    Examples:
+      masgsm-notify check invoice-reminder-2026-11-25
+      masgsm-notify check invoice-reminder-2026-11-25 --wait 10m --json
+      masgsm-notify check invoice-reminder-2026-11-25 --wait 0s --html report.html
+    """
     with _json_errors(as_json):
         try:
             seconds = None if wait is None else parse_duration(wait)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--wait") from None
         path = journal or find_journal(run_key, Path.cwd())
-        _conclude(recheck(run_key, path, seconds, ClickUI(as_json)), as_json)
+        _conclude(recheck(run_key, path, seconds, ClickUI(as_json), html, mask), as_json)
 
 
 @click.command()
 @json_option
 def plugins(as_json: bool) -> None:
-    """List the loaded plugins and the hooks each implements."""
+    """List the loaded plugins and the hooks each implements.
+
+    \b
+    Examples:
+      masgsm-notify plugins
+      MASGSM_NOTIFY_NO_PLUGINS=1 masgsm-notify plugins --json   # the built-ins only
+    """
     found = describe_plugins()
     if as_json:
         click.echo(json.dumps(found, indent=2))

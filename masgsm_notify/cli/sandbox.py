@@ -8,6 +8,7 @@ import click
 
 from ..errors import UsageError
 from ..sandbox import FAULTS, FaultPlan, SandboxConfig, SandboxServer
+from .common import output
 
 _DEFAULTS = SandboxConfig()
 
@@ -30,7 +31,13 @@ def _fault_rates(values: tuple[str, ...]) -> dict[str, float]:
 
 @click.group()
 def sandbox() -> None:
-    """A local MASGSM server that behaves like the real one."""
+    """A local MASGSM server that behaves like the real one.
+
+    \b
+    Examples:
+      masgsm-notify sandbox serve --port 8765
+      masgsm-notify sandbox serve --port 8765 --title ACME --balance 500
+    """
 
 
 @sandbox.command()
@@ -123,7 +130,17 @@ def serve(
     stall_ms: int,
     seed: int | None,
 ) -> None:
-    """Serve until stopped. The first line of output is the base URL to point clients at."""
+    """Serve until stopped. The first line of output is the base URL to point clients at.
+
+    The account is user 5300000000, password sandbox; titles MASGSMTEST and SANDBOX are
+    registered unless --title names others (a pipeline's title must be one of them).
+
+    \b
+    Examples:
+      masgsm-notify sandbox serve --port 8765
+      masgsm-notify sandbox serve --port 8765 --title ACME --title MASGSMTEST
+      masgsm-notify sandbox serve --fault 503=0.05 --fault drop_after=0.01 --seed 7
+    """
     config = SandboxConfig(
         user=user,
         password=password,
@@ -142,9 +159,11 @@ def serve(
     except OSError as error:
         raise UsageError(f"The sandbox cannot listen on {host}:{port}: {error.strerror}.") from None
     click.echo(server.base_url)
-    click.echo(
-        f"sandbox account {user}, titles {', '.join(config.titles)}; Ctrl-C stops it.", err=True
-    )
+    if not output().quiet:
+        click.echo(
+            f"sandbox account {user}, titles {', '.join(config.titles)}; Ctrl-C stops it.",
+            err=True,
+        )
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 

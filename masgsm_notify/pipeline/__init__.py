@@ -1,18 +1,21 @@
 """Declarative pipelines: a YAML file says who gets which text; the runner plans, sends, checks."""
 
-from .runner import UI, RunInfo, Runner, RunOptions, default_journal, find_journal, recheck
-from .spec import Pipeline, PipelineError, load_pipeline, parse_duration
-from .summary import Summary, format_summary
+from .context import UI, RunInfo, RunOptions
+from .journals import find_journal
+from .runner import Runner, recheck
+from .spec import Pipeline, load_pipeline, parse_duration
+from .stopping import StopRequest
+from .summary import PlanReport, Summary, format_summary
 
 __all__ = [
     "UI",
     "Pipeline",
-    "PipelineError",
+    "PlanReport",
     "RunInfo",
     "RunOptions",
     "Runner",
+    "StopRequest",
     "Summary",
-    "default_journal",
     "find_journal",
     "format_summary",
     "load_pipeline",

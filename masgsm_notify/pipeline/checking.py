@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..client import DeliveryReport, MasgsmClient
 from ..errors import CredentialsError, MasgsmError
-from .journal import Journal, RunRecord
+from .history import PollLog
+from .records import RunRecords
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,7 @@ FIRST_DELAY = 0.25
 
 
 def check_reports(
-    journal: Journal,
-    run: RunRecord,
+    records: RunRecords,
     client: MasgsmClient,
     *,
     wait: float,
@@ -32,37 +32,44 @@ def check_reports(
     concurrency: int,
     partial_only: bool = False,
     progress: Callable[[int], None] = lambda reports: None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], bool | None] = time.sleep,
 ) -> int:
     """Poll until every accepted message is delivered or failed, or `wait` seconds pass.
 
     `partial_only` polls only batches answered 3 (partial), to learn which numbers never went.
-    `progress` is told how many reports each step read. Returns the number of polling rounds.
+    `progress` is told how many reports each step read. `sleep` waits between rounds; when it
+    returns True (a stop event's `wait`), polling ends. Returns the number of polling rounds.
     """
     deadline = time.monotonic() + wait
     delay = min(FIRST_DELAY, poll_every)
     rounds = 0
+    counts = PollLog(records)  # for the run's page: delivery over time
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="masgsm-report") as pool:
-        while todo := journal.batches_to_check(run, partial_only):
+        while todo := records.batches_to_check(partial_only):
             if rounds:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                sleep(min(delay, remaining))
+                if sleep(min(delay, remaining)):
+                    break
                 delay = min(delay * 2, poll_every)
             rounds += 1
             # A few reports in flight per worker, never all: a report of a large batch is big,
             # and a run of a million recipients has thousands of them.
             window = 4 * concurrency
+            read = 0
             for start in range(0, len(todo), window):
                 part = todo[start : start + window]
                 reports = pool.map(lambda item: _fetch(client, item[1]), part)
                 for (batch_id, _), report in zip(part, reports, strict=True):
                     if report is not None:
-                        journal.apply_report(
+                        read += 1
+                        records.apply_report(
                             batch_id, report.delivered, report.failed, report.pending
                         )
                 progress(len(part))
+            counts.after_round(read)
+    counts.close()
     return rounds
 
 

@@ -3,597 +3,380 @@
 The order is the guarantee: the whole plan is journaled and validated first (nothing sent on bad
 input), the balance and title are checked against the plan's cost second (nothing sent that the
 account cannot pay for), and only then do batches leave. Re-running the same run key resumes from
-the journal instead of planning again, so texts never change between attempts.
+the journal instead of planning again, so texts never change between attempts; the sent ledger
+keeps a text from reaching a number twice across runs, journals and folders.
+
+Each phase lives in its own module; this one only puts them in order.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import hashlib
-import json
-import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 from ..client import MasgsmClient
 from ..errors import (
-    CredentialsError,
-    InsufficientBalanceError,
+    InterruptedRunError,
     MasgsmError,
-    PluginError,
-    TitleError,
-    TransportError,
+    ProviderDownError,
+    RunStoppedError,
+    StorageError,
     UsageError,
 )
-from ..plugins import get_plugin_manager
-from ..render import compile_text, make_environment, render, template_source, template_sources
 from ..service import Service
+from ..states import SENDABLE, SPENT
 from .checking import check_reports
-from .connection import Connection
-from .journal import SENDABLE, Journal, RunRecord
-from .plan import PlanStats, make_source, plan
-from .results import check_notify_templates, export, export_path, notify
-from .sending import Batch, BatchSender, Outcome, SendPlan, send_all
-from .spec import Pipeline, PipelineError, load_pipeline
-from .summary import (
-    DEFAULT_FAIL_IF,
-    SPENT,
-    UNCHECKED_FAIL_IF,
-    Summary,
-    compile_fail_if,
-    evaluate_fail_if,
-    shorten,
-    summarize,
-)
-
-T = TypeVar("T")
-READ_RETRIES = 3
-
-
-@dataclass
-class RunOptions:
-    dry_run: bool = False
-    sandbox: bool = False
-    run_key: str | None = None
-    journal: Path | None = None
-    vars: dict[str, str] = field(default_factory=dict)
-    input: Any = None
-    input_bytes: bytes = b""
-    resend_unknown: bool = False
-    preview: int = 3
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """What hooks see of the run."""
-
-    name: str
-    run_key: str
-    pipeline: Path
-    journal: Path
-    dry_run: bool
-
-
-class UI:
-    """Where the runner reports as it goes; the CLI prints, tests may collect."""
-
-    def plan(self, details: dict[str, Any]) -> None:
-        """The plan, before anything is sent."""
-
-    def note(self, text: str) -> None:
-        """A line of progress news for a person."""
-
-    def progress(self, label: str, total: int) -> contextlib.AbstractContextManager:
-        """A context manager yielding `advance(n)`."""
-        return contextlib.nullcontext(lambda n: None)
-
-
-def default_journal(pipeline: Pipeline) -> Path:
-    """Beside the pipeline: `invoice-reminder.yaml` keeps `invoice-reminder.journal.sqlite`."""
-    return pipeline.path.with_name(pipeline.path.stem + ".journal.sqlite")
+from .compliance import Screen, WindowGate, describe_window, mask_plan, open_screen
+from .context import UI, RunContext, RunInfo, RunOptions
+from .history import AFTER_SENDING, AT_CHECK, PRE_FLIGHT, read_balance, record_balance
+from .identity import account_label, identify
+from .journal import Journal
+from .ledger_guard import LedgerGuard
+from .limits import Pace, SpendingCap, over_budget, paced_batch_size
+from .patience import Patience
+from .planning import make_source, resume_or_plan
+from .preflight import preflight
+from .records import RunRecords
+from .resolver import ServiceResolver
+from .results import Outputs
+from .resume import check_command, explain, resume_command
+from .sending import Batch, BatchSender, Outcome, SendSettings, send_all
+from .spec import Pipeline, load_pipeline
+from .stopping import StopRequest
+from .storage import note_journaled, open_storage
+from .summary import Checks, PlanReport, Summary, summarize
 
 
 class Runner:
-    def __init__(self, pipeline: Pipeline, options: RunOptions, ui: UI | None = None):
-        self.pipeline = pipeline
-        self.options = options
-        self.ui = ui or UI()
-        self.hooks = get_plugin_manager().hook
-        self.env = make_environment(pipeline.template_dirs(), pipeline.limits)
-        self.env.globals.update(
-            vars={**pipeline.vars, **options.vars},
-            input=options.input,
-            now=dt.datetime.now().astimezone(),
-        )
-        self.connection = Connection(pipeline, self.env)
-        self.details: dict[str, Any] = {}
-        self.timings: dict[str, float] = {}
-        report = pipeline.report
-        # Without report checks every accepted number stays pending: that is not a failure.
-        self.fail_if_text = report.fail_if or (
-            DEFAULT_FAIL_IF if report.check else UNCHECKED_FAIL_IF
-        )
-        self.fail_if = compile_fail_if(self.env, self.fail_if_text, report.fail_if_where)
-        # Tried now, while nothing is sent: a mistake in them must not surface after sending.
-        self.export_to = export_path(pipeline, self.env)
-        check_notify_templates(pipeline, self.env)
-
-    # -- the run -------------------------------------------------------------------------------
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        options: RunOptions,
+        ui: UI | None = None,
+        stop: StopRequest | None = None,
+    ):
+        self.context = RunContext(pipeline, options, ui)
+        self.pipeline, self.options, self.ui = pipeline, options, self.context.ui
+        self.resolver = ServiceResolver(pipeline, self.context.env)
+        self.stop = stop or StopRequest()  # a signal's request (see stopping.py)
+        self.patience = Patience(pipeline.send.give_up_after, self.ui.warn)
+        self.outputs = Outputs(self.context)  # tried now, while nothing is sent
+        self.window = WindowGate(self.context)
+        self.plan: PlanReport | None = None
+        self.blocked: MasgsmError | None = None  # what would stop a real run (dry runs go on)
 
     def run(self) -> Summary:
-        with self._service() as service, self._journal() as journal:
-            lang = self.connection.lang(service)
+        context = self.context
+        with (
+            self._service() as service,
+            open_storage(context) as storage,
+            open_screen(context) as screen,
+        ):
+            lang = self.resolver.lang(service)
             source = make_source(self.pipeline, self.options.input)
-            fingerprint = self._fingerprint(source.fingerprint(), service)
-            run_key = self._run_key(fingerprint)
-            if self.options.dry_run:
-                self._note_journaled(run_key)
-            journal.lock()
-            run = self._resume_or_plan(journal, run_key, fingerprint, source, service, lang)
-            info = RunInfo(
-                self.pipeline.name, run_key, self.pipeline.path, journal.path, self.options.dry_run
+            identity = identify(
+                self.pipeline,
+                context.env,
+                run_key=self.options.run_key,
+                input_bytes=self.options.input_bytes,
+                source_bytes=source.fingerprint(),
+                service=service,
+                sandbox=self.options.sandbox,
             )
+            if self.options.dry_run and not self.options.offline:
+                note_journaled(context, identity.run_key)
+            records = resume_or_plan(context, storage, identity, source, lang, screen)
+            records.hold_beyond(self.options.limit)
+            info = RunInfo(
+                self.pipeline.name,
+                identity.run_key,
+                self.pipeline.path,
+                storage.journal.path,
+                self.options.dry_run,
+            )
+            guard = storage.guard(context, identity, records)
             try:
-                return self._run_planned(journal, run, info, service, lang)
+                return self._run_planned(records, info, service, lang, guard, screen)
             except MasgsmError as error:
                 # "Nothing sent" (2) is no longer true once any text of this run went.
-                if error.exit_code == 2 and journal.tally(run).credits(SPENT):
+                if error.exit_code == 2 and records.tally().credits(SPENT):
                     error.exit_code = 1
                 raise
 
     def _run_planned(
-        self, journal: Journal, run: RunRecord, info: RunInfo, service: Service | None, lang: str
+        self,
+        records: RunRecords,
+        info: RunInfo,
+        service: Service | None,
+        lang: str,
+        guard: LedgerGuard,
+        screen: Screen,
     ) -> Summary:
         """Pre-flight, send and check a planned run (or only show it, in a dry run)."""
-        if service is None:
-            self._show_plan(journal, run, None, None)
-            return self._finish(journal, run, info, stop=None)
+        if service is None or self.options.offline:
+            self._show_plan(records, None, service)
+            return self.outputs.finish(records, info, None, self.plan)
         if service.method == "get":
             self.ui.note("Pipelines send with the POST API (type 1); method=get is ignored.")
         with self._client(service) as client:
-            if not self.options.dry_run:
-                self._settle_partial_batches(journal, run, client)
-            self._show_plan(journal, run, client, service)
+            if not self.options.dry_run and records.batches_to_check(partial_only=True):
+                # Before resuming, learn which numbers of an earlier partial send never went,
+                # so this run sends them; the report is the only place that says.
+                self._check(records, client, partial_only=True)
+            self._show_plan(records, client, service)
             if self.options.dry_run:
-                return self._finish(journal, run, info, stop=None)
-            stop = self._send(journal, run, info, client, service.title, lang)
-            self._check(journal, run, client, partial_only=not self.pipeline.report.check)
-            return self._finish(journal, run, info, stop)
+                return self.outputs.finish(records, info, self.blocked, self.plan)
+            stop = self._send(records, info, client, service.title, lang, guard, screen)
+            while self.window.waits_again(stop):  # --wait-for-window, past the window's end
+                stop = self._send(records, info, client, service.title, lang, guard, screen)
+            if self.options.check_later:
+                if stop is not None:
+                    raise stop
+                return summarize(records, journal=str(records.journal.path), dry_run=False)
+            # Neither a person who stopped the run nor a provider that is gone is waited for.
+            if not isinstance(stop, (InterruptedRunError, ProviderDownError)):
+                stopping = threading.Event()
+                with self.stop.graceful(stopping, "no more waiting for delivery reports."):
+                    self._check(
+                        records, client, partial_only=not self.pipeline.report.check, stop=stopping
+                    )
+                stop = stop or self.stop.interrupted(
+                    "while waiting for delivery reports (everything was sent); read them later "
+                    f"with: {check_command(self.context, info)}"
+                )
+            self._balance_for_page(records, client, AFTER_SENDING)
+            return self.outputs.finish(records, info, stop, self.plan)
 
-    def check_again(self, journal: Journal, run: RunRecord, wait: float | None) -> Summary:
-        """Poll a past run's reports once more (for `masgsm-notify check`), then summarise."""
-        info = RunInfo(run.name, run.run_key, self.pipeline.path, journal.path, False)
-        service = self.connection.configured()
-        if run.account != account_of(service):
+    def check_again(
+        self,
+        records: RunRecords,
+        info: RunInfo,
+        wait: float | None,
+        stop: MasgsmError | None = None,
+    ) -> Summary:
+        """Poll a past run's reports once more (for `masgsm-notify check`, and `serve` after a
+        `check_later` run, with what stopped its send), then summarise."""
+        service = self.resolver.configured()
+        if records.run.account != account_label(service):
+            sent_as = records.run.account or "an unknown account"
             raise UsageError(
-                f"Run {run.run_key!r} was sent as {run.account or 'an unknown account'}; the "
-                f"settings here name {account_of(service)}. Its reports can only be read from "
-                "the account that sent it."
+                f"Run {records.run.run_key!r} was sent as {sent_as}; the settings here name "
+                f"{account_label(service)}. Its reports can only be read from the account that "
+                "sent it."
             )
         with self._client(service) as client:
-            self._check(journal, run, client, wait=wait)
-        return self._finish(journal, run, info, stop=None)
+            self._check(records, client, wait=wait)
+            self._balance_for_page(records, client, AT_CHECK)
+        return self.outputs.finish(records, info, stop, None)
+
+    def _balance_for_page(self, records: RunRecords, client: MasgsmClient, moment: str) -> None:
+        """What is left, for the run's page: one more read-only request, made only for it."""
+        if self.options.html:
+            read_balance(records, moment, lambda: self.patience.read(client.balance), self.ui.note)
 
     def _client(self, service: Service) -> MasgsmClient:
         send = self.pipeline.send
         return service.client(pool_size=send.concurrency, timeout=(10.0, send.timeout))
 
-    def _read(self, fetch: Callable[[], T]) -> T:
-        """A read-only request (balance, titles), retried on transport failures: repeating a read
-        is always safe, so it gets at least READ_RETRIES tries whatever send.retries says."""
-        retries = max(self.pipeline.send.retries, READ_RETRIES)
-        delay = 0.5
-        for attempt in range(retries + 1):
-            try:
-                return fetch()
-            except TransportError:
-                if attempt == retries:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 8.0)
-        raise AssertionError("unreachable: the loop returns or raises")
-
     @contextlib.contextmanager
     def _service(self) -> Iterator[Service | None]:
         if self.options.sandbox:
-            with self.connection.sandbox() as service:
+            with self.resolver.sandbox() as service:
                 self.ui.note(f"Sandbox MASGSM at {service.base_url} (no real SMS is sent).")
                 yield service
             return
         try:
-            service = self.connection.configured()
+            service = self.resolver.configured()
         except UsageError:
-            if not self.options.dry_run or not self.connection.credentials_missing():
+            if not self.options.dry_run or not self.resolver.credentials_missing():
                 raise
-            self.ui.note("No MASGSM service configured: the dry run skips balance and title.")
+            if not self.options.offline:
+                self.ui.note("No MASGSM service configured: the dry run skips balance and title.")
             service = None
         yield service
 
-    @contextlib.contextmanager
-    def _journal(self) -> Iterator[Journal]:
-        """The run's journal; a dry run or a sandbox run without --journal gets a throwaway one,
-        so trying a pipeline never marks its messages as sent in the real journal."""
-        if self._throwaway_journal():
-            with (
-                tempfile.TemporaryDirectory(prefix="masgsm-trial-") as folder,
-                Journal(Path(folder) / "trial.journal.sqlite") as journal,
-            ):
-                yield journal
-            return
-        with Journal(self._journal_path(), durable=self.pipeline.send.durable) as journal:
-            yield journal
-
-    def _account(self, service: Service | None) -> str | None:
-        """Who a run sends as, for its identity: user, base URL and title. Every embedded
-        sandbox is the same account, whatever port it listens on this time."""
-        if self.options.sandbox:
-            return "embedded sandbox"
-        return account_of(service) if service else None
-
-    def _throwaway_journal(self) -> bool:
-        return self.options.dry_run or (self.options.sandbox and not self.options.journal)
-
-    def _journal_path(self) -> Path:
-        return self.options.journal or default_journal(self.pipeline)
-
-    def _took(self, phase: str, started: float, items: int = 0) -> str:
-        """Record how long a phase took (for the summary) and say it for a person."""
-        seconds = time.monotonic() - started
-        self.timings[phase] = round(self.timings.get(phase, 0.0) + seconds, 3)
-        rate = f" ({items / seconds:,.0f}/s)" if items and seconds > 0 else ""
-        return f"{seconds:.2f} s{rate}"
-
-    # -- the run key and the plan --------------------------------------------------------------
-
-    def _fingerprint(self, source_bytes: bytes, service: Service | None) -> str:
-        """What makes this run this run: the pipeline, its inputs and templates, and the account
-        it sends through (so a run key never resumes against another account or a sandbox)."""
-        digest = hashlib.sha256(self.pipeline.text.encode())
-        digest.update(json.dumps(self.env.globals["vars"], sort_keys=True, default=str).encode())
-        digest.update(self.options.input_bytes)
-        digest.update(source_bytes)
-        digest.update(f"\0{self._account(service)}".encode())
-        message = self.pipeline.message
-        main = (
-            template_source(self.env, message.template, message.where)
-            if message.template
-            else message.inline or ""
-        )
-        for text in template_sources(self.env, main):
-            digest.update(text.encode())
-        return digest.hexdigest()
-
-    def _run_key(self, fingerprint: str) -> str:
-        if self.options.run_key:
-            return self.options.run_key
-        if self.pipeline.run_key:
-            where = self.pipeline.run_key_where
-            key = render(compile_text(self.env, self.pipeline.run_key, where), {}, where).strip()
-            if not key:
-                raise PipelineError(f"{where}: run_key rendered empty")
-            return key
-        return f"{self.pipeline.name}-{fingerprint[:12]}"
-
-    def _note_journaled(self, run_key: str) -> None:
-        """In a dry run, say what a real run would resume from the journal, if anything."""
-        path = self._journal_path()
-        if not path.is_file():
-            return
-        with Journal(path) as journal:
-            run = journal.find_run(run_key)
-            if run is None or not run.planned_at:
-                return
-            tally = journal.tally(run)
-            self.ui.note(
-                f"Run key {run_key!r} is already in {path}: a real run would resume it and send "
-                f"{tally.messages(SENDABLE)} of its {tally.messages()} message(s), not this plan."
-            )
-
-    def _resume_or_plan(
-        self,
-        journal: Journal,
-        run_key: str,
-        fingerprint: str,
-        source: Any,
-        service: Service | None,
-        lang: str,
-    ) -> RunRecord:
-        existing = journal.find_run(run_key)
-        if existing and existing.planned_at and journal.ever_attempted(existing):
-            if existing.fingerprint != fingerprint:
-                raise UsageError(
-                    f"Run key {run_key!r} was already sent from different inputs (the pipeline, "
-                    "its recipients, templates, --var, --input or the account changed). Its "
-                    "messages stay as they were; to send the new inputs, use another --run-key."
-                )
-            interrupted = journal.settle_interrupted(existing, self.options.resend_unknown)
-            self.ui.note(
-                f"Resuming run {run_key!r} from {journal.path}"
-                + (f"; {interrupted} unknown message(s) will be sent again" if interrupted else "")
-            )
-            return existing
-        if existing:
-            journal.discard_plan(existing)
-        run = journal.create_run(
-            run_key,
-            self.pipeline.name,
-            str(self.pipeline.path.resolve()),  # `check` may run from another folder
-            fingerprint,
-            self._account(service),
-        )
-        started = time.monotonic()
-        try:
-            with self.ui.progress("Planning", 0) as advance:
-                seen = 0
-
-                def progress(rows: int) -> None:
-                    nonlocal seen
-                    advance(rows - seen)
-                    seen = rows
-
-                stats = plan(self.pipeline, source, self.env, journal, run, lang, progress)
-            self._judge_invalid(stats)
-        except BaseException:
-            journal.discard_plan(run)
-            raise
-        journal.finish_plan(run, stats.rows, stats.filtered)
-        self.ui.note(f"Planned {stats.rows} row(s) in {self._took('plan', started)}.")
-        return journal.find_run(run_key) or run
-
-    def _judge_invalid(self, stats: PlanStats) -> None:
-        if not stats.invalid or self.pipeline.send.on_invalid == "skip":
-            return
-        listed = "\n".join(
-            f"  {where}: {shorten(value)}: {reason}"
-            for where, value, reason in stats.invalid_examples
-        )
-        more = stats.invalid - len(stats.invalid_examples)
-        raise UsageError(
-            f"{stats.invalid} invalid recipient(s); nothing was sent. Fix them, or set "
-            f"send.on_invalid: skip to send the rest.\n{listed}"
-            + (f"\n  ... and {more} more" if more > 0 else "")
-        )
-
-    # -- pre-flight and the plan ---------------------------------------------------------------
-
     def _show_plan(
-        self, journal: Journal, run: RunRecord, client: MasgsmClient | None, service: Service | None
+        self, records: RunRecords, client: MasgsmClient | None, service: Service | None
     ) -> None:
-        tally = journal.tally(run)
-        to_send, credits = tally.messages(SENDABLE), tally.credits(SENDABLE)
-        self.details = {
-            "name": run.name,
-            "run_key": run.run_key,
-            "journal": None if self._throwaway_journal() else str(journal.path),
-            "dry_run": self.options.dry_run,
-            "rows": run.rows,
-            "filtered": run.filtered,
-            "skipped": journal.skipped_count(run),
-            "messages": tally.messages(),
-            "duplicates": tally.rows() - tally.messages(),
-            "credits": tally.credits(),
-            "encodings": tally.by_encoding(),
-            "segments": tally.by_segments(),
-            "to_send": to_send,
-            "credits_to_send": credits,
-            "service": service.url(privacy=True) if service else None,
-            "title": service.title if service else None,
-            "preview": [
-                {"row": r, "number": n, "text": t, "segments": s}
-                for r, n, t, s in journal.preview(run, self.options.preview)
-            ],
-        }
-        if client is not None and service is not None and to_send:
-            self.details.update(self._preflight(client, service, credits))
-        self.ui.plan(self.details)
-
-    def _preflight(self, client: MasgsmClient, service: Service, credits: int) -> dict[str, Any]:
-        """Balance and title checks. In a real run a short or unreadable balance, or a title
-        the account does not list, stops the run; a dry run reports them. (A title list that
-        cannot be read is only reported: some accounts lack the older API.)"""
-        found: dict[str, Any] = {}
-        problems: list[MasgsmError] = []
-        try:
-            found["balance"] = self._read(client.balance)
-            if found["balance"] < credits:
-                problems.append(
-                    InsufficientBalanceError(
-                        f"The plan needs {credits:,} credits but the balance is "
-                        f"{found['balance']:,}; nothing was sent. Top up, or send fewer."
-                    )
-                )
-        except CredentialsError:
-            raise
-        except MasgsmError as error:
-            found["balance_error"] = str(error)
-            problems.append(
-                MasgsmError(f"The balance could not be read ({error}); nothing was sent.")
+        """Show the plan; with a client, check the balance and title against it first."""
+        plan = PlanReport.of(
+            records,
+            journal=None if self.context.throwaway else str(records.journal.path),
+            dry_run=self.options.dry_run,
+            preview=self.options.preview,
+        )
+        if service is not None:
+            plan.service = service.url(privacy=True)
+            plan.title = service.title
+        over = over_budget(plan.credits_to_send, self.pipeline.send.max_credits)
+        if over is not None and not self.options.dry_run:
+            raise over  # before asking MASGSM anything
+        plan.window = describe_window(self.pipeline)
+        if self.context.masked:
+            mask_plan(plan)
+        if client is not None and service is not None and plan.to_send:
+            plan.checks, problems = preflight(
+                client, service.title, plan.credits_to_send, self.patience.read
             )
-        try:
-            found["titles"] = self._read(client.titles)
-            if service.title not in found["titles"]:
-                problems.append(
-                    TitleError(
-                        f"The title {service.title!r} is not registered to the account "
-                        f"(registered: {', '.join(found['titles']) or 'none'}); nothing was sent."
-                    )
-                )
-        except CredentialsError:
-            raise
-        except MasgsmError as error:
-            found["titles_error"] = str(error)
-        if problems and not self.options.dry_run:
-            raise problems[0]
-        found["problems"] = [str(p) for p in problems]
-        return found
-
-    # -- sending and checking ------------------------------------------------------------------
-
-    def _settle_partial_batches(
-        self, journal: Journal, run: RunRecord, client: MasgsmClient
-    ) -> None:
-        """Before resuming, learn which numbers of an earlier partial send never went, so this
-        run sends them; the report is the only place that says."""
-        if journal.batches_to_check(run, partial_only=True):
-            self._check(journal, run, client, partial_only=True)
+            if plan.checks.balance is not None:
+                record_balance(records, PRE_FLIGHT, plan.checks.balance)
+            if problems and not self.options.dry_run:
+                raise problems[0]
+            self.blocked = problems[0] if problems else None
+        if over is not None:
+            plan.checks = plan.checks or Checks()
+            plan.checks.problems.append(str(over))
+            self.blocked = self.blocked or over
+        self.plan = plan
+        self.ui.plan(plan)
+        if not plan.to_send:
+            self.ui.note(nothing_to_send(records, self.pipeline))
 
     def _send(
         self,
-        journal: Journal,
-        run: RunRecord,
+        records: RunRecords,
         info: RunInfo,
         client: MasgsmClient,
         title: str | None,
         lang: str,
+        guard: LedgerGuard,
+        screen: Screen,
     ) -> MasgsmError | None:
-        to_send = journal.tally(run).messages(SENDABLE)
+        context = self.context
+        to_send = records.tally().messages(SENDABLE) - records.held().messages
         if not to_send:
-            self.ui.note("Nothing left to send for this run key.")
             return None
+        closed = self.window.hold(screen, records)  # closed: stop, or wait for it to open
+        if closed is not None:
+            return closed
+        to_send = records.tally().messages(SENDABLE) - records.held().messages
+        send = self.pipeline.send
+        resume = resume_command(context, info)
+        self.stop.farewell = "Batches still out count as unknown, as after a crash." + (
+            f" Resume with: {resume}" if resume else ""
+        )
         started = time.monotonic()
         with self.ui.progress("Sending", to_send) as advance:
 
             def after(batch: Batch, outcome: Outcome) -> None:
                 advance(len(batch.numbers))
-                self._hook("after_batch", run=info, batch=batch, outcome=outcome)
+                context.hook("after_batch", run=info, batch=batch, outcome=outcome)
 
-            plan = SendPlan(
-                batch_size=self.pipeline.send.batch_size,
-                concurrency=self.pipeline.send.concurrency,
+            settings = SendSettings(
+                batch_size=paced_batch_size(send.batch_size, send.rate),
+                concurrency=send.concurrency,
                 title=title,
                 lang=lang,
-                before=lambda batch: self._hook("before_batch", run=info, batch=batch),
+                before=lambda batch: context.hook("before_batch", run=info, batch=batch),
                 after=after,
+                pace=Pace(send.rate),
+                cap=SpendingCap(send.max_credits, records.credits_spent()),
+                may_continue=self.window.may_continue,
             )
-            totals = send_all(journal, run, BatchSender(client, self.pipeline.send.retries), plan)
-        partial = f" (and {totals.partial} partial batch(es))" if totals.partial else ""
+            sender = BatchSender(client, send.retries, self.patience)
+            waiting = (
+                "no new batch will leave; waiting for the batches already out to answer "
+                f"(each within send.timeout, {send.timeout:g} s)."
+            )
+            with self.stop.graceful(sender.stopping, waiting):
+                try:
+                    totals = send_all(records, sender, settings, guard)
+                except StorageError as error:
+                    explain(error, records, resume)
+                    raise
+        partial = f" (and {totals.partial:,} partial batch(es))" if totals.partial else ""
         self.ui.note(
-            f"Sent {totals.accepted} message(s){partial} in {totals.batches} batch(es) in "
-            f"{self._took('send', started, totals.accepted)}."
+            f"Sent {totals.accepted:,} message(s){partial} in {totals.batches:,} batch(es) in "
+            f"{context.took('send', started, totals.accepted)}."
         )
-        return totals.stop
+        if totals.already_sent:
+            self.ui.note(
+                f"{totals.already_sent:,} message(s) were not sent: another run sent the same "
+                "text to the same number meanwhile (the sent ledger)."
+            )
+        stop = (
+            self.stop.interrupted(
+                "while sending: no batch left after it, and the batches already out were "
+                "answered and recorded."
+            )
+            or totals.stop
+        )
+        if isinstance(stop, RunStoppedError):
+            explain(stop, records, resume)
+        return stop
 
     def _check(
         self,
-        journal: Journal,
-        run: RunRecord,
+        records: RunRecords,
         client: MasgsmClient,
         partial_only: bool = False,
         wait: float | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         spec = self.pipeline.report
         started = time.monotonic()
         try:
             with self.ui.progress("Reports read", 0) as advance:
                 rounds = check_reports(
-                    journal,
-                    run,
+                    records,
                     client,
                     wait=spec.wait if wait is None else wait,
                     poll_every=spec.poll_every,
                     concurrency=self.pipeline.send.concurrency,
                     partial_only=partial_only,
                     progress=advance,
+                    sleep=stop.wait if stop is not None else time.sleep,
                 )
         except MasgsmError as error:
             self.ui.note(f"The delivery reports could not be read: {error}")
             return
         if rounds:
             self.ui.note(
-                f"Checked delivery reports in {rounds} round(s), {self._took('check', started)}."
+                f"Checked delivery reports in {rounds} round(s), "
+                f"{self.context.took('check', started)}."
             )
 
-    def _finish(
-        self, journal: Journal, run: RunRecord, info: RunInfo, stop: MasgsmError | None
-    ) -> Summary:
-        summary = summarize(journal, run, dry_run=self.options.dry_run)
-        summary.journal = None if self._throwaway_journal() else summary.journal
-        summary.fail_if = self.fail_if_text
-        summary.plan = self.details
-        summary.timings = self.timings
-        if self.options.dry_run:
-            return summary
-        try:
-            summary.failing = evaluate_fail_if(
-                self.fail_if, summary, self.pipeline.report.fail_if_where
-            )
-        except PipelineError as error:  # texts went out: say so, and count the run as failing
-            self.ui.note(str(error))
-            summary.failing = True
-        summary.error = str(stop) if stop else None
-        summary.exit_code = _exit_code(summary, stop)
-        if self.export_to and self.options.sandbox:
-            self.ui.note("report.export: skipped, this was a --sandbox run.")
-        elif self.export_to:
-            export(journal, run, self.export_to, self.ui.note)
-        self._hook("after_report", run=info, summary=summary)
-        if self.pipeline.notify:
-            if self.options.sandbox:
-                self.ui.note("notify: skipped, this was a --sandbox run.")
-            else:
-                notify(self.pipeline, self.env, summary, self.ui.note)
-        return summary
 
-    def _hook(self, name: str, **kwargs: Any) -> None:
-        """Call a plugin hook. A failing `before_batch` stops the run (its batch is not sent);
-        a failing hook after the fact is reported, since what it reports on has happened."""
-        try:
-            getattr(self.hooks, name)(**kwargs)
-        except Exception as error:  # a plugin's failure, whatever it is
-            if name == "before_batch":
-                raise PluginError(
-                    f"A plugin's before_batch hook stopped the run ({type(error).__name__}: "
-                    f"{error}); that batch and the rest were not sent."
-                ) from error
-            self.ui.note(f"A plugin's {name} hook failed: {type(error).__name__}: {error}")
+def nothing_to_send(records: RunRecords, pipeline: Pipeline) -> str:
+    """Why a plan has nothing to send: an empty source reads differently from a finished run."""
+    run, spec = records.run, pipeline.recipients
+    if not run.rows:
+        named = f" ({spec.value})" if isinstance(spec.value, str) and spec.value else ""
+        return f"The recipients source, {spec.source}{named}, has no rows: nothing to send."
+    if run.filtered == run.rows:
+        return f"when: filtered out every row ({run.rows:,}): nothing to send."
+    if records.ever_attempted():
+        return "Nothing left to send for this run key."
+    return "Nothing to send: every row is invalid, merged or already sent (see the counts)."
 
 
-def account_of(service: Service) -> str:
-    return f"{service.user} at {service.base_url}, title {service.title}"
+def recheck(
+    run_key: str,
+    journal_path: Path,
+    wait: float | None,
+    ui: UI,
+    html: Path | None = None,
+    mask: bool = False,
+) -> Summary:
+    """Poll the reports of a past run again and summarise it, as `masgsm-notify check` does.
 
-
-def _exit_code(summary: Summary, stop: MasgsmError | None) -> int:
-    """2 only while nothing of the run was ever sent; refusals and transport failures are 1."""
-    if stop is not None:
-        return 1 if stop.exit_code == 2 and summary.credits_sent else stop.exit_code
-    if summary.refused:
-        return 1
-    return 3 if summary.failing else 0
-
-
-def find_journal(run_key: str, folder: Path) -> Path:
-    """The journal holding `run_key` among `*.journal.sqlite` files in and below `folder`."""
-    candidates = sorted([*folder.glob("*.journal.sqlite"), *folder.glob("*/*.journal.sqlite")])
-    for path in candidates:
-        try:
-            with Journal(path) as journal:
-                if journal.find_run(run_key):
-                    return path
-        except MasgsmError:
-            continue  # another version's journal, or not a journal at all
-    looked = ", ".join(str(p) for p in candidates) or f"no *.journal.sqlite in {folder}"
-    raise UsageError(
-        f"No journal holds run key {run_key!r} (looked at: {looked}); name it with --journal."
-    )
-
-
-def recheck(run_key: str, journal_path: Path, wait: float | None, ui: UI) -> Summary:
-    """Poll the reports of a past run again and summarise it, as `masgsm-notify check` does."""
+    A reader: it needs no writer's lock, so it works while the run (or `serve`) is sending.
+    """
     with Journal(journal_path) as journal:
         run = journal.find_run(run_key)
         if run is None:
             recent = ", ".join(r.run_key for r in journal.latest_runs(5)) or "none"
-            raise UsageError(f"{journal_path}: no run {run_key!r} (recent runs: {recent}).")
-        journal.lock()
+            raise UsageError(f"{journal.path}: no run {run_key!r} (recent runs: {recent}).")
         pipeline_path = Path(run.pipeline)
         if not pipeline_path.is_file():
             raise UsageError(
                 f"The pipeline of run {run_key!r} ({pipeline_path}) is gone; its "
                 "service settings cannot be read."
             )
-        runner = Runner(load_pipeline(pipeline_path), RunOptions(journal=journal_path), ui)
-        return runner.check_again(journal, run, wait)
+        options = RunOptions(journal=journal.path, html=html, mask=mask)
+        runner = Runner(load_pipeline(pipeline_path), options, ui)
+        info = RunInfo(run.name, run.run_key, pipeline_path, journal.path, False)
+        return runner.check_again(RunRecords(journal, run), info, wait)

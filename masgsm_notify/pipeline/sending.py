@@ -1,17 +1,27 @@
 """Sending: type-1 batches from the journal, several requests in flight, each journaled first.
 
-The journal is only touched from the calling thread; worker threads only post. A batch is
-committed as in flight before its request is handed to a worker, and its answer is committed when
-the worker returns. Faults that cannot have reached the provider are retried with backoff inside
-the worker; a fault after the request left makes the batch unknown, never silently re-sent.
+The journal and the ledger are only touched from the calling thread; worker threads only post.
+A batch's pairs are claimed in the sent ledger and the batch is committed as in flight before its
+request is handed to a worker, and its answer is committed when the worker returns. Faults that
+cannot have reached the provider are retried with backoff inside the worker, until the run's
+outage clock gives up on MASGSM (`patience.py`); a fault after the request left makes the batch
+unknown, never silently re-sent.
+
+Sending stops early on an answer that dooms the rest, at the spending cap, when MASGSM has been
+unreachable too long, and when asked to (`BatchSender.stopping`: SIGINT or SIGTERM). Whatever
+stops it, no new batch leaves, the batches already out are waited for and their answers
+recorded, and the rest stays sendable for a resume. An answer that cannot be recorded (a full
+disk) leaves its batch in flight in the journal, which a resume counts as unknown.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import islice
 
 from ..client import MasgsmClient, PreparedSend
 from ..errors import (
@@ -20,10 +30,16 @@ from ..errors import (
     MasgsmError,
     OutcomeUnknownError,
     SafeToRetryError,
+    StorageError,
     TitleError,
     UnexpectedAnswerError,
 )
-from .journal import Chunk, Journal, RunRecord
+from ..retry import retry
+from ..states import BatchState, MessageState
+from .ledger_guard import Claim, LedgerGuard
+from .limits import Pace, SpendingCap
+from .patience import Patience
+from .records import RunRecords
 
 # Answers after which no other batch can succeed: stop sending, keep the rest for a re-run.
 STOPPING_ERRORS = (CredentialsError, TitleError, InsufficientBalanceError)
@@ -43,7 +59,7 @@ class Batch:
 class Outcome:
     """A batch's answer. `state`: sent, partial, rejected (nothing sent) or unknown."""
 
-    state: str
+    state: BatchState
     message_id: str | None = None
     code: int | None = None
     error: str | None = None
@@ -57,12 +73,14 @@ class SendTotals:
     batches: int = 0
     accepted: int = 0  # in batches answered 1 (a partial batch's share is known from its report)
     partial: int = 0  # batches answered 3
+    already_sent: int = 0  # messages another run claimed in the ledger meanwhile
     stop: MasgsmError | None = None
 
 
 @dataclass(frozen=True)
-class SendPlan:
-    """How to send: the batch shape, the sender ID and language, and the hooks around a batch."""
+class SendSettings:
+    """How to send: the batch shape, the sender ID and language, the hooks around a batch, the
+    pace and the spending cap."""
 
     batch_size: int
     concurrency: int
@@ -70,120 +88,213 @@ class SendPlan:
     lang: str
     before: Callable[[Batch], None]
     after: Callable[[Batch, Outcome], None]
+    pace: Pace = field(default_factory=lambda: Pace(None))
+    cap: SpendingCap = field(default_factory=lambda: SpendingCap(None, 0))
+    # Asked before each batch leaves: an error stops the run there (the send window closed).
+    may_continue: Callable[[], MasgsmError | None] = lambda: None
 
 
 class BatchSender:
-    """Posts batches with retries; owns nothing but the client and the stop signal."""
+    """Posts batches with retries; owns the client, the run's patience and the stop signal."""
 
-    def __init__(self, client: MasgsmClient, retries: int, backoff: float = 0.5):
+    def __init__(self, client: MasgsmClient, retries: int, patience: Patience):
         self.client = client
         self.retries = retries
-        self.backoff = backoff
+        self.patience = patience
         self.stopping = threading.Event()
 
     def post(self, prepared: PreparedSend) -> Outcome:
-        delay = self.backoff
-        for attempt in range(self.retries + 1):
-            try:
-                result = self.client.submit(prepared)
-            except SafeToRetryError as error:
-                if attempt == self.retries or self.stopping.wait(delay):
-                    return Outcome("rejected", error=str(error))
-                delay = min(delay * 2, 8.0)
-                continue
-            except (OutcomeUnknownError, UnexpectedAnswerError) as error:
-                # An answer that cannot be read may still mean the send happened.
-                return Outcome("unknown", error=str(error))
-            except MasgsmError as error:
-                stop = error if isinstance(error, STOPPING_ERRORS) else None
-                return Outcome("rejected", code=error.code, error=str(error), stop=stop)
-            state = "partial" if result.partial else "sent"
-            return Outcome(state, result.message_id, result.code)
-        raise AssertionError("unreachable: the loop always returns")
+        outage = self.patience.outage
+        try:
+            result = retry(
+                lambda: outage.attempt(lambda: self.client.submit(prepared), SafeToRetryError),
+                worth_retrying=lambda error: isinstance(error, SafeToRetryError),
+                pauses=islice(outage.pauses(), self.retries),
+                pause=self.stopping.wait,
+                on_retry=self.patience.on_retry,
+            )
+        except SafeToRetryError as error:
+            if outage.over:  # MASGSM is gone: every other worker stops retrying too
+                self.stopping.set()
+                return Outcome(
+                    BatchState.REJECTED, error=str(error), stop=self.patience.given_up(error)
+                )
+            return Outcome(BatchState.REJECTED, error=str(error))
+        except (OutcomeUnknownError, UnexpectedAnswerError) as error:
+            # An answer that cannot be read may still mean the send happened.
+            return Outcome(BatchState.UNKNOWN, error=str(error))
+        except MasgsmError as error:
+            stop = error if isinstance(error, STOPPING_ERRORS) else None
+            return Outcome(BatchState.REJECTED, code=error.code, error=str(error), stop=stop)
+        state = BatchState.PARTIAL if result.partial else BatchState.SENT
+        return Outcome(state, result.message_id, result.code)
 
 
-def send_all(journal: Journal, run: RunRecord, sender: BatchSender, plan: SendPlan) -> SendTotals:
-    """Send every sendable message of the run; stop early on an answer that dooms the rest."""
-    dispatch = _Dispatch(journal, run, sender, plan)
-    with ThreadPoolExecutor(max_workers=plan.concurrency, thread_name_prefix="masgsm-send") as pool:
+def send_all(
+    records: RunRecords, sender: BatchSender, settings: SendSettings, guard: LedgerGuard
+) -> SendTotals:
+    """Send every sendable message of the run, unless something stops it (see the module)."""
+    dispatch = _Dispatch(records, sender, settings, guard)
+    with ThreadPoolExecutor(
+        max_workers=settings.concurrency, thread_name_prefix="masgsm-send"
+    ) as pool:
         try:
             while True:
-                while dispatch.totals.stop is None and len(dispatch.in_flight) < plan.concurrency:
+                while dispatch.may_launch():
                     if not dispatch.launch(pool):
                         break
                 if not dispatch.in_flight:
                     break
-                dispatch.prepare_next()  # encode the next batch while these are out
+                dispatch.prepare_next()  # claim and encode the next batch while these are out
                 done, _ = wait(dispatch.in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     dispatch.settle(future)
-        finally:
+        except BaseException as error:
             sender.stopping.set()
-            for future in list(dispatch.in_flight):
-                dispatch.settle(future, quietly=True)
+            dispatch.wind_down(error)
+            raise
+        dispatch.give_back()
     return dispatch.totals
 
 
 class _Dispatch:
     """The state of one sending pass: the next prepared batch, the batches out, the totals."""
 
-    def __init__(self, journal: Journal, run: RunRecord, sender: BatchSender, plan: SendPlan):
-        self.journal, self.run, self.sender, self.plan = journal, run, sender, plan
-        self.chunks = journal.chunks(run, plan.batch_size)
-        self.ready: tuple[Chunk, PreparedSend] | None = None
-        self.in_flight: dict[Future[Outcome], Batch] = {}
+    def __init__(
+        self, records: RunRecords, sender: BatchSender, settings: SendSettings, guard: LedgerGuard
+    ):
+        self.records, self.sender, self.settings, self.guard = records, sender, settings, guard
+        self.drafts = records.drafts(settings.batch_size)
+        self.ready: tuple[Claim, PreparedSend] | None = None
+        self.in_flight: dict[Future[Outcome], tuple[Batch, Claim]] = {}
+        self.unrecorded: list[tuple[Batch, Outcome]] = []  # answers the journal did not take
         self.totals = SendTotals()
 
+    def may_launch(self) -> bool:
+        return (
+            self.totals.stop is None
+            and not self.sender.stopping.is_set()
+            and len(self.in_flight) < self.settings.concurrency
+        )
+
     def prepare_next(self) -> None:
-        """Read and encode the next chunk, if not done yet; nothing is journaled for it."""
-        if self.ready is None and self.totals.stop is None:
-            chunk = next(self.chunks, None)
-            if chunk is not None:
+        """Claim and encode the next draft, if not done yet; the journal is not touched."""
+        while self.ready is None and self.totals.stop is None and not self.sender.stopping.is_set():
+            draft = next(self.drafts, None)
+            if draft is None:
+                return
+            claim = self.guard.claim(draft)
+            if claim.taken:
+                self.records.set_aside(claim.taken, MessageState.ALREADY_SENT)
+                self.totals.already_sent += len(claim.taken)
+            draft = claim.draft
+            if draft.ids:
                 prepared = self.sender.client.prepare_personalised(
-                    chunk.numbers, chunk.texts, title=self.plan.title, lang=self.plan.lang
+                    draft.numbers, draft.texts, title=self.settings.title, lang=self.settings.lang
                 )
-                self.ready = (chunk, prepared)
+                self.ready = (claim, prepared)
+            else:
+                self.guard.release(claim)
 
     def launch(self, pool: ThreadPoolExecutor) -> bool:
-        """Journal the next batch as in flight and hand it to a worker; False when none is left."""
+        """Journal the next batch as in flight and hand it to a worker, once the spending cap
+        and the pace allow; False when none is left or sending must stop."""
+        stop = self.settings.may_continue()
+        if stop is not None:
+            self.totals.stop = stop
+            return False
         self.prepare_next()
         if self.ready is None:
             return False
-        (chunk, prepared), self.ready = self.ready, None
-        batch = Batch(
-            self.journal.open_batch(self.run, chunk), chunk.numbers, chunk.texts, chunk.credits
-        )
+        claim, prepared = self.ready
+        draft = claim.draft
+        refusal = self.settings.cap.refuse(draft.credits)
+        if refusal is not None:
+            self.totals.stop = refusal
+            return False
+        if not self.settings.pace.wait(len(draft.ids), self.sender.stopping):
+            return False
+        batch = Batch(self.records.open_batch(draft), draft.numbers, draft.texts, draft.credits)
+        self.ready = None  # journaled: from now on its claims are settled, never given back
+        self.settings.cap.take(batch.credits)
         try:
-            self.plan.before(batch)
+            self.settings.before(batch)
         except MasgsmError as error:  # a hook refused: this batch and the rest stay unsent
-            self.journal.close_batch(batch.id, "rejected", error=str(error))
+            self._close(batch, claim, Outcome(BatchState.REJECTED, error=str(error)))
             self.totals.stop = error
             return False
         except BaseException:
-            self.journal.close_batch(batch.id, "rejected", error="stopped before sending")
+            self._close(batch, claim, Outcome(BatchState.REJECTED, error="stopped before sending"))
             raise
-        self.in_flight[pool.submit(self.sender.post, prepared)] = batch
+        self.in_flight[pool.submit(self.sender.post, prepared)] = (batch, claim)
         return True
 
     def settle(self, future: Future[Outcome], quietly: bool = False) -> None:
         """Journal a batch's answer; note an answer that must stop the run."""
-        batch = self.in_flight.pop(future)
+        batch, claim = self.in_flight.pop(future)
         outcome = future.result()
-        self.journal.close_batch(
-            batch.id, outcome.state, outcome.message_id, outcome.code, outcome.error
-        )
+        self._close(batch, claim, outcome)
         if quietly:
             return
         self.totals.batches += 1
-        if outcome.state == "sent":
+        if outcome.state == BatchState.SENT:
             self.totals.accepted += len(batch.numbers)
-        elif outcome.state == "partial":
+        elif outcome.state == BatchState.PARTIAL:
             self.totals.partial += 1
         if self.totals.stop is None:
             if outcome.stop is not None:
                 self.totals.stop = outcome.stop
-            elif outcome.state == "partial":
+            elif outcome.state == BatchState.PARTIAL:
                 self.totals.stop = InsufficientBalanceError(
                     "The balance ran out part-way (answer 3); the rest was not sent.", code=3
                 )
-        self.plan.after(batch, outcome)
+        self.settings.after(batch, outcome)
+
+    def give_back(self) -> None:
+        """Release the ledger claims of a prepared batch that never left."""
+        if self.ready is not None:
+            self.guard.release(self.ready[0])
+            self.ready = None
+
+    def wind_down(self, error: BaseException) -> None:
+        """After `error` stopped the loop: wait for the batches still out and record their
+        answers unless the journal is what failed (another write would fail, or wait, the same
+        way), release what never left, and say in a storage error what could not be recorded."""
+        journal = str(self.records.journal.path)
+        broken = isinstance(error, StorageError) and error.path == journal
+        for future in list(self.in_flight):
+            if broken:
+                batch, _ = self.in_flight.pop(future)
+                self.unrecorded.append((batch, future.result()))
+                continue
+            try:
+                self.settle(future, quietly=True)
+            except StorageError as failure:
+                broken = failure.path == journal
+        with contextlib.suppress(StorageError):
+            self.give_back()
+        if isinstance(error, StorageError) and self.unrecorded:
+            messages = sum(len(batch.numbers) for batch, _ in self.unrecorded)
+            accepted = sum(
+                len(batch.numbers)
+                for batch, outcome in self.unrecorded
+                if outcome.state in (BatchState.SENT, BatchState.PARTIAL)
+            )
+            error.message += (
+                f" MASGSM answered {len(self.unrecorded):,} batch(es) ({messages:,} message(s), "
+                f"{accepted:,} accepted) whose answers could not be written: they stay in flight "
+                "in the journal, and a resume counts them as unknown (never sent again unless "
+                "you pass --resend-unknown)."
+            )
+
+    def _close(self, batch: Batch, claim: Claim, outcome: Outcome) -> None:
+        try:
+            self.records.close_batch(
+                batch.id, outcome.state, outcome.message_id, outcome.code, outcome.error
+            )
+        except StorageError:
+            self.unrecorded.append((batch, outcome))
+            raise
+        if outcome.state == BatchState.REJECTED:
+            self.settings.cap.give_back(batch.credits)
+        self.guard.settle(claim, outcome.state)

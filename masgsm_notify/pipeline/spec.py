@@ -7,21 +7,31 @@ defaults all come from the same table.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import yamlfile
-from ..client import MAX_BATCH
+from ..api import LANGS, MAX_BATCH
+from ..cells import LOCALES
 from ..errors import PipelineError
-from ..plugins import collect
+from ..plugins import collect, get_plugin_manager
 from ..render_limits import TemplateLimits
 from ..sources import Source
 from ..text import DEFAULT_MAX_SEGMENTS
+from ..window import DEFAULT_TIMEZONE, SendWindow, parse_window, zone
 
+# Keys that decide how texts go, how they are checked and who hears of it, not who gets which
+# text: editing them resumes a run (see `identity.py`).
+HOW_NOT_WHAT = frozenset({"description", "send", "report", "notify", "privacy", "limits"})
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_A_DURATION = "a duration (like 30s, 10m, 1h30m, 500ms, 90d)"
+PURPOSES = ("informational", "commercial")
+CONSENT_PLUGIN = "plugin:"
+BUILT_IN_CONSENT = "masgsm_notify.consent"  # the plugin that reads İYS records files
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,14 @@ def _between(low: int, high: int):
     return lambda v: None if low <= v <= high else f"expected a number from {low} to {high}"
 
 
+def _at_least(low: int):
+    return lambda v: None if v >= low else f"expected at least {low}"
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "expected a number above 0"
+
+
 def _one_of(*choices: str):
     return lambda v: None if v in choices else f"expected one of {', '.join(choices)}"
 
@@ -46,11 +64,17 @@ def _duration_check(at_least: float = 0.0):
     def check(value: Any) -> str | None:
         try:
             seconds = parse_duration(value)
-        except ValueError as error:
-            return str(error)
+        except ValueError:
+            return f"expected {_A_DURATION}"  # the caller adds the value
         return None if seconds >= at_least else f"expected at least {at_least:g} s"
 
     return check
+
+
+def _dedupe_check(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return None
+    return _duration_check()(value)
 
 
 def _text_keys(value: Any) -> str | None:
@@ -69,16 +93,27 @@ _SECTIONS: dict[str, dict[str, Key]] = {
     "": {
         "name": Key((str,), required=True),
         "description": Key((str,)),
-        "service": Key((str,)),
+        "service": Key((str, dict)),
         "run_key": Key((str,)),
         "vars": Key((dict,), default={}, check=_text_keys),
+        "locale": Key((str,), default="tr", check=_one_of(*LOCALES)),
         "templates": Key((list,), default=[]),
         "recipients": Key((dict,), required=True),
         "message": Key((dict,), required=True),
         "send": Key((dict,), default={}),
         "report": Key((dict,), default={}),
         "notify": Key((list,), default=[]),
+        "compliance": Key((dict,), default={}),
         "limits": Key((dict,), default={}),
+        "privacy": Key((str,), default="show", check=_one_of("show", "mask")),
+    },
+    "service": {  # the mapping form; the password is never among them
+        "user": Key((str, int)),
+        "title": Key((str,)),
+        "base": Key((str,)),
+        "lang": Key((str,), check=_one_of(*LANGS)),
+        "method": Key((str,), check=_one_of("post", "get")),
+        "password_file": Key((str,)),
     },
     "recipients": {
         "number": Key((str,), default="{{ phone }}"),
@@ -98,6 +133,12 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "retries": Key((int,), default=5, check=_between(0, 20)),
         "durable": Key((bool,), default=False),
         "timeout": Key((str, int, float), default="30s", check=_duration_check(0.1)),
+        "dedupe": Key((str, int, float), check=_dedupe_check),
+        "give_up_after": Key((str, int, float), default="60s", check=_duration_check(0.1)),
+        "max_credits": Key((int,), check=_at_least(1)),
+        "rate": Key((int, float), check=_positive),
+        "window": Key((str,)),
+        "timezone": Key((str,), default=DEFAULT_TIMEZONE),
     },
     "limits": {
         "output_chars": Key(
@@ -114,6 +155,12 @@ _SECTIONS: dict[str, dict[str, Key]] = {
         "poll_every": Key((str, int, float), default="30s", check=_duration_check(0.1)),
         "fail_if": Key((str,)),
         "export": Key((str,)),
+    },
+    "compliance": {
+        "purpose": Key((str,), default="informational", check=_one_of(*PURPOSES)),
+        "optout_text": Key((str,)),
+        "consent": Key((str,)),
+        "honour_optouts": Key((bool,)),
     },
 }
 
@@ -148,6 +195,12 @@ class SendSpec:
     retries: int
     durable: bool
     timeout: float  # seconds to wait for an answer to one request
+    dedupe: float | str | None  # seconds; "off"; None: the default for the kind of run
+    give_up_after: float  # seconds of MASGSM unreachable in a row before the run stops
+    max_credits: int | None  # the most this run key may spend, over all its attempts
+    rate: float | None  # texts per second across batches
+    window: SendWindow | None = None  # the hours texts may go out in; None: any time
+    timezone: str = DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)
@@ -161,12 +214,27 @@ class ReportSpec:
 
 
 @dataclass(frozen=True)
+class ComplianceSpec:
+    """What the law asks of the texts: their purpose, consent, opt-outs (see compliance.py)."""
+
+    purpose: str = "informational"
+    optout_text: str | None = None  # appended to every text that does not end with it
+    consent: str | None = None  # a CSV of İYS records (relative to the pipeline), or plugin:NAME
+    consent_where: str = ""
+    honour_optouts: bool = False
+
+    @property
+    def commercial(self) -> bool:
+        return self.purpose == "commercial"
+
+
+@dataclass(frozen=True)
 class Pipeline:
     path: Path
-    text: str
+    identity: str  # the keys that decide who gets which text, as canonical JSON
     name: str
     description: str | None
-    service: str | None
+    service: str | dict[str, str] | None  # a masgsm:// URL template, or the mapping's settings
     service_where: str
     run_key: str | None
     run_key_where: str
@@ -177,6 +245,9 @@ class Pipeline:
     send: SendSpec
     report: ReportSpec
     notify: list[str] = field(default_factory=list)
+    locale: str = "tr"  # how `1.250` and `1,250` read (see cells)
+    compliance: ComplianceSpec = field(default_factory=ComplianceSpec)
+    privacy: str = "show"  # "mask": numbers are shown masked everywhere but the journal
     limits: TemplateLimits = field(default_factory=TemplateLimits)
 
     @property
@@ -200,7 +271,7 @@ def parse_duration(value: Any) -> float:
     text = str(value).strip().replace(" ", "")
     parts = _DURATION.findall(text)
     if not text or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{value!r} is not a duration (like 30s, 10m, 1h30m, 500ms)")
+        raise ValueError(f"{value!r} is not {_A_DURATION}")
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
@@ -217,7 +288,15 @@ def load_pipeline(path: Path) -> Pipeline:
     recipients = _recipients(data["recipients"], sources)
     message = _message(data["message"])
     send_values = _validate(data.get("send", {}), "send", yamlfile.where(data, "send"))
-    send = SendSpec(**{**send_values, "timeout": parse_duration(send_values["timeout"])})
+    send = SendSpec(
+        **{
+            **send_values,
+            "timeout": parse_duration(send_values["timeout"]),
+            "give_up_after": parse_duration(send_values["give_up_after"]),
+            "dedupe": _dedupe(send_values["dedupe"]),
+            "window": _window(send_values, data.get("send", {})),
+        }
+    )
     report_raw = data.get("report", {})
     report = _validate(report_raw, "report", yamlfile.where(data, "report"))
     notify = _string_list(data.get("notify", []), "notify")
@@ -225,10 +304,12 @@ def load_pipeline(path: Path) -> Pipeline:
     limits = _limits(data.get("limits", {}), yamlfile.where(data, "limits") or shown)
     return Pipeline(
         path=path,
-        text=path.read_text(encoding="utf-8-sig"),
+        identity=json.dumps(
+            {key: value for key, value in data.items() if key not in HOW_NOT_WHAT}, default=str
+        ),
         name=top["name"],
         description=top["description"],
-        service=top["service"],
+        service=_service(top["service"], yamlfile.where(data, "service"), path.parent),
         service_where=yamlfile.where(data, "service") or shown,
         run_key=top["run_key"],
         run_key_where=f"{yamlfile.where(data, 'run_key') or shown} (run_key)",
@@ -246,6 +327,11 @@ def load_pipeline(path: Path) -> Pipeline:
             export=report["export"],
         ),
         notify=notify,
+        locale=top["locale"],
+        compliance=_compliance(
+            data.get("compliance", {}), yamlfile.where(data, "compliance") or shown, path
+        ),
+        privacy=top["privacy"],
         limits=limits,
     )
 
@@ -259,6 +345,88 @@ def _limits(data: Any, where: str) -> TemplateLimits:
             "a render builds at least its text"
         )
     return limits
+
+
+def _window(values: dict[str, Any], data: Any) -> SendWindow | None:
+    """`send.window` in `send.timezone`; a bad one names its place."""
+    try:
+        zone(values["timezone"])
+    except ValueError as error:
+        at = yamlfile.where(data, "timezone")
+        raise PipelineError(f"{at}: send: timezone: {error}") from None
+    if values["window"] is None:
+        return None
+    try:
+        return parse_window(values["window"], values["timezone"])
+    except ValueError as error:
+        raise PipelineError(
+            f"{yamlfile.where(data, 'window')}: send: window {values['window']!r}: {error}"
+        ) from None
+
+
+def _compliance(data: Any, where: str, path: Path) -> ComplianceSpec:
+    """The compliance: section; a commercial pipeline without consent records or an opt-out
+    text is refused here, before anything is read or sent."""
+    values = _validate(data, "compliance", where)
+    commercial = values["purpose"] == "commercial"
+    optout_text = (values["optout_text"] or "").strip() or None
+    consent = (values["consent"] or "").strip() or None
+    needs = {
+        "consent": "İYS consent records (a CSV such as data/iys.csv) or plugin:NAME: commercial "
+        "texts to individuals need their prior consent (Law 6563)",
+        "optout_text": "the free way to refuse further texts that every commercial text carries "
+        '(such as "RET yazıp 4607\'ye gönderin")',
+    }
+    for key, value in (("consent", consent), ("optout_text", optout_text)):
+        if commercial and value is None:
+            raise PipelineError(
+                f"{where}: compliance: purpose is commercial, so compliance.{key} is required: "
+                f"{needs[key]}. Nothing was sent."
+            )
+    consent_where = yamlfile.where(data, "consent") or where
+    if consent is not None:
+        _check_consent(consent, consent_where, path.parent)
+    honour = values["honour_optouts"]
+    return ComplianceSpec(
+        purpose=values["purpose"],
+        optout_text=optout_text,
+        consent=consent,
+        consent_where=consent_where,
+        honour_optouts=commercial if honour is None else honour,
+    )
+
+
+def _check_consent(consent: str, where: str, folder: Path) -> None:
+    """The records file exists, or the plugin named is loaded and answers consent_status."""
+    if consent.startswith(CONSENT_PLUGIN):
+        name = consent[len(CONSENT_PLUGIN) :].strip()
+        answering = consent_plugins()
+        if name not in answering:
+            known = ", ".join(answering) or "none is installed"
+            raise PipelineError(
+                f"{where}: compliance.consent: no loaded plugin named {name!r} answers "
+                f"consent_status (plugins that do: {known}); `masgsm-notify plugins` lists them"
+            )
+    elif not (folder / consent).is_file():
+        raise PipelineError(
+            f"{where}: compliance.consent: the İYS records file {str(folder / consent)!r} was "
+            "not found"
+        )
+
+
+def consent_plugins() -> list[str]:
+    """Names of the installed plugins that answer consent_status (the built-in reader aside)."""
+    hook = get_plugin_manager().hook.consent_status
+    names = (impl.plugin_name for impl in hook.get_hookimpls())
+    return [name for name in names if name != BUILT_IN_CONSENT]
+
+
+def _dedupe(value: Any) -> float | str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return "off"
+    return parse_duration(value)
 
 
 def _validate(
@@ -275,8 +443,9 @@ def _validate(
         if spec is None:
             close = difflib.get_close_matches(str(key), keys, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(keys)}"
+            at = yamlfile.key_where(data, key) or where
             raise PipelineError(f"{at}: {label}unknown key {key!r}{hint}")
-        wrong_bool = isinstance(value, bool) and bool not in spec.types
+        wrong_bool = isinstance(value, bool) and not {bool, object} & set(spec.types)
         if wrong_bool or not isinstance(value, spec.types):
             wanted = " or ".join(_TYPE_NAMES[t] for t in spec.types)
             raise PipelineError(f"{at}: {label}{key} should be {wanted}, got {value!r:.60}")
@@ -299,6 +468,23 @@ _TYPE_NAMES = {
 }
 
 
+def _service(value: Any, where: str, folder: Path) -> str | dict[str, str] | None:
+    """The URL as it is; the mapping checked, with its password_file found from the pipeline's
+    folder."""
+    if not isinstance(value, dict):
+        return value
+    if "password" in value:
+        raise PipelineError(
+            f"{yamlfile.key_where(value, 'password')}: service: the password never goes in a "
+            "pipeline file: set MASGSM_PASSWORD, or name a file that holds it with password_file"
+        )
+    values = _validate(value, "service", where)
+    settings = {key: str(item) for key, item in values.items() if item is not None}
+    if "password_file" in settings:
+        settings["password_file"] = str(folder / Path(settings["password_file"]).expanduser())
+    return settings
+
+
 def _recipients(data: Any, sources: dict[str, type[Source]]) -> RecipientsSpec:
     where = getattr(data, "where", "")
     chosen = [key for key in data if key in sources] if isinstance(data, dict) else []
@@ -311,6 +497,12 @@ def _recipients(data: Any, sources: dict[str, type[Source]]) -> RecipientsSpec:
     extra.update({name: Key((kind,)) for name, kind in source.options.items()})
     values = _validate(data, "recipients", where, extra)
     when = values["when"]
+    if isinstance(when, str) and "{{" not in when and "{%" not in when:
+        raise PipelineError(
+            f"{yamlfile.where(data, 'when') or where}: recipients: when: {when!r:.60} has no "
+            "{{ }}: it is plain text, the same for every row, not a test of the row. Write the "
+            'test inside braces: when: "{{ ' + when.strip() + ' }}"'
+        )
     return RecipientsSpec(
         source=chosen[0],
         value=data[chosen[0]],

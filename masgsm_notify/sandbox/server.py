@@ -10,6 +10,7 @@ check a client's account of what happened against what the server really did.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import random
 import socket
@@ -27,6 +28,26 @@ API_PREFIX = "/MasApiV2"
 FAULTS = ("503", "500", "stall", "drop_before", "drop_after")
 # Faults after which the provider has recorded the send: a client cannot know whether it went.
 RECORDING_FAULTS = frozenset({"500", "stall", "drop_after"})
+# The largest request body read: a full type-1 batch of long Turkish texts is a few MB.
+MAX_BODY = 32 * 1024 * 1024
+
+
+class BadRequest(Exception):
+    """A request the sandbox answers with `status` and a JSON error, not a dropped connection."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _whole_number(query: dict[str, str], name: str, default: int | None) -> int | None:
+    """A query parameter that must be a whole number of 0 or more."""
+    if name not in query:
+        return default
+    text = query[name]
+    if not text.isdigit() or not text.isascii():
+        raise BadRequest(400, f"{name} must be a whole number of 0 or more, not {text!r}")
+    return int(text)
 
 
 @dataclass
@@ -128,16 +149,51 @@ class SandboxHandler(BaseHTTPRequestHandler):
         super().setup()
         # Without this each keep-alive answer waits on the peer's delayed ACK (about 40 ms).
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sandbox.opened(self.connection)
+
+    def finish(self) -> None:
+        self.sandbox.closed(self.connection)
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet by default: the sandbox serves tests and benchmarks."""
 
     def do_GET(self) -> None:
+        try:
+            self._get()
+        except BadRequest as error:
+            self._reply(error.status, {"error": str(error)})
+
+    def do_POST(self) -> None:
+        try:
+            body = self._body()
+        except BadRequest as error:
+            # The body's extent is unknown, so the connection cannot carry another request.
+            self.close_connection = True
+            self._reply(error.status, {"error": str(error)})
+            return
+        self._post(body)
+
+    def _body(self) -> str:
+        """The request body, as far as its Content-Length says (none given: empty), bounded."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            raise BadRequest(411, "send the body with a Content-Length, not chunked")
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if not declared.isdigit() or not declared.isascii():
+            raise BadRequest(400, f"Content-Length must be a whole number, not {declared!r}")
+        length = int(declared)
+        if length > MAX_BODY:
+            raise BadRequest(413, f"the body is over {MAX_BODY:,} bytes")
+        return self.rfile.read(length).decode("utf-8", "replace") if length else ""
+
+    def _get(self) -> None:
         url = urlsplit(self.path)
         if url.path == "/_sandbox/messages":
             query = dict(parse_qsl(url.query))
-            offset, limit = int(query.get("offset", 0)), query.get("limit")
-            self._reply(200, self.sandbox.state.messages(offset, int(limit) if limit else None))
+            offset = _whole_number(query, "offset", 0) or 0
+            self._reply(
+                200, self.sandbox.state.messages(offset, _whole_number(query, "limit", None))
+            )
         elif url.path == "/_sandbox/state":
             self._reply(200, {**self.sandbox.state.summary(), "faults": self.sandbox.fault_log})
         elif url.path == f"{API_PREFIX}/api_get.php":
@@ -145,9 +201,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         else:
             self._reply(404, {"error": f"no such path {url.path}"})
 
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+    def _post(self, body: str) -> None:
         path = urlsplit(self.path).path
         if path == "/_sandbox/reset":
             self.sandbox.reset()
@@ -172,6 +226,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         sandbox = self.sandbox
         if sandbox.latency_ms:
             time.sleep(sandbox.latency_ms / 1000)
+        if sandbox.stopping.is_set():  # stopped meanwhile: a provider that is gone does nothing
+            self._drop()
+            return
         plan = sandbox.faults
         fault = plan.draw() if plan and (plan.scope == "all" or _is_send(path, fields)) else None
         if fault:
@@ -200,15 +257,17 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _drop(self) -> None:
         self.close_connection = True
-        self.connection.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):  # stop() may have shut it already
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def _reply(self, status: int, payload: Any) -> None:
         is_text = isinstance(payload, str)
         data = (payload if is_text else json.dumps(payload, ensure_ascii=False)).encode()
         kind = "text/html; charset=UTF-8" if is_text else "application/json"
+        closing = "Connection: close\r\n" if self.close_connection else ""
         head = (
             f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
-            f"Content-Type: {kind}\r\nContent-Length: {len(data)}\r\n\r\n"
+            f"Content-Type: {kind}\r\nContent-Length: {len(data)}\r\n{closing}\r\n"
         ).encode()
         try:
             self.wfile.write(head + data)
@@ -232,7 +291,9 @@ class SandboxServer:
     """A local MASGSM on 127.0.0.1: start it, point a client at `base_url`, inspect, stop.
 
     Use as a context manager in tests (`with SandboxServer() as sandbox:`), or call
-    `serve_forever()` in the foreground as `masgsm-notify sandbox serve` does.
+    `serve_forever()` in the foreground as `masgsm-notify sandbox serve` does. `stop()` closes
+    every connection, as a provider that goes down would; a server started on the same `port`
+    with the stopped one's `state` is that provider coming back.
     """
 
     def __init__(
@@ -243,13 +304,16 @@ class SandboxServer:
         port: int = 0,
         latency_ms: int = 0,
         faults: FaultPlan | None = None,
+        state: SandboxState | None = None,
     ):
-        self.state = SandboxState(config)
+        self.state = state or SandboxState(config)
         self.latency_ms = latency_ms
         self.faults = faults
         self.fault_log: list[dict[str, Any]] = []
         self._fault_lock = threading.Lock()
         self.stopping = threading.Event()
+        self._connections: set[socket.socket] = set()  # open client connections, for stop()
+        self._connections_lock = threading.Lock()
         self._httpd = _HTTPServer((host, port), SandboxHandler)
         self._httpd.sandbox = self
         self._thread: threading.Thread | None = None
@@ -270,6 +334,14 @@ class SandboxServer:
                     "at": time.time(),
                 }
             )
+
+    def opened(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.add(connection)
+
+    def closed(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(connection)
 
     def reset(self) -> None:
         """Clear messages and fault history; restore the configured accounts and balance."""
@@ -297,6 +369,11 @@ class SandboxServer:
         self.stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
+        with self._connections_lock:
+            open_now = list(self._connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         if self._thread:
             self._thread.join(timeout=5)
 

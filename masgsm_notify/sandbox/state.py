@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import text as sms_text
+from .store import MessageStore
 
 NUMBER_FORMAT = re.compile(r"5\d{9}")
 
@@ -56,14 +57,6 @@ class Account:
     profile: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class SentMessage:
-    """One accepted send: its numbers (in order) and when it was accepted."""
-
-    numbers: list[str]
-    accepted_at: float
-
-
 class Answer(Exception):
     """Stops handling a request with an answer code."""
 
@@ -86,27 +79,27 @@ class SandboxState:
             self.accounts = {
                 c.user: Account(c.password, c.balance, set(c.titles), set(c.banned_titles))
             }
-            self.records: list[tuple[str, str, str, str, int]] = []
-            self.sends: dict[str, SentMessage] = {}
-            self.next_id = 100001
+            self.store = MessageStore()
+            # Wall-clock times (time.time()) of the first API request and the first accepted
+            # send, for a benchmark asking how soon a run starts talking.
+            self.first_request_at: float | None = None
+            self.first_send_at: float | None = None
 
     # -- inspection ----------------------------------------------------------------------------
 
     def messages(self, offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         """Accepted (number, text) pairs, oldest first, as the inspection endpoint lists them."""
         with self.lock:
-            chosen = self.records[offset : None if limit is None else offset + limit]
-        return [
-            {"id": i, "number": n, "text": t, "title": ti, "segments": s}
-            for i, n, t, ti, s in chosen
-        ]
+            return self.store.listed(offset, limit)
 
     def summary(self) -> dict[str, Any]:
         with self.lock:
             return {
-                "messages": len(self.records),
-                "sends": len(self.sends),
+                "messages": len(self.store),
+                "sends": self.store.sends(),
                 "balances": {user: a.balance for user, a in self.accounts.items()},
+                "first_request_at": self.first_request_at,
+                "first_send_at": self.first_send_at,
             }
 
     # -- the V2 API ------------------------------------------------------------------------------
@@ -142,6 +135,8 @@ class SandboxState:
             return self._code(answer.code)
 
     def _login(self, user: Any, password: Any) -> Account:
+        if self.first_request_at is None:
+            self.first_request_at = time.time()
         if not user or not password:
             raise Answer(400)
         account = self.accounts.get(str(user))
@@ -172,14 +167,15 @@ class SandboxState:
             if affordable == 0:
                 raise Answer(2)
             account.balance -= spent
-            message_id = str(self.next_id)
-            self.next_id += 1
-            accepted = numbers[:affordable]
-            self.records.extend(
-                (message_id, number, body, title, segments)
-                for number, body, segments in zip(accepted, delivered, costs, strict=False)
+            if self.first_send_at is None:
+                self.first_send_at = time.time()
+            message_id = self.store.add(
+                title,
+                numbers[:affordable],
+                delivered[:affordable],
+                costs[:affordable],
+                time.monotonic(),
             )
-            self.sends[message_id] = SentMessage(accepted, time.monotonic())
         code = 1 if affordable == len(numbers) else 3
         return _json({"code": code, "message": ANSWER_TEXT[code], "id": message_id})
 
@@ -190,14 +186,15 @@ class SandboxState:
     def delivery(self, message_id: str) -> tuple[list[str], list[str], list[str]]:
         """(delivered, failed, pending) numbers of one send, as of now."""
         with self.lock:
-            sent = self.sends.get(str(message_id))
+            sent = self.store.send(str(message_id))
         if sent is None:
             return [], [], []
-        if (time.monotonic() - sent.accepted_at) * 1000 < self.config.settle_ms:
-            return [], [], list(sent.numbers)
-        failed = [n for n in sent.numbers if n.endswith(self.config.fail_suffixes)]
+        numbers, accepted_at = sent
+        if (time.monotonic() - accepted_at) * 1000 < self.config.settle_ms:
+            return [], [], numbers
+        failed = [n for n in numbers if n.endswith(self.config.fail_suffixes)]
         failed_set = set(failed)
-        return [n for n in sent.numbers if n not in failed_set], failed, []
+        return [n for n in numbers if n not in failed_set], failed, []
 
     def _register(self, account: Account, form: Any) -> str:
         if not account.reseller:

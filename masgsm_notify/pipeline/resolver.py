@@ -1,4 +1,5 @@
-"""Which MASGSM a run talks to: the pipeline's `service:` URL, the environment, or a sandbox.
+"""Which MASGSM a run talks to: the pipeline's `service:` (a URL, or a mapping of settings), the
+settings `config.resolve` finds, or a sandbox.
 
 The service URL is a template (`masgsm://{{ env.MASGSM_USER }}:{{ env.MASGSM_PASSWORD }}@ACME`),
 so reading it needs the secrets. Some questions do not: which title and language it names, for a
@@ -17,13 +18,13 @@ from typing import Any
 from ..errors import MasgsmError, UsageError
 from ..render import RenderError, compile_text, render
 from ..sandbox import SandboxConfig, SandboxServer
-from ..service import Service
+from ..service import Service, credentials_missing
 from .spec import Pipeline
 
 SANDBOX_TITLE = "MASGSMTEST"
 
 
-class Connection:
+class ServiceResolver:
     """Resolves the service of one pipeline, in the environment `env` renders templates in."""
 
     def __init__(self, pipeline: Pipeline, env: Any):
@@ -31,9 +32,10 @@ class Connection:
         self.env = env
 
     def configured(self) -> Service:
-        """The real service: the URL with the real environment, or MASGSM_*; title required."""
+        """The real service: the URL with the real environment, else the settings; title
+        required."""
         spec = self.pipeline
-        if spec.service:
+        if isinstance(spec.service, str) and spec.service:
             try:
                 service = Service.from_url(self._url(os.environ))
             except RenderError:
@@ -41,21 +43,26 @@ class Connection:
             except UsageError as error:
                 raise UsageError(f"{spec.service_where}: service: {error}") from None
         else:
-            service = Service.from_env()
+            service = Service.from_settings(spec.service, where=spec.service_where)
         if spec.message.title:
             service = dataclasses.replace(service, title=spec.message.title)
         if not service.title:
             raise UsageError(
-                f"{spec.path}: no title (sender ID): put it in the service URL "
-                "(masgsm://USER:PASS@TITLE), message.title, or MASGSM_TITLE."
+                f"{spec.path}: no title (sender ID): put it in service: (title: ACME, or "
+                "masgsm://USER:PASS@TITLE), message.title, MASGSM_TITLE, or the config file."
             )
         return service
 
     def without_secrets(self) -> Service | None:
         """The service URL read with stand-ins for the environment: its title, language, base.
 
-        None when there is no URL, or it cannot be read even so.
+        None when there is no URL, or it cannot be read even so. A mapping is read the same way.
         """
+        if isinstance(self.pipeline.service, dict):
+            try:
+                return Service.from_settings(self.pipeline.service, stand_ins=True)
+            except MasgsmError:
+                return None
         if not self.pipeline.service:
             return None
         try:
@@ -70,8 +77,8 @@ class Connection:
 
         A dry run may go on without them; a service URL that is wrong in itself stays an error.
         """
-        if not self.pipeline.service:
-            return not (os.environ.get("MASGSM_USER") and os.environ.get("MASGSM_PASSWORD"))
+        if not isinstance(self.pipeline.service, str) or not self.pipeline.service:
+            return credentials_missing(self.pipeline.service)
         try:
             self._url(os.environ)
         except RenderError:  # a variable the URL needs is not set
