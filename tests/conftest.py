@@ -74,6 +74,12 @@ class CliResult:
         return self.stdout + self.stderr
 
 
+def checked_verify() -> str | bool:
+    """A checking session's `verify`, by requests' own rule: the CA bundle the environment names
+    (REQUESTS_CA_BUNDLE, then CURL_CA_BUNDLE), else True (certifi's)."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+
+
 def sandbox_env(server: SandboxServer, folder: Path) -> dict[str, str]:
     """Environment for CLI subprocesses pointed at `server`, with no MASGSM_* inherited."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MASGSM_")}

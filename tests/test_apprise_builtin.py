@@ -13,7 +13,7 @@ from apprise_upstream import BUILTIN, BUILTIN_TESTS, REPO
 from hypothesis import given
 from hypothesis import strategies as st
 
-from masgsm_notify import apprise_builtin, client, errors, wire
+from masgsm_notify import api, apprise_builtin, errors, wire
 from masgsm_notify import text as sms_text
 
 RUFF = Path(sys.executable).with_name("ruff")
@@ -71,9 +71,9 @@ def test_its_form_encoding_is_wire_pys_http_build_query(fields: dict[str, str]) 
 
 
 def test_its_constants_and_answer_codes_are_the_clients() -> None:
-    assert apprise_builtin.MASGSM_HTTP_URL == client.DEFAULT_BASE_URL
-    assert apprise_builtin.MASGSM_MAX_BATCH == client.MAX_BATCH
-    assert apprise_builtin.MASGSM_LANGS == client.LANGS
+    assert apprise_builtin.MASGSM_HTTP_URL == api.DEFAULT_BASE_URL
+    assert apprise_builtin.MASGSM_MAX_BATCH == api.MAX_BATCH
+    assert apprise_builtin.MASGSM_LANGS == api.LANGS
     assert set(apprise_builtin.MASGSM_ANSWERS) == errors.ERROR_CODES | {1, 3}
 
 

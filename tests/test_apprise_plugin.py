@@ -11,6 +11,7 @@ from urllib.parse import quote
 import apprise
 import pytest
 from apprise.manager_plugins import NotificationManager
+from conftest import checked_verify
 
 import masgsm_notify
 from masgsm_notify.apprise_plugin import NotifyMasGSM
@@ -553,7 +554,7 @@ def test_verify_no_reaches_the_client(sandbox: SandboxServer) -> None:
         masgsm_url(sandbox.base_url, "SANDBOX/5321112233?verify=no")
     )
     with checked.client() as masgsm:
-        assert masgsm.session.verify is True
+        assert masgsm.session.verify == checked_verify()
         assert masgsm.timeout == checked.request_timeout
     with unchecked.client() as masgsm:
         assert masgsm.session.verify is False

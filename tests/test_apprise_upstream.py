@@ -132,9 +132,12 @@ def passed(result: CliResult) -> int:
 # -- Apprise with the file as a built-in ------------------------------------------------------
 
 
-def test_the_scratch_environment_is_stock_apprise(stock_apprise: Path, env: dict[str, str]) -> None:
+def test_the_scratch_environment_is_stock_apprise(
+    stock_apprise: Path, env: dict[str, str], tmp_path: Path
+) -> None:
     python = str(stock_apprise / "bin" / "python")
-    assert run([python, "-c", "import masgsm_notify"], env).returncode == 1
+    found = "import importlib.util; print(importlib.util.find_spec('masgsm_notify'))"
+    assert run([python, "-c", found], env, cwd=tmp_path).stdout == "None\n"
     shown = run([python, "-c", "import apprise; print(apprise.__version__)"], env)
     assert shown.stdout.strip() == APPRISE_VERSION
     assert "MASGSM" not in apprise(stock_apprise, ["--details"], env).stdout

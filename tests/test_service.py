@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from urllib.parse import quote
 
 import pytest
 import requests
+from conftest import checked_verify
 
 from masgsm_notify.client import DEFAULT_BASE_URL
 from masgsm_notify.errors import MissingCredentialsError, UsageError
@@ -136,9 +136,7 @@ def test_client_checks_certificates_unless_told_not_to(sandbox: SandboxServer) -
         f"masgsm://5300000000:sandbox@MASGSMTEST/?base={quote(sandbox.base_url, safe='')}"
     )
     with service.client() as checked, service.client(verify=False) as unchecked:
-        # requests' own rule: checked against the environment's CA bundle when one is named.
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        assert checked.session.verify == (bundle or True)
+        assert checked.session.verify == checked_verify()
         assert unchecked.session.verify is False
         assert unchecked.balance() == 1_000_000
         assert (unchecked.title, unchecked.base_url) == ("MASGSMTEST", sandbox.base_url)
