@@ -12,7 +12,6 @@ import importlib
 from pathlib import Path
 
 import click
-from click.utils import make_default_short_help
 
 from .. import __version__, config
 from ..errors import MasgsmError, RunInterrupted
@@ -102,7 +101,10 @@ class MasgsmGroup(click.Group):
         """The command list of `--help`, from the table: no command module is imported."""
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(map(len, names))
-        rows = [(name, make_default_short_help(COMMANDS[name][1], limit)) for name in names]
+        rows = [
+            (name, click.Command(name, help=COMMANDS[name][1]).get_short_help_str(limit))
+            for name in names
+        ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

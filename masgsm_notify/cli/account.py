@@ -239,13 +239,12 @@ def register(
       printf '%s\\n' "$MEMBER_PASSWORD" | masgsm-notify register --username bayi-ali ...
     """
     email, member_phone = _member_details(username, fullname, email, member_phone)
-    stdin = click.get_text_stream("stdin")
-    if stdin.isatty():
+    if sys.stdin.isatty():
         password = click.prompt(
             "Sub-member password", hide_input=True, confirmation_prompt=True, err=True
         )
     else:
-        password = stdin.readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         raise UsageError("The sub-member password is empty; nothing was registered.")
     client.register(username, password, fullname, email, member_phone)
