@@ -374,7 +374,7 @@ def _surface_list(items: object) -> list:
     str(items)  # a StrictUndefined raises its own error here, which names the missing variable
     if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
         raise ValueError(f"fit_sms: expected a list of items, got {type(items).__name__}")
-    return list(items)  # type: ignore[call-overload]
+    return list(items)
 
 
 # --- Registration ----------------------------------------------------------------------------

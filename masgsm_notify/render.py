@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from jinja2 import (
     BytecodeCache,
@@ -306,7 +306,7 @@ def cheap_failures(env: SandboxedEnvironment) -> Iterator[None]:
         del env.handle_exception
 
 
-def _reraise(source: str | None = None) -> None:
+def _reraise(source: str | None = None) -> NoReturn:
     raise  # the exception being handled, where Jinja calls handle_exception
 
 

@@ -45,7 +45,8 @@ class _Bounding(NodeTransformer):
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
-        node.iter = _internal_filter(_LOOP, node.iter)
+        # Jinja types a loop's iterable as any node; its parser only ever puts an expression there.
+        node.iter = _internal_filter(_LOOP, node.iter)  # type: ignore[arg-type]
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
@@ -90,15 +91,20 @@ _CONCAT = "masgsm:concat"
 _MEASURE = "masgsm:measure"  # a value given to a filter that may turn it into text
 _INCLUDE = "masgsm:include"
 
+# These filters are registered on a LimitedSandbox alone, so `context.environment` is one;
+# Jinja types it as a plain Environment, hence the `attr-defined` ignores.
+
 
 @pass_context
 def _loop_items(context: Context, iterable: Any) -> Any:
-    return render_limits.counted(current(context.environment.limits), iterable)
+    limits = context.environment.limits  # type: ignore[attr-defined]
+    return render_limits.counted(current(limits), iterable)
 
 
 @pass_context
 def _count_include(context: Context, _: None) -> None:
-    current(context.environment.limits).iterate(render_limits.CALL_PASSES)
+    limits = context.environment.limits  # type: ignore[attr-defined]
+    current(limits).iterate(render_limits.CALL_PASSES)
 
 
 @pass_context
@@ -108,7 +114,7 @@ def _measure(context: Context, value: Any, what: str) -> Any:
 
 @pass_context
 def _concat(context: Context, parts: tuple) -> str:
-    budget = current(context.environment.limits)
+    budget = current(context.environment.limits)  # type: ignore[attr-defined]
     budget.build(render_limits.joined_size(budget, parts, 0), "'~'")
     eval_ctx = context.eval_ctx
     return (markup_join if eval_ctx.volatile or eval_ctx.autoescape else str_join)(parts)
@@ -136,7 +142,7 @@ class _BoundedCodeGenerator(CodeGenerator):
     def visit_Filter(self, node: nodes.Filter, frame: Any) -> None:
         """A measured value is plain (a text, a number) or measured by a call:
         `(v if type(v := value) in environment.plain_types else measure(context, v, what))`."""
-        if node.name != _MEASURE:
+        if node.name != _MEASURE or node.node is None:  # ours always filter a value
             super().visit_Filter(node, frame)
             return
         name = self.temporary_identifier()
@@ -189,7 +195,12 @@ _CHUNK = 64
 _COUNTED_CALLS = frozenset({Macro, BlockReference})
 # Methods of texts and lists (built-in ones, and Markup's in Python).
 _METHODS = frozenset({BuiltinMethodType, MethodType})
-_SIZED_RESULTS = {str: "characters", bytes: "characters", list: "items", tuple: "items"}
+_SIZED_RESULTS: dict[type, str] = {
+    str: "characters",
+    bytes: "characters",
+    list: "items",
+    tuple: "items",
+}
 
 
 class LimitedSandbox(SandboxedEnvironment):
@@ -280,7 +291,7 @@ class LimitedSandbox(SandboxedEnvironment):
             return None
         return update_wrapper(_FormatMethod(self, value, wrapped), value)
 
-    def concat(self, parts: Iterable[str]) -> str:  # type: ignore[override]
+    def concat(self, parts: Iterable[str]) -> str:
         """Join output: a captured block (a list) at once; the template's output (a generator)
         as it comes, 64 pieces at a time, stopping at the first chunk that makes it too long (a
         usual text comes in one). A chunk is joined before it is measured: each of its pieces
@@ -366,7 +377,8 @@ class _FormatMethod:
         if self.takes_mapping:
             if kwargs or len(args) != 1:
                 return self.wrapped(*args, **kwargs)
-            args, kwargs = (), args[0]
+            kwargs = args[0]
+            args = ()
         return type(self.text)(self.formatter.vformat(self.text, args, kwargs))
 
 
