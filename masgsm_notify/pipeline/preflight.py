@@ -9,7 +9,7 @@ reported: some accounts lack the older API that lists titles.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from ..client import MasgsmClient
 from ..errors import (
@@ -24,11 +24,17 @@ from .summary import Checks
 T = TypeVar("T")
 
 
+class Reader(Protocol):
+    """Reads through `fetch`, retrying while MASGSM is unreachable (`Patience.read`)."""
+
+    def __call__(self, fetch: Callable[[], T], /) -> T: ...
+
+
 def preflight(
     client: MasgsmClient,
     title: str | None,
     credits: int,
-    read: Callable[[Callable[[], T]], T],
+    read: Reader,
 ) -> tuple[Checks, list[MasgsmError]]:
     """Read the balance and the titles; return what was found and what stands in the way."""
     checks = Checks()

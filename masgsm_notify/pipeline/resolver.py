@@ -37,13 +37,13 @@ class ServiceResolver:
         spec = self.pipeline
         if isinstance(spec.service, str) and spec.service:
             try:
-                service = Service.from_url(self._url(os.environ))
+                service = Service.from_url(self._url(spec.service, os.environ))
             except RenderError:
                 raise
             except UsageError as error:
                 raise UsageError(f"{spec.service_where}: service: {error}") from None
         else:
-            service = Service.from_settings(spec.service, where=spec.service_where)
+            service = Service.from_settings(spec.service or None, where=spec.service_where)
         if spec.message.title:
             service = dataclasses.replace(service, title=spec.message.title)
         if not service.title:
@@ -67,7 +67,10 @@ class ServiceResolver:
             return None
         try:
             return Service.from_url(
-                self._url(collections.defaultdict(lambda: "stand-in", os.environ))
+                self._url(
+                    self.pipeline.service,
+                    collections.defaultdict(lambda: "stand-in", os.environ),
+                )
             )
         except MasgsmError:
             return None
@@ -78,9 +81,9 @@ class ServiceResolver:
         A dry run may go on without them; a service URL that is wrong in itself stays an error.
         """
         if not isinstance(self.pipeline.service, str) or not self.pipeline.service:
-            return credentials_missing(self.pipeline.service)
+            return credentials_missing(self.pipeline.service or None)
         try:
-            self._url(os.environ)
+            self._url(self.pipeline.service, os.environ)
         except RenderError:  # a variable the URL needs is not set
             return self.without_secrets() is not None
         return False
@@ -103,7 +106,7 @@ class ServiceResolver:
         with SandboxServer(config) as server:
             yield Service(config.user, config.password, title, server.base_url, self.lang(named))
 
-    def _url(self, environment: Mapping[str, str]) -> str:
+    def _url(self, url: str, environment: Mapping[str, str]) -> str:
         spec = self.pipeline
-        renderer = compile_text(self.env, spec.service or "", f"{spec.service_where} (service)")
+        renderer = compile_text(self.env, url, f"{spec.service_where} (service)")
         return render(renderer, {"env": environment}, spec.service_where)

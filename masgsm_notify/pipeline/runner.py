@@ -183,6 +183,7 @@ class Runner:
 
     @contextlib.contextmanager
     def _service(self) -> Iterator[Service | None]:
+        service: Service | None
         if self.options.sandbox:
             with self.resolver.sandbox() as service:
                 self.ui.note(f"Sandbox MASGSM at {service.base_url} (no real SMS is sent).")
