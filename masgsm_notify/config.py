@@ -130,7 +130,13 @@ def resolve(
             found[key] = found[key] or table.get(key)
         if not found["password"]:
             found["password"] = config.password(table, required)
-    account = Account(**found, **sources)
+    account = Account(
+        user=found["user"],
+        password=found["password"],
+        title=found["title"],
+        base=found["base"],
+        **sources,
+    )
     if account.password:
         remember_secret(account.password)
     if required and not (account.user and account.password):

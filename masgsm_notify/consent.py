@@ -106,7 +106,7 @@ class ConsentRecords:
     def answers(self, numbers: Iterable[str]) -> dict[str, Answer]:
         """The deciding record's (status, recipient type) of each number that has one."""
         index = self.index()
-        found = {}
+        found: dict[str, Answer] = {}
         for number in numbers:
             key = int(number) - _FIRST_MOBILE
             at = bisect_left(index, key << _NUMBER_SHIFT)

@@ -32,7 +32,7 @@ class MasgsmError(Exception):
         return f"{self.message} Raw answer: {shown!r}"
 
 
-def _restore(cls: type, args: tuple, state: dict) -> MasgsmError:
+def _restore(cls: type[MasgsmError], args: tuple, state: dict) -> MasgsmError:
     error = cls.__new__(cls)
     error.args = args
     error.__dict__.update(state)

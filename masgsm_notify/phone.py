@@ -22,7 +22,9 @@ def _mobile() -> re.Pattern[str]:
     from phonenumbers import PhoneMetadata
 
     metadata = PhoneMetadata.metadata_for_region("TR")
-    return re.compile(metadata.mobile.national_number_pattern, re.ASCII)
+    pattern = metadata.mobile.national_number_pattern if metadata and metadata.mobile else None
+    assert pattern, "libphonenumber's metadata always describes Turkish mobile numbers"
+    return re.compile(pattern, re.ASCII)
 
 
 # Separators people type between digit groups; removed before anything else is looked at.

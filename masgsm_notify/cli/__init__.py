@@ -73,7 +73,8 @@ class MasgsmCommandError(click.ClickException):
 
     def __init__(self, error: MasgsmError | RunInterrupted):
         super().__init__(scrub(str(error)))
-        self.exit_code = error.exit_code
+        # click declares `exit_code` per class; this one carries the code of the error it shows.
+        self.exit_code = error.exit_code  # type: ignore[misc]
 
 
 class MasgsmGroup(click.Group):

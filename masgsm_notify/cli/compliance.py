@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TypedDict
 
 import click
 
@@ -100,6 +101,15 @@ def optouts_remove(numbers: tuple[str, ...], mask: bool, as_json: bool) -> None:
     )
 
 
+class _ListedNumber(TypedDict):
+    """One number of `optouts list --json`."""
+
+    number: str
+    added_at: str
+    reason: str | None
+    source: str
+
+
 @optouts.command("list")
 @mask_option
 @json_option
@@ -116,7 +126,7 @@ def optouts_list(mask: bool, as_json: bool) -> None:
     if listed is not None:
         with listed:
             entries = list(listed.entries())
-    rows = [
+    rows: list[_ListedNumber] = [
         {
             "number": shown_number(entry.number, mask),
             "added_at": _moment(entry.added_at),

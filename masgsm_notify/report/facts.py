@@ -24,7 +24,7 @@ RECIPIENTS_SHOWN = 10_000
 SKIPPED = "skipped"
 
 # Each journal state under the name a person is told (the summary's contract names).
-OUTCOME_OF_STATE = {
+OUTCOME_OF_STATE: dict[str, str] = {
     state: name
     for group in (OUTCOMES, SET_ASIDE)
     for name, states in group.items()
@@ -212,7 +212,7 @@ def recipients(records: RunRecords, limit: int = RECIPIENTS_SHOWN) -> list[Recip
             state,
             segments,
             copies,
-            message_ids.get(batch_id),
+            None if batch_id is None else message_ids.get(batch_id),
         )
         for row, number, state, segments, copies, batch_id in found
     ]

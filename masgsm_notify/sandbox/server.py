@@ -251,7 +251,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         elif fault == "500":
             self._reply(500, "Internal Server Error")
         else:
-            if fault == "stall":
+            if fault == "stall" and plan:
                 sandbox.stopping.wait(plan.stall_ms / 1000)
             self._reply(200, answer)
 
@@ -278,6 +278,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     sandbox: SandboxServer
+    server_address: tuple[str, int]  # once bound, the IPv4 socket's own (host, port)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away (killed, timed out) is part of what the sandbox is for:

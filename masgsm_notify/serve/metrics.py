@@ -127,7 +127,7 @@ class Metrics:
                 for pipeline in self.pipelines:
                     for state in ("waiting", "running"):
                         count = depth.get((pipeline, state), 0)
-                        labels = (("pipeline", pipeline), ("state", state))
+                        labels: Labels = (("pipeline", pipeline), ("state", state))
                         lines.append(f"{family.name}{_format(labels)} {count}")
             elif family.name == "masgsm_serve_start_time_seconds":
                 lines.append(f"{family.name} {self.started:.3f}")

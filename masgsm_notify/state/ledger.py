@@ -188,10 +188,12 @@ class Ledger(Database):
             def claim_of(owner: str, run_key: str, state: str, at: float) -> int:
                 key = (owner, run_key, state)
                 if key not in claims:
-                    claims[key] = db.execute(
+                    claim_id = db.execute(
                         "INSERT INTO claims (owner, run_key, state, at) VALUES (?, ?, ?, ?)",
                         (owner, run_key, state, at),
                     ).lastrowid
+                    assert claim_id is not None
+                    claims[key] = claim_id
                 return claims[key]
 
             added = db.executemany(
