@@ -41,11 +41,13 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/ruff check masgsm_notify tests benchmarks
 	$(BIN)/ruff format --check masgsm_notify tests benchmarks
+	$(BIN)/mypy masgsm_notify
 	$(BIN)/python -m pytest -q -m "not soak"
 
 lint: $(STAMP)
 	$(BIN)/ruff check masgsm_notify tests benchmarks
 	$(BIN)/ruff format --check masgsm_notify tests benchmarks
+	$(BIN)/mypy masgsm_notify
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline_bench.py
@@ -53,4 +55,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/serve_bench.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache
