@@ -38,10 +38,7 @@ system-deps:
 	    "need them skip)." >&2; \
 	fi
 
-test: $(STAMP) system-deps
-	$(BIN)/ruff check masgsm_notify tests benchmarks
-	$(BIN)/ruff format --check masgsm_notify tests benchmarks
-	$(BIN)/mypy masgsm_notify
+test: lint system-deps
 	$(BIN)/python -m pytest -q -m "not soak"
 
 lint: $(STAMP)
