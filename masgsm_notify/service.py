@@ -48,13 +48,22 @@ def provider_base_url(secure: bool) -> str:
 
 def default_base_url(secure: bool) -> str:
     """The API base URL a URL without `base=` talks to: MASGSM_BASE_URL (else the config file's
-    base) when there is one, as the title falls back to MASGSM_TITLE; else the provider's. A
-    masgsms:// URL takes it only when it is https too: the password must not leave over plain
-    http by surprise."""
+    base) when there is one, as the title falls back to MASGSM_TITLE; else the provider's.
+
+    A masgsms:// URL with an http base configured is refused rather than sent elsewhere: over
+    http the password would leave in clear, and the provider's https API instead would send
+    real texts where a sandbox or proxy was meant.
+    """
     configured = _setting("base").rstrip("/")
-    if configured and (not secure or configured.lower().startswith("https://")):
-        return configured
-    return provider_base_url(secure)
+    if not configured:
+        return provider_base_url(secure)
+    if secure and not configured.lower().startswith("https://"):
+        raise SettingError(
+            f"A masgsms:// URL sends over https only, but the base URL configured "
+            f"(MASGSM_BASE_URL, else the config file's base) is {configured!r}: set an https:// "
+            "base URL, give the URL its own base=, or use masgsm:// to send over http on purpose."
+        )
+    return configured
 
 
 def check_settings(

@@ -45,6 +45,10 @@ class Source:
 
     name: ClassVar[str]
     options: ClassVar[dict[str, type]] = {}
+    # For sources read as text in an encoding of their own choosing (CSV): the codec and why,
+    # set once `rows()` has started, for the plan to show.
+    encoding: str | None = None
+    encoding_evidence: str | None = None
 
     def __init__(self, value: Any, options: dict[str, Any], context: SourceContext):
         self.value = value
@@ -89,8 +93,6 @@ class CsvSource(FileSource):
 
     name = "csv"
     options: ClassVar[dict[str, type]] = {"delimiter": str, "encoding": str}
-    encoding: str | None = None
-    encoding_evidence: str | None = None
 
     def rows(self) -> Iterator[Row]:
         chosen = self._encoding()

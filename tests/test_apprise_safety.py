@@ -199,9 +199,11 @@ def test_masgsms_never_takes_an_http_base(monkeypatch: pytest.MonkeyPatch) -> No
     )
     with pytest.raises(UsageError, match="sends over https only"):
         Service.from_url(url)
-    monkeypatch.setenv("MASGSM_BASE_URL", "http://127.0.0.1:9/MasApiV2")  # ignored, as before
-    service, _ = load("masgsms://5300000000:sandbox@MASGSMTEST/5321112233")
-    assert service is not None and service.base_url == "https://masgsm.com.tr/MasApiV2"
+    # An http base configured is refused too: not sent in clear, nor to the real API instead.
+    monkeypatch.setenv("MASGSM_BASE_URL", "http://127.0.0.1:9/MasApiV2")
+    service, logged = load("masgsms://5300000000:sandbox@MASGSMTEST/5321112233")
+    assert service is None
+    assert "sends over https only, but the base URL configured (MASGSM_BASE_URL" in logged
 
 
 # -- redirects --------------------------------------------------------------------------------

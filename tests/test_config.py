@@ -18,9 +18,9 @@ from conftest import SANDBOX_PASSWORD, SANDBOX_USER, run_cli
 from pipeline_helpers import FAST_REPORT, query, write
 
 from masgsm_notify import config
-from masgsm_notify.errors import ConfigError, MissingCredentialsError
+from masgsm_notify.errors import ConfigError, MissingCredentialsError, UsageError
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
-from masgsm_notify.service import DEFAULT_HTTPS_BASE_URL, Service
+from masgsm_notify.service import Service
 
 ACME_PASSWORD = "acme-Pa55"
 OPS_PASSWORD = "ops-Pa55"
@@ -199,7 +199,8 @@ def test_a_masgsm_url_without_title_or_base_falls_back_to_the_config_file(
     )
     service = Service.from_url("masgsm://5301111111:pw@/")
     assert (service.title, service.base_url) == ("ACME", "http://127.0.0.1:9/MasApiV2")
-    assert Service.from_url("masgsms://5301111111:pw@/").base_url == DEFAULT_HTTPS_BASE_URL
+    with pytest.raises(UsageError, match="sends over https only"):  # an http base configured
+        Service.from_url("masgsms://5301111111:pw@/")
     monkeypatch.setenv("MASGSM_TITLE", "ENV")
     assert Service.from_url("masgsm://5301111111:pw@/").title == "ENV"
     assert Service.from_url("masgsm://5301111111:pw@URL/").title == "URL"

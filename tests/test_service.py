@@ -158,11 +158,11 @@ def test_a_url_without_base_takes_masgsm_base_url_from_the_environment(monkeypat
     assert secure.base_url == "https://masgsm.com.tr/MasApiV2"
 
 
-def test_an_https_url_never_takes_an_http_base_from_the_environment(monkeypatch):
+def test_an_https_url_refuses_an_http_base_from_the_environment(monkeypatch):
+    """Neither over http nor, in silence, to the provider's real API instead."""
     monkeypatch.setenv("MASGSM_BASE_URL", "http://127.0.0.1:9/MasApiV2")
-    assert Service.from_url("masgsms://5300000000:pw@ACME/").base_url == (
-        "https://masgsm.com.tr/MasApiV2"
-    )
+    with pytest.raises(UsageError, match=r"masgsms:// URL sends over https only.*MASGSM_BASE"):
+        Service.from_url("masgsms://5300000000:pw@ACME/")
     monkeypatch.setenv("MASGSM_BASE_URL", "https://proxy.example/MasApiV2")
     assert Service.from_url("masgsms://5300000000:pw@ACME/").base_url == (
         "https://proxy.example/MasApiV2"

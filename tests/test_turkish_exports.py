@@ -85,6 +85,12 @@ def test_a_turkish_invoice_export_sends_the_exact_texts(
     summary = summary_of(result)
     assert (summary["rows"], summary["filtered"]) == (5, 1)  # 0 days overdue: no text
     assert summary["outcomes"]["delivered"] == 4
+    read_as = summary["plan"]["source_encoding"]
+    assert read_as["encoding"] == "cp1254"
+    assert read_as["evidence"].startswith("not UTF-8 (byte 0x"), read_as
+    assert "Windows-1254, the Turkish code page" in read_as["evidence"]
+    shown = run_pipeline(pipeline, cli_env, "--dry-run", "--run-key", "plan-only")
+    assert "  recipients read as cp1254: not UTF-8 (byte 0x" in shown.output, shown.output
 
 
 @pytest.mark.parametrize(

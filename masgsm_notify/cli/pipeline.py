@@ -119,6 +119,11 @@ def format_plan(plan: PlanReport, head: str | None = None) -> str:
             "send.dedupe (the sent ledger); --resend-duplicates sends them again"
         )
     lines += set_aside_lines(counts)
+    if plan.source_encoding:
+        lines.append(
+            f"  recipients read as {plan.source_encoding['encoding']}: "
+            f"{plan.source_encoding['evidence']}"
+        )
     if plan.window:
         lines.append(_window_line(plan))
     if plan.service:

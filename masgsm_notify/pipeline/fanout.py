@@ -11,6 +11,7 @@ not safe, composes in the process itself.
 from __future__ import annotations
 
 import collections
+import itertools
 import multiprocessing
 import os
 import signal
@@ -36,8 +37,11 @@ def composed(composer: Composer, chunks: Iterable[list[Row]]) -> Iterator[Compos
         rows += len(chunk)
         if rows >= SPREAD_AFTER:
             workers = _workers()
+            following = next(chunks, None) if workers > 1 else None
+            if following is not None:  # workers only for chunks still to come
+                yield from _in_workers(composer, itertools.chain([following], chunks), workers)
+                return
             if workers > 1:
-                yield from _in_workers(composer, chunks, workers)
                 return
 
 
@@ -54,7 +58,16 @@ def _in_workers(
 ) -> Iterator[Composed]:
     global _composer
     _composer = composer
-    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker)
+    # A worker is born with the parent's handlers, which would raise the parent's "run
+    # interrupted" in it: SIGINT and SIGTERM wait, blocked, until the worker has its own.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+    try:
+        pool = multiprocessing.get_context("fork").Pool(
+            workers, initializer=_quiet_worker, initargs=(mask,)
+        )
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    finished = False
     try:
         waiting: collections.deque = collections.deque()
         for chunk in chunks:
@@ -64,16 +77,22 @@ def _in_workers(
         while waiting:
             yield waiting.popleft().get()
         pool.close()
+        finished = True
     finally:
-        pool.terminate()
+        if not finished:  # stopped or failed: the chunks still queued are not wanted
+            pool.terminate()
         pool.join()
         _composer = None
 
 
-def _quiet_worker() -> None:
+_STOPPING = {signal.SIGINT, signal.SIGTERM}
+
+
+def _quiet_worker(mask: set[signal.Signals]) -> None:
     """Signals are the parent's to handle: it stops the workers when it stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _compose(chunk: list[Row]) -> Composed:

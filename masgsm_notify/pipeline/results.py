@@ -251,11 +251,11 @@ def notify(pipeline: Pipeline, env: Any, summary: Summary, note: Callable[[str],
     o, counts = summary.outcomes, summary.counts
     lawful = (("opted out", counts.opted_out), ("no consent", counts.no_consent))
     body = (
-        f"{summary.name} ({summary.run_key}): {o['delivered']} delivered, {o['failed']} failed, "
-        f"{o['pending']} pending, {o['unknown']} unknown, {o['not_sent']} not sent, "
-        f"{summary.counts.skipped} skipped"
-        + "".join(f", {count} {label}" for label, count in lawful if count)
-        + f"; {summary.credits_sent} credits."
+        f"{summary.name} ({summary.run_key}): {o['delivered']:,} delivered, "
+        f"{o['failed']:,} failed, {o['pending']:,} pending, {o['unknown']:,} unknown, "
+        f"{o['not_sent']:,} not sent, {summary.counts.skipped:,} skipped"
+        + "".join(f", {count:,} {label}" for label, count in lawful if count)
+        + f"; {summary.credits_sent:,} credits."
     )
     if len(notifier) and not notifier.notify(body=body, title=f"masgsm-notify: {summary.name}"):
         note("Some notify targets could not be reached (see the log).")

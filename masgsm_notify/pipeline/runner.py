@@ -66,6 +66,7 @@ class Runner:
         self.outputs = Outputs(self.context)  # tried now, while nothing is sent
         self.window = WindowGate(self.context)
         self.plan: PlanReport | None = None
+        self.source_encoding: dict[str, str] | None = None  # set when this run read the source
         self.blocked: MasgsmError | None = None  # what would stop a real run (dry runs go on)
 
     def run(self) -> Summary:
@@ -89,6 +90,11 @@ class Runner:
             if self.options.dry_run and not self.options.offline:
                 note_journaled(context, identity.run_key)
             records = resume_or_plan(context, storage, identity, source, lang, screen)
+            if source.encoding and source.encoding_evidence:
+                self.source_encoding = {
+                    "encoding": source.encoding,
+                    "evidence": source.encoding_evidence,
+                }
             records.hold_beyond(self.options.limit)
             info = RunInfo(
                 self.pipeline.name,
@@ -216,6 +222,7 @@ class Runner:
         if over is not None and not self.options.dry_run:
             raise over  # before asking MASGSM anything
         plan.window = describe_window(self.pipeline)
+        plan.source_encoding = self.source_encoding
         if self.context.masked:
             mask_plan(plan)
         if client is not None and service is not None and plan.to_send:

@@ -110,6 +110,8 @@ class PlanReport:
     preview: list[dict[str, Any]]
     checks: Checks | None = None
     window: dict[str, Any] | None = None  # send.window and whether it is open (compliance.py)
+    # How this run read the recipients file, when it chose an encoding: {"encoding", "evidence"}.
+    source_encoding: dict[str, str] | None = None
 
     @classmethod
     def of(
@@ -153,6 +155,7 @@ class PlanReport:
             "title": self.title,
             "preview": self.preview,
             "window": self.window,
+            "source_encoding": self.source_encoding,
         }
         if self.checks is not None:
             found.update(
