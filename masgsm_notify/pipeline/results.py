@@ -144,6 +144,7 @@ class Outputs:
                 service=plan.service if plan else None,
                 export=self.export_to,
                 sandbox=self.context.options.sandbox,
+                masked=self.context.masked,
             )
         except OSError as error:
             self.context.ui.note(
