@@ -43,7 +43,16 @@ def test_no_page_shows_the_password(cli_env: dict[str, str], tmp_path: Path) -> 
             journal = str(tmp_path / f"{name}.sqlite")
             page, again = tmp_path / f"{name}.html", tmp_path / f"{name}-check.html"
             ran = run_cli(
-                ["run", str(pipeline), "--journal", journal, "--run-key", name, "--html", str(page)],
+                [
+                    "run",
+                    str(pipeline),
+                    "--journal",
+                    journal,
+                    "--run-key",
+                    name,
+                    "--html",
+                    str(page),
+                ],
                 env,
             )
             checked = run_cli(
