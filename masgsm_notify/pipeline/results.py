@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import MasgsmError, PipelineError, SendWindowClosedError, StorageError, UsageError
 from ..privacy import shown_number
-from ..render import RenderError, compile_text, render
+from ..render import compile_text, render
 from ..state.failures import storage_error
 from ..state.paths import open_private
 from .compliance import mask_summary
@@ -53,7 +53,7 @@ class Outputs:
         )
         self.fail_if = compile_fail_if(env, self.fail_if_text, report.fail_if_where)
         self.export_to = export_path(pipeline, env)
-        check_notify_templates(pipeline, env)
+        self.notify_urls = notify_urls(pipeline, env)
         if context.options.html:
             check_page_path(context.options.html)
 
@@ -115,7 +115,7 @@ class Outputs:
             if options.sandbox:
                 note("notify: skipped, this was a --sandbox run.")
             else:
-                notify(context.pipeline, context.env, summary, note)
+                notify(self.notify_urls, summary, note)
         return summary
 
     def _judge(self, summary: Summary, stop: MasgsmError | None, unfinished: bool) -> None:
@@ -144,6 +144,7 @@ class Outputs:
                 service=plan.service if plan else None,
                 export=self.export_to,
                 sandbox=self.context.options.sandbox,
+                masked=self.context.masked,
             )
         except OSError as error:
             self.context.ui.note(
@@ -225,13 +226,17 @@ def _safe_cell(value: Any) -> Any:
     return value
 
 
-def check_notify_templates(pipeline: Pipeline, env: Any) -> None:
-    """Compile every `notify:` URL template (a RenderError names the broken one)."""
+def notify_urls(pipeline: Pipeline, env: Any) -> list[str]:
+    """Every `notify:` URL, rendered before anything is sent: a URL template that cannot render
+    (bad syntax, an undefined name, a render past `limits:`) is a RenderError naming it."""
+    urls = []
     for index, template in enumerate(pipeline.notify):
-        compile_text(env, template, f"{pipeline.path}: notify[{index}]")
+        where = f"{pipeline.path}: notify[{index}]"
+        urls.append(render(compile_text(env, template, where), {"env": os.environ}, where))
+    return urls
 
 
-def notify(pipeline: Pipeline, env: Any, summary: Summary, note: Callable[[str], None]) -> None:
+def notify(urls: list[str], summary: Summary, note: Callable[[str], None]) -> None:
     """Send the run's summary to every `notify:` URL (Apprise); report what could not go."""
     import apprise  # loaded by the runs that notify, not by every command
 
@@ -239,13 +244,7 @@ def notify(pipeline: Pipeline, env: Any, summary: Summary, note: Callable[[str],
 
     register()  # masgsm:// targets
     notifier = apprise.Apprise()
-    for index, template in enumerate(pipeline.notify):
-        where = f"{pipeline.path}: notify[{index}]"
-        try:
-            url = render(compile_text(env, template, where), {"env": os.environ}, where)
-        except RenderError as error:
-            note(f"{error}; that notify target was skipped.")
-            continue
+    for index, url in enumerate(urls):
         if not notifier.add(url):
             note(f"notify[{index}]: not a usable Apprise URL; skipped.")
     o, counts = summary.outcomes, summary.counts
