@@ -8,20 +8,13 @@ commercial text ends with the opt-out instructions once.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from pipeline_helpers import (
-    FAST_REPORT,
-    assert_no_traceback,
-    message_states,
-    offline,
-    summary_of,
-    texts_by_number,
-    write,
-)
+from helpers.cli import assert_no_traceback, offline, run_cli, summary_of
+from helpers.journal import message_states
+from helpers.pipelines import FAST_REPORT, copy_examples, write
+from helpers.sandbox import texts_by_number
 
 from masgsm_notify.text import cost
 
@@ -410,13 +403,10 @@ def test_an_unknown_or_failing_consent_plugin_sends_nothing(sandbox, live_iys, t
 
 # -- the shipped example -------------------------------------------------------------------------
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 def test_the_campaign_example_sends_lawfully_in_the_embedded_sandbox(cli_env, tmp_path):
     project = tmp_path / "project"
-    shutil.copytree(REPO / "pipelines", project / "pipelines", ignore=_generated)
-    shutil.copytree(REPO / "templates", project / "templates")
+    copy_examples(project)
     env = offline(cli_env)
     imported = run_cli(["optouts", "import", "pipelines/data/ret-replies.txt"], env, cwd=project)
     assert imported.returncode == 0, imported.output
@@ -435,7 +425,3 @@ def test_the_campaign_example_sends_lawfully_in_the_embedded_sandbox(cli_env, tm
     assert preview["text"].endswith(f"tarihine kadar. {OPTOUT}")
     assert night.returncode == 4, night.output
     assert summary_of(night)["outcomes"]["not_sent"] == 5
-
-
-def _generated(folder: str, names: list[str]) -> list[str]:
-    return [n for n in names if n == "results" or ".journal.sqlite" in n]

@@ -7,15 +7,9 @@ Each is met the way a user meets it: `masgsm-notify` as a subprocess against the
 from __future__ import annotations
 
 import pytest
-from conftest import run_cli
-from pipeline_helpers import (
-    FAST_REPORT,
-    assert_no_traceback,
-    env_for,
-    query,
-    summary_of,
-    write,
-)
+from helpers.cli import assert_no_traceback, env_for, run_cli, summary_of
+from helpers.journal import query
+from helpers.pipelines import FAST_REPORT, write
 
 from masgsm_notify.compose import Composer
 from masgsm_notify.errors import RenderError
