@@ -178,11 +178,24 @@ def test_a_report_is_joined_by_number_and_foreign_numbers_do_not_count(tmp_path)
     assert states == {"5321110001": "delivered", "5321110002": "pending"}
 
 
-def test_a_bad_export_template_is_found_before_sending(tmp_path, cli_env, sandbox):
-    path = pipeline(tmp_path, extra="", report='{export: "results/{{ vars.nope }}.csv"}')
+@pytest.mark.parametrize(
+    ("sections", "named"),
+    [
+        pytest.param(
+            {"extra": "", "report": '{export: "results/{{ vars.nope }}.csv"}'},
+            "report.export",
+            id="export",
+        ),
+        pytest.param({"extra": 'notify:\n  - "json://{{ oops"\n'}, "notify[0]", id="notify"),
+    ],
+)
+def test_a_broken_output_template_is_found_before_sending(
+    sections: dict[str, str], named: str, tmp_path, cli_env, sandbox
+):
+    path = pipeline(tmp_path, **sections)
     result = run_cli(["run", str(path), "--journal", str(tmp_path / "j.sqlite")], cli_env)
     assert result.returncode == 2
-    assert "report.export" in result.stderr
+    assert named in result.stderr
     assert sandbox.messages() == []
 
 
@@ -326,14 +339,6 @@ def test_a_resume_refused_for_credentials_after_sending_is_exit_1(tmp_path, monk
             run(path, journal=journal, run_key="k")
     assert first.counts.refused == 3
     assert refused.value.exit_code == 1
-
-
-def test_a_broken_notify_template_is_found_before_sending(tmp_path, cli_env, sandbox):
-    path = pipeline(tmp_path, extra='notify:\n  - "json://{{ oops"\n')
-    result = run_cli(["run", str(path), "--journal", str(tmp_path / "j.sqlite")], cli_env)
-    assert result.returncode == 2
-    assert "notify[0]" in result.stderr
-    assert sandbox.messages() == []
 
 
 def test_a_sandbox_run_with_a_journal_resumes(tmp_path, monkeypatch):
