@@ -983,7 +983,7 @@ SUBPROCESS_CASES: dict[str, tuple[dict[str, bytes], str]] = {
 def test_hostile_inputs_through_the_real_command(cli_env: dict[str, str], tmp_path: Path) -> None:
     import re
 
-    from conftest import sandbox_messages
+    from helpers.sandbox import sandbox_messages
 
     def one(name: str) -> tuple[str, CliResult]:
         files, _ = SUBPROCESS_CASES[name]
