@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from apprise_upstream import BUILTIN, BUILTIN_TESTS, REPO
+from helpers.apprise_upstream import BUILTIN, BUILTIN_TESTS, REPO
 from hypothesis import given
 from hypothesis import strategies as st
 

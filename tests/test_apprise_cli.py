@@ -6,16 +6,14 @@ a temporary folder, against the in-process sandbox on 127.0.0.1.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import CliResult, run_cli
+from helpers.cli import CliResult, clean_env, run_cli, run_command
 
 from masgsm_notify.apprise_loader import LOADER_NAME
 from masgsm_notify.logs import redact
@@ -37,13 +35,8 @@ def sandbox() -> Iterator[SandboxServer]:
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """A clean environment: a fresh HOME, no MASGSM_* or APPRISE_* settings."""
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("MASGSM_", "APPRISE_", "PYTEST"))
-    }
-    home = tmp_path / "home"
-    home.mkdir()
-    clean.update(HOME=str(home), PYTHONIOENCODING="utf-8")
-    return clean
+    (tmp_path / "home").mkdir()
+    return clean_env(tmp_path, strip=("MASGSM_", "APPRISE_", "PYTEST"))
 
 
 @pytest.fixture
@@ -67,10 +60,7 @@ def masgsm_notify(args: list[str], env: dict[str, str]) -> CliResult:
 
 
 def apprise_cli(args: list[str], env: dict[str, str], cwd: Path | None = None) -> CliResult:
-    done = subprocess.run(
-        [APPRISE, *args], env=env, capture_output=True, text=True, timeout=60, cwd=cwd
-    )
-    return check(CliResult(done.returncode, done.stdout, done.stderr))
+    return check(run_command([APPRISE, *args], env, cwd=cwd, timeout=60))
 
 
 def url(sandbox: SandboxServer, rest: str, password: str = QUOTED) -> str:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import apprise
 import pytest
 from apprise.manager_plugins import NotificationManager
-from conftest import checked_verify
+from helpers.cli import checked_verify
 
 import masgsm_notify
 from masgsm_notify.apprise_plugin import NotifyMasGSM

@@ -5,14 +5,13 @@ cannot send the password to a metadata service, over plain http, or along a redi
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 import apprise
 import pytest
+from helpers.http import QuietHandler, serving
 
 from masgsm_notify import MasgsmClient
 from masgsm_notify.apprise_plugin import NotifyMasGSM
@@ -214,27 +213,14 @@ def redirecting() -> Iterator[tuple[str, list[str]]]:
     """A server that answers every request with a 307 to itself; its base URL and its log."""
     seen: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format, *args) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.body()
             seen.append(self.path)
-            self.send_response(307)
-            self.send_header("Location", f"http://127.0.0.1:{port}/followed{self.path}")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.reply(307, Location=f"http://127.0.0.1:{port}/followed{self.path}")
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as port:
         yield f"http://127.0.0.1:{port}/MasApiV2", seen
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_the_apprise_service_never_follows_a_redirect(

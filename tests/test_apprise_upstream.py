@@ -10,11 +10,8 @@ passes the same harness. Everything runs against the sandbox on 127.0.0.1.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -22,7 +19,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
-from apprise_upstream import (
+from helpers.apprise_upstream import (
     APPRISE_VERSION,
     BUILTIN,
     PROJECT_AS_BUILTIN,
@@ -32,7 +29,10 @@ from apprise_upstream import (
     plugins_folder,
     scratch_venv,
 )
-from conftest import SANDBOX_PASSWORD, SANDBOX_USER, CliResult, run_cli, sandbox_messages
+from helpers.cli import CliResult, clean_env, run_cli
+from helpers.cli import run_command as run
+from helpers.http import closed_port
+from helpers.sandbox import SANDBOX_PASSWORD, SANDBOX_USER, sandbox_messages
 
 from masgsm_notify.sandbox import SandboxServer
 
@@ -78,23 +78,8 @@ def builtin(stock_apprise: Path) -> Iterator[Path]:
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """A clean environment: a fresh HOME, no MASGSM_*, APPRISE_* or PYTHON* settings."""
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MASGSM_", "APPRISE_", "PYTEST", "PYTHON"))
-    }
     (tmp_path / "home").mkdir()
-    clean.update(
-        HOME=str(tmp_path / "home"),
-        MASGSM_STATE_DIR=str(tmp_path / "state"),
-        PYTHONIOENCODING="utf-8",
-    )
-    return clean
-
-
-def run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> CliResult:
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, cwd=cwd)
-    return CliResult(done.returncode, done.stdout, done.stderr)
+    return clean_env(tmp_path, strip=("MASGSM_", "APPRISE_", "PYTEST", "PYTHON"))
 
 
 def apprise(venv: Path, args: list[str], env: dict[str, str]) -> CliResult:
@@ -111,12 +96,6 @@ def url(base_url: str, rest: str = "MASGSMTEST/0532 111 22 33/+905334445566") ->
 def sent(server: SandboxServer) -> list[tuple[str, str, str]]:
     """What the sandbox accepted, read over HTTP from its inspection endpoint."""
     return [(m["number"], m["text"], m["title"]) for m in sandbox_messages(server.base_url)]
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def passed(result: CliResult) -> int:

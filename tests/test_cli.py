@@ -17,15 +17,9 @@ from urllib.parse import parse_qs
 import click
 import pytest
 import requests
-from conftest import (
-    CLI,
-    SANDBOX_PASSWORD,
-    SANDBOX_USER,
-    CliResult,
-    ScriptedServer,
-    run_cli,
-    sandbox_messages,
-)
+from helpers.cli import CLI, CliResult, run_cli
+from helpers.http import ScriptedServer
+from helpers.sandbox import SANDBOX_PASSWORD, SANDBOX_USER, sandbox_messages, wait_settled
 
 from masgsm_notify import MasgsmClient, __version__
 from masgsm_notify import text as sms_text
@@ -59,12 +53,6 @@ def assert_one_paragraph_error(result: CliResult, *words: str) -> None:
     message = lines[0]
     for word in words:
         assert word.lower() in message.lower(), (word, message)
-
-
-def wait_settled(client: MasgsmClient, message_id: str) -> None:
-    deadline = time.monotonic() + 5
-    while client.report(message_id).pending and time.monotonic() < deadline:
-        time.sleep(0.02)
 
 
 # -- version and help -------------------------------------------------------------------------

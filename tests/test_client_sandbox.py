@@ -13,7 +13,8 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 import requests
-from conftest import SANDBOX_PASSWORD, SANDBOX_USER, ScriptedServer, sandbox_messages
+from helpers.http import ScriptedServer
+from helpers.sandbox import SANDBOX_PASSWORD, SANDBOX_USER, sandbox_messages, wait_settled
 
 from masgsm_notify import MasgsmClient
 from masgsm_notify.client import PreparedSend
@@ -51,16 +52,6 @@ def post_raw(server, body: str | bytes, path: str = "api_post.php") -> requests.
 
 def auth(password: str = SANDBOX_PASSWORD) -> str:
     return f"u={SANDBOX_USER}&p={quote_plus(password)}"
-
-
-def wait_settled(client: MasgsmClient, message_id: str, timeout: float = 5.0):
-    """Poll the type-2 report until nothing is pending."""
-    deadline = time.monotonic() + timeout
-    while True:
-        report = client.report(message_id)
-        if not report.pending or time.monotonic() > deadline:
-            return report
-        time.sleep(0.02)
 
 
 def assert_human(error: MasgsmError, code: int, *words: str) -> None:

@@ -7,21 +7,14 @@ commercial text ends with the opt-out instructions once.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from pipeline_helpers import (
-    FAST_REPORT,
-    assert_no_traceback,
-    message_states,
-    offline,
-    summary_of,
-    texts_by_number,
-    write,
-)
+from helpers.cli import assert_no_traceback, offline, run_cli, summary_of
+from helpers.journal import message_states
+from helpers.pipelines import FAST_REPORT, copy_examples, write
+from helpers.plugins import with_plugin
+from helpers.sandbox import texts_by_number
 
 from masgsm_notify.text import cost
 
@@ -280,9 +273,7 @@ def test_consent_records_are_checked_and_errors_name_the_line(sandbox, cli_env, 
 def test_a_resumed_run_honours_an_opt_out_added_after_it_was_planned(sandbox, cli_env, tmp_path):
     pipeline = campaign(tmp_path, send="batch_size: 2, concurrency: 1")
     # The first batch goes; a hook then stops the run, as a crash or a closed window would.
-    plugin = write(
-        tmp_path / "site" / "stopper.py",
-        """
+    stopper = """
         from masgsm_notify.hookspecs import hookimpl
 
         seen = []
@@ -292,12 +283,8 @@ def test_a_resumed_run_honours_an_opt_out_added_after_it_was_planned(sandbox, cl
             seen.append(batch)
             if len(seen) > 1:
                 raise RuntimeError("stop here")
-        """,
-    )
-    info = plugin.parent / "stopper-0.1.dist-info"
-    write(info / "METADATA", "Metadata-Version: 2.1\nName: stopper\nVersion: 0.1\n")
-    write(info / "entry_points.txt", "[masgsm_notify]\nstopper = stopper\n")
-    stopping = {**cli_env, "PYTHONPATH": str(plugin.parent)}
+        """
+    stopping = with_plugin(cli_env, tmp_path / "site", "stopper", stopper, "stopper")
     first = cli(["run", str(pipeline), "--run-key", "spring"], stopping)
     assert first.returncode == 1, first.output
     went = set(texts_by_number(sandbox))
@@ -346,13 +333,8 @@ def consent_status(numbers):
 
 @pytest.fixture
 def live_iys(cli_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    site = tmp_path / "site"
-    write(site / "live_iys.py", CONSENT_PLUGIN)
-    info = site / "live_iys-1.0.dist-info"
-    write(info / "METADATA", "Metadata-Version: 2.1\nName: live-iys\nVersion: 1.0\n")
-    write(info / "entry_points.txt", "[masgsm_notify]\nlive-iys = live_iys\n")
-    path = os.pathsep.join(filter(None, [str(site), cli_env.get("PYTHONPATH")]))
-    return {**cli_env, "PYTHONPATH": path, "LIVE_IYS_LOG": str(tmp_path / "asked.log")}
+    env = with_plugin(cli_env, tmp_path / "site", "live_iys", CONSENT_PLUGIN, "live-iys", "1.0")
+    return {**env, "LIVE_IYS_LOG": str(tmp_path / "asked.log")}
 
 
 def plugin_campaign(folder: Path, consent: str) -> Path:
@@ -410,13 +392,10 @@ def test_an_unknown_or_failing_consent_plugin_sends_nothing(sandbox, live_iys, t
 
 # -- the shipped example -------------------------------------------------------------------------
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 def test_the_campaign_example_sends_lawfully_in_the_embedded_sandbox(cli_env, tmp_path):
     project = tmp_path / "project"
-    shutil.copytree(REPO / "pipelines", project / "pipelines", ignore=_generated)
-    shutil.copytree(REPO / "templates", project / "templates")
+    copy_examples(project)
     env = offline(cli_env)
     imported = run_cli(["optouts", "import", "pipelines/data/ret-replies.txt"], env, cwd=project)
     assert imported.returncode == 0, imported.output
@@ -435,7 +414,3 @@ def test_the_campaign_example_sends_lawfully_in_the_embedded_sandbox(cli_env, tm
     assert preview["text"].endswith(f"tarihine kadar. {OPTOUT}")
     assert night.returncode == 4, night.output
     assert summary_of(night)["outcomes"]["not_sent"] == 5
-
-
-def _generated(folder: str, names: list[str]) -> list[str]:
-    return [n for n in names if n == "results" or ".journal.sqlite" in n]

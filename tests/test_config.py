@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SANDBOX_PASSWORD, SANDBOX_USER, run_cli
-from pipeline_helpers import FAST_REPORT, query, write
+from helpers.cli import run_cli
+from helpers.journal import query
+from helpers.pipelines import FAST_REPORT, write
+from helpers.sandbox import SANDBOX_PASSWORD, SANDBOX_USER
 
 from masgsm_notify import config
 from masgsm_notify.errors import ConfigError, MissingCredentialsError, UsageError

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pipeline_helpers import write
+from helpers.pipelines import write
 
 from masgsm_notify.compose import Composer
 from masgsm_notify.consent import ConsentRecords, allows

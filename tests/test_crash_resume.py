@@ -12,64 +12,36 @@ from __future__ import annotations
 
 import os
 import random
-import sqlite3
 import subprocess
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import CLI, run_cli
-from pipeline_helpers import assert_no_traceback, env_for, offline, query, summary_of, write
+from helpers.cli import CLI, assert_no_traceback, env_for, offline, run_cli, summary_of
+from helpers.journal import SENT_STATES, count, integrity, query, query_written
+from helpers.pipelines import mobile_numbers, people_pipeline, write
 
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 
 KILLS = 20
 RECIPIENTS = 1_200
 CONCURRENCY = 2
-SENT_STATES = ("sent", "pending", "delivered", "failed")
 
 
 def make_pipeline(folder: Path, count: int, name: str, batch_size: int) -> Path:
-    rows = "".join(f"Kişi {i},0{n}\n" for i, n in enumerate(numbers(count)))
-    write(folder / f"{name}.csv", "name,phone\n" + rows)
-    return write(
-        folder / f"{name}.yaml",
-        f"""
-        name: {name}
-        recipients: {{csv: {name}.csv}}
-        message: {{inline: "Merhaba {{{{ name }}}}, randevunuz yarın."}}
-        send: {{batch_size: {batch_size}, concurrency: {CONCURRENCY}}}
-        report: {{wait: 10s, poll_every: 250ms}}
-        """,
+    return people_pipeline(
+        folder,
+        mobile_numbers(count),
+        name=name,
+        text="Merhaba {{ name }}, randevunuz yarın.",
+        send=f"batch_size: {batch_size}, concurrency: {CONCURRENCY}",
+        report="report: {wait: 10s, poll_every: 250ms}\n",
     )
 
 
-def numbers(count: int, start: int = 0) -> list[str]:
-    return [f"533{i:07d}" for i in range(start, start + count)]
-
-
-def integrity(journal: Path) -> list[tuple]:
-    return query(journal, "PRAGMA integrity_check")
-
-
-def from_journal(journal: Path, sql: str) -> list[tuple]:
-    """Rows of `sql`, or none when the journal or its schema was not written yet."""
-    if not journal.exists():
-        return []
-    try:
-        return query(journal, sql)
-    except sqlite3.OperationalError as error:  # killed before the schema was written
-        assert "no such table" in str(error)
-        return []
-
-
 def journal_rows(journal: Path) -> list[tuple[str, str, str]]:
-    return from_journal(journal, "SELECT number, text, state FROM messages")
-
-
-def batch_count(journal: Path) -> int:
-    return sum(n for (n,) in from_journal(journal, "SELECT COUNT(*) FROM batches"))
+    return query_written(journal, "SELECT number, text, state FROM messages")
 
 
 def check_consistent(journal: Path, server: SandboxServer) -> Counter:
@@ -100,7 +72,7 @@ def test_twenty_sigkills_of_one_run_then_it_finishes_with_nothing_twice(
         while kills < KILLS:
             attempts += 1
             assert attempts <= 2 * KILLS, f"only {kills} kills in {attempts - 1} attempts"
-            batches_before = batch_count(journal)
+            batches_before = count(journal, "batches")
             process = subprocess.Popen(
                 args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
             )
@@ -110,7 +82,7 @@ def test_twenty_sigkills_of_one_run_then_it_finishes_with_nothing_twice(
                 deadline = time.monotonic() + 5
                 while (
                     process.poll() is None
-                    and batch_count(journal) == batches_before
+                    and count(journal, "batches") == batches_before
                     and time.monotonic() < deadline
                 ):
                     time.sleep(0.01)
@@ -125,7 +97,7 @@ def test_twenty_sigkills_of_one_run_then_it_finishes_with_nothing_twice(
                 continue
             assert integrity(journal) == [("ok",)], f"corrupt after kill {kills}"
             check_consistent(journal, server)
-            mid_send += process.returncode == -9 and batch_count(journal) > batches_before
+            mid_send += process.returncode == -9 and count(journal, "batches") > batches_before
         print(f"{kills} kills in {attempts} attempts, {mid_send} of them while sending")
         assert mid_send >= KILLS // 2  # the kills really interrupted the sending
 
@@ -139,7 +111,7 @@ def test_twenty_sigkills_of_one_run_then_it_finishes_with_nothing_twice(
     rows = journal_rows(journal)
     states = Counter(state for _, _, state in rows)
     assert final.returncode == (3 if states["unknown"] else 0), final.output
-    assert sorted(number for number, _, _ in rows) == numbers(RECIPIENTS)
+    assert sorted(number for number, _, _ in rows) == mobile_numbers(RECIPIENTS)
     assert set(states) <= {"delivered", "failed", "unknown"}, states
     for number, text, state in rows:
         if state == "unknown":  # the request left when the process died: at most once
@@ -168,7 +140,7 @@ def test_two_runners_started_together_never_send_twice(
         env = offline(env_for(server, cli_env))
         for round_ in range(rounds):
             count = 60
-            first = numbers(count, start=round_ * count)
+            first = mobile_numbers(count, start=round_ * count)
             folder = tmp_path / f"round{round_}"
             write(folder / "race.csv", "name,phone\n" + "".join(f"K,0{n}\n" for n in first))
             pipeline = write(

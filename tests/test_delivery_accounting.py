@@ -6,12 +6,13 @@ a few CLI runs) against the sandbox over HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import textwrap
-from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from pipeline_helpers import planned_run, query, write
+from helpers.cli import run_cli
+from helpers.journal import planned_run, query
+from helpers.pipelines import write
+from helpers.sandbox import numbers_sent
 
 from masgsm_notify.errors import MasgsmError, UsageError
 from masgsm_notify.hookspecs import hookimpl
@@ -69,10 +70,6 @@ def run(path: Path, **options):
     return Runner(load_pipeline(path), RunOptions(**options), notes).run(), notes
 
 
-def accepted(server: SandboxServer) -> Counter:
-    return Counter(m["number"] for m in server.messages())
-
-
 def test_a_sandbox_try_out_does_not_stop_the_real_run(tmp_path, monkeypatch, sandbox):
     use(monkeypatch, sandbox)
     path = pipeline(tmp_path)
@@ -81,7 +78,7 @@ def test_a_sandbox_try_out_does_not_stop_the_real_run(tmp_path, monkeypatch, san
     assert tried.outcomes["delivered"] == len(NUMBERS)
     assert tried.journal is None
     assert real.outcomes["delivered"] == len(NUMBERS)
-    assert sorted(accepted(sandbox).values()) == [1] * len(NUMBERS)
+    assert sorted(numbers_sent(sandbox).values()) == [1] * len(NUMBERS)
 
 
 def test_a_run_key_never_resumes_against_another_account(tmp_path, monkeypatch, sandbox):
@@ -143,14 +140,14 @@ def test_a_partial_send_sends_the_rest_after_a_top_up_exactly_once(tmp_path, mon
             first, _ = run(path, journal=journal, run_key="k")
         finally:
             get_plugin_manager().unregister(drain)
-        went_first = accepted(server)
+        went_first = numbers_sent(server)
         server.state.accounts["5300000000"].balance = 100
         second, _ = run(path, journal=journal, run_key="k")
     assert first.exit_code == 1  # the balance ran out: a runtime failure, some were sent
     assert sum(went_first.values()) == 4  # batch 1 (3 numbers), then 1 of batch 2
     assert first.outcomes["not_sent"] == len(NUMBERS) - 4
     assert second.exit_code == 0
-    assert sorted(accepted(server).values()) == [1] * len(NUMBERS)
+    assert sorted(numbers_sent(server).values()) == [1] * len(NUMBERS)
     assert second.outcomes["not_sent"] == 0
 
 
@@ -165,7 +162,7 @@ def test_a_batch_refused_once_and_sent_later_ends_with_exit_0(tmp_path, monkeypa
         assert first.counts.refused == 3
         assert second.exit_code == 0
         assert second.counts.refused == 0
-        assert sorted(accepted(server).values()) == [1] * len(NUMBERS)
+        assert sorted(numbers_sent(server).values()) == [1] * len(NUMBERS)
 
 
 def test_a_report_is_joined_by_number_and_foreign_numbers_do_not_count(tmp_path):
@@ -181,11 +178,24 @@ def test_a_report_is_joined_by_number_and_foreign_numbers_do_not_count(tmp_path)
     assert states == {"5321110001": "delivered", "5321110002": "pending"}
 
 
-def test_a_bad_export_template_is_found_before_sending(tmp_path, cli_env, sandbox):
-    path = pipeline(tmp_path, extra="", report='{export: "results/{{ vars.nope }}.csv"}')
+@pytest.mark.parametrize(
+    ("sections", "named"),
+    [
+        pytest.param(
+            {"extra": "", "report": '{export: "results/{{ vars.nope }}.csv"}'},
+            "report.export",
+            id="export",
+        ),
+        pytest.param({"extra": 'notify:\n  - "json://{{ oops"\n'}, "notify[0]", id="notify"),
+    ],
+)
+def test_a_broken_output_template_is_found_before_sending(
+    sections: dict[str, str], named: str, tmp_path, cli_env, sandbox
+):
+    path = pipeline(tmp_path, **sections)
     result = run_cli(["run", str(path), "--journal", str(tmp_path / "j.sqlite")], cli_env)
     assert result.returncode == 2
-    assert "report.export" in result.stderr
+    assert named in result.stderr
     assert sandbox.messages() == []
 
 
@@ -329,14 +339,6 @@ def test_a_resume_refused_for_credentials_after_sending_is_exit_1(tmp_path, monk
             run(path, journal=journal, run_key="k")
     assert first.counts.refused == 3
     assert refused.value.exit_code == 1
-
-
-def test_a_broken_notify_template_is_found_before_sending(tmp_path, cli_env, sandbox):
-    path = pipeline(tmp_path, extra='notify:\n  - "json://{{ oops"\n')
-    result = run_cli(["run", str(path), "--journal", str(tmp_path / "j.sqlite")], cli_env)
-    assert result.returncode == 2
-    assert "notify[0]" in result.stderr
-    assert sandbox.messages() == []
 
 
 def test_a_sandbox_run_with_a_journal_resumes(tmp_path, monkeypatch):

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import SANDBOX_PASSWORD, SANDBOX_USER
+from helpers import REPO
+from helpers.cli import clean_env
+from helpers.sandbox import SANDBOX_PASSWORD, SANDBOX_USER
 from packaging.requirements import Requirement
 from packaging.version import Version
 
@@ -33,13 +34,12 @@ except ModuleNotFoundError:  # Python 3.10
 
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 
-ROOT = Path(__file__).resolve().parent.parent
 OLDEST_PYTHON = "python3.10"
 
 
 def floors() -> list[str]:
     """Each runtime dependency pinned to its declared minimum, markers kept."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     pinned = []
     for line in project["dependencies"]:
         requirement = Requirement(line)
@@ -93,7 +93,7 @@ def floor_env(request: pytest.FixtureRequest) -> Path:
             "--quiet",
             "--no-deps",
             "--force-reinstall",
-            str(ROOT),
+            str(REPO),
         ],
         capture_output=True,
         text=True,
@@ -130,12 +130,7 @@ def _python_version(bin_dir: Path) -> str:
 
 
 def test_first_commands_work_at_the_floors(floor_env: Path, tmp_path: Path) -> None:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MASGSM_")},
-        "MASGSM_STATE_DIR": str(tmp_path / "state"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "PYTHONIOENCODING": "utf-8",
-    }
+    env = clean_env(tmp_path)
     cli = [str(floor_env / "masgsm-notify")]
 
     def run(*args: str, **extra: str) -> subprocess.CompletedProcess:
@@ -150,7 +145,7 @@ def test_first_commands_work_at_the_floors(floor_env: Path, tmp_path: Path) -> N
 
     page = tmp_path / "demo.html"
     demo = run(
-        "run", str(ROOT / "pipelines" / "demo.yaml"), "--sandbox", "--json", "--html", str(page)
+        "run", str(REPO / "pipelines" / "demo.yaml"), "--sandbox", "--json", "--html", str(page)
     )
     assert demo.returncode == 0, demo.stderr
     assert json.loads(demo.stdout)["outcomes"]["delivered"] > 0

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import run_cli
-from pipeline_helpers import assert_no_traceback, env_for, offline, query, summary_of, write
+from helpers.cli import assert_no_traceback, env_for, offline, run_cli, summary_of
+from helpers.journal import query
+from helpers.pipelines import mobile_numbers, people_pipeline
 
 from masgsm_notify.sandbox import FaultPlan, SandboxConfig, SandboxServer
 
@@ -64,23 +65,17 @@ SOAK = Load(
 )
 
 
-def numbers(count: int) -> list[str]:
-    """Distinct valid mobile numbers; those ending in 99 end up failed in the sandbox."""
-    return [f"532{i:07d}" for i in range(count)]
-
-
 def make_pipeline(folder: Path, load: Load) -> Path:
-    rows = "".join(f"Müşteri {i},0{n},{i:05d}\n" for i, n in enumerate(numbers(load.recipients)))
-    write(folder / "people.csv", "name,phone,code\n" + rows)
-    return write(
-        folder / "load.yaml",
-        f"""
-        name: load
-        recipients: {{csv: people.csv}}
-        message: {{inline: "Sayın {{{{ name }}}}, doğrulama kodunuz {{{{ code }}}}."}}
-        send: {{batch_size: 50, concurrency: 4, retries: {load.retries}, timeout: {READ_TIMEOUT}}}
-        report: {{wait: {load.wait}, poll_every: 250ms}}
-        """,
+    return people_pipeline(
+        folder,
+        mobile_numbers(load.recipients),
+        name="load",
+        csv="people.csv",
+        person="Müşteri",
+        codes=True,
+        text="Sayın {{ name }}, doğrulama kodunuz {{ code }}.",
+        send=f"batch_size: 50, concurrency: 4, retries: {load.retries}, timeout: {READ_TIMEOUT}",
+        report=f"report: {{wait: {load.wait}, poll_every: 250ms}}\n",
     )
 
 
@@ -124,7 +119,7 @@ def run_under_faults(load: Load, cli_env: dict[str, str], tmp_path: Path) -> Non
 
     # The journal: every recipient exactly once, each in one final state.
     rows = query(journal, "SELECT number, text, state, batch_id FROM messages")
-    everyone = numbers(load.recipients)
+    everyone = mobile_numbers(load.recipients)
     assert sorted(r[0] for r in rows) == everyone
     journal_state = {number: st for number, _, st, _ in rows}
     text_of = {number: text for number, text, _, _ in rows}

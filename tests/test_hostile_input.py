@@ -17,11 +17,9 @@ import json
 import os
 import socket
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -30,11 +28,14 @@ from urllib.parse import parse_qs, quote, urlencode
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import SANDBOX_PASSWORD, SANDBOX_USER, CliResult, run_cli
+from helpers.cli import CliResult, assert_no_traceback, offline, run_cli
+from helpers.http import QuietHandler, serving
+from helpers.journal import planned_run, query
+from helpers.pipelines import write
+from helpers.sandbox import SANDBOX_PASSWORD, SANDBOX_USER
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
-from pipeline_helpers import assert_no_traceback, offline, planned_run, query, write
 
 from masgsm_notify import phone
 from masgsm_notify.errors import InvalidNumberError, UsageError
@@ -982,7 +983,7 @@ SUBPROCESS_CASES: dict[str, tuple[dict[str, bytes], str]] = {
 def test_hostile_inputs_through_the_real_command(cli_env: dict[str, str], tmp_path: Path) -> None:
     import re
 
-    from conftest import sandbox_messages
+    from helpers.sandbox import sandbox_messages
 
     def one(name: str) -> tuple[str, CliResult]:
         files, _ = SUBPROCESS_CASES[name]
@@ -1028,45 +1029,29 @@ class BadProvider:
 
 @pytest.fixture
 def bad_provider() -> Iterator[Callable[[bytes], BadProvider]]:
-    servers: list[ThreadingHTTPServer] = []
+    with contextlib.ExitStack() as servers:
 
-    def start(body: bytes) -> BadProvider:
-        provider = BadProvider(body)
+        def start(body: bytes) -> BadProvider:
+            provider = BadProvider(body)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+            class Handler(QuietHandler):
+                def do_POST(self) -> None:
+                    data = self.body()
+                    fields = parse_qs(data.decode())
+                    kind, api = fields.get("type", [""])[0], fields.get("apiNo", [""])[0]
+                    if kind == "4":
+                        answer = b'{"code":1,"balance":"1000"}'
+                    elif api == "3":
+                        answer = b'[{"baslik":"MASGSMTEST"}]'
+                    else:
+                        provider.sends.append(data)
+                        answer = provider.body
+                    self.reply(200, answer)
 
-            def log_message(self, *args: Any) -> None:
-                pass
+            provider.port = servers.enter_context(serving(Handler))
+            return provider
 
-            def do_POST(self) -> None:
-                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                fields = parse_qs(data.decode())
-                kind, api = fields.get("type", [""])[0], fields.get("apiNo", [""])[0]
-                if kind == "4":
-                    answer = b'{"code":1,"balance":"1000"}'
-                elif api == "3":
-                    answer = b'[{"baslik":"MASGSMTEST"}]'
-                else:
-                    provider.sends.append(data)
-                    answer = provider.body
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        provider.port = httpd.server_address[1]
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        servers.append(httpd)
-        return provider
-
-    yield start
-    for httpd in servers:
-        httpd.shutdown()
-        httpd.server_close()
+        yield start
 
 
 @pytest.mark.parametrize("kind", list(MALFORMED))

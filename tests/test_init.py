@@ -6,8 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from conftest import run_cli
-from pipeline_helpers import assert_no_traceback, offline, summary_of
+from helpers.cli import assert_no_traceback, offline, run_cli, summary_of
 
 STARTER_FILES = ["data/randevular.csv", "pipeline.yaml", "templates/randevu.txt.j2"]
 

@@ -6,24 +6,16 @@ listed `unknown` in the journal (its request left, and no answer came back).
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import CLI, CliResult, run_cli
-from pipeline_helpers import (
-    FAST_REPORT,
-    assert_no_traceback,
-    env_for,
-    message_states,
-    numbers_sent,
-    query,
-    summary_of,
-    write,
-)
+from helpers.cli import CLI, env_for, summary_of
+from helpers.journal import message_states, query, query_written
+from helpers.pipelines import FAST_REPORT, run_pipeline, write
+from helpers.sandbox import numbers_sent
+from helpers.waiting import wait_for
 
 from masgsm_notify.sandbox import FaultPlan, SandboxConfig, SandboxServer
 
@@ -45,24 +37,8 @@ def one_by_one(folder: Path, numbers: list[str] = NUMBERS, name: str = "steady")
     )
 
 
-def run(pipeline: Path, journal: Path, env: dict[str, str], *args: str) -> CliResult:
-    result = run_cli(["run", str(pipeline), "--journal", str(journal), *args], env)
-    assert_no_traceback(result)
-    return result
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
-
-
 def batch_states(journal: Path) -> dict[str, int]:
-    try:
-        return dict(query(journal, "SELECT state, COUNT(*) FROM batches GROUP BY state"))
-    except sqlite3.Error:  # not created yet, or the schema not yet written
-        return {}
+    return dict(query_written(journal, "SELECT state, COUNT(*) FROM batches GROUP BY state"))
 
 
 # -- resume ---------------------------------------------------------------------------------------
@@ -87,9 +63,11 @@ def test_rerun_of_the_same_run_key_sends_nothing_new_and_accounts_for_everyone(
     )
     journal = tmp_path / "j.sqlite"
 
-    first = run(pipeline, journal, cli_env, "--json")
+    first = run_pipeline(pipeline, cli_env, "--json", journal=journal)
     after_first = sandbox.messages()
-    second = run(pipeline, journal, cli_env, "--json")  # the derived run key: the same inputs
+    second = run_pipeline(
+        pipeline, cli_env, "--json", journal=journal
+    )  # the derived run key: the same inputs
 
     assert first.returncode == 0 and second.returncode == 0, second.output
     assert sandbox.messages() == after_first  # nothing new
@@ -114,12 +92,12 @@ def test_different_inputs_under_the_same_run_key_are_refused(
 ) -> None:
     pipeline = one_by_one(tmp_path, NUMBERS[:2])
     journal = tmp_path / "j.sqlite"
-    first = run(pipeline, journal, cli_env, "--run-key", "monday")
+    first = run_pipeline(pipeline, cli_env, "--run-key", "monday", journal=journal)
     assert first.returncode == 0, first.output
     with (tmp_path / "people.csv").open("a") as file:
         file.write(f"0{NUMBERS[2]}\n")
 
-    second = run(pipeline, journal, cli_env, "--run-key", "monday")
+    second = run_pipeline(pipeline, cli_env, "--run-key", "monday", journal=journal)
 
     assert second.returncode == 2, second.output
     assert "Run key 'monday' was already sent from different inputs" in second.stderr
@@ -127,7 +105,7 @@ def test_different_inputs_under_the_same_run_key_are_refused(
     assert numbers_sent(sandbox) == {NUMBERS[0]: 1, NUMBERS[1]: 1}
 
     # Following the advice sends only the new row: the ledger has the others.
-    third = run(pipeline, journal, cli_env, "--run-key", "tuesday", "--json")
+    third = run_pipeline(pipeline, cli_env, "--run-key", "tuesday", "--json", journal=journal)
     assert third.returncode == 0, third.output
     assert numbers_sent(sandbox) == {NUMBERS[0]: 1, NUMBERS[1]: 1, NUMBERS[2]: 1}
     assert summary_of(third)["already_sent"] == 2
@@ -161,7 +139,7 @@ def test_run_killed_mid_send_resumes_without_duplicates_and_resends_unknown_only
         time.sleep(latency * 2)  # the sandbox finishes the request the dead process left behind
         slow.latency_ms = 0  # the rest need no slowness
 
-        resumed = run(pipeline, journal, env, "--run-key", "killed", "--json")
+        resumed = run_pipeline(pipeline, env, "--run-key", "killed", "--json", journal=journal)
 
         assert resumed.returncode == 3, resumed.output  # unknown > 0: the default fail_if
         summary = summary_of(resumed)
@@ -176,7 +154,9 @@ def test_run_killed_mid_send_resumes_without_duplicates_and_resends_unknown_only
                 assert (states[number], sent[number]) == ("delivered", 1), number
         before = sent[in_flight]
 
-        again = run(pipeline, journal, env, "--run-key", "killed", "--resend-unknown")
+        again = run_pipeline(
+            pipeline, env, "--run-key", "killed", "--resend-unknown", journal=journal
+        )
 
         assert again.returncode == 0, again.output
         assert "1 unknown message(s) will be sent again" in again.stdout
@@ -225,7 +205,7 @@ def test_http_503_is_retried_and_everything_is_sent_once(
         pipeline = one_by_one(tmp_path, NUMBERS[:3])
         journal = tmp_path / "j.sqlite"
 
-        result = run(pipeline, journal, env_for(flaky, cli_env))
+        result = run_pipeline(pipeline, env_for(flaky, cli_env), journal=journal)
 
         assert result.returncode == 0, result.output
         assert [f["fault"] for f in flaky.fault_log] == ["503", "503"]
@@ -242,7 +222,7 @@ def test_dropped_connection_makes_that_batch_unknown_and_the_rest_go(
         pipeline = one_by_one(tmp_path, NUMBERS[:3])
         journal = tmp_path / "j.sqlite"
 
-        result = run(pipeline, journal, env_for(flaky, cli_env))
+        result = run_pipeline(pipeline, env_for(flaky, cli_env), journal=journal)
 
         assert result.returncode != 0, result.output
         assert result.returncode == 3  # sent, but an outcome is unknown: the default fail_if

@@ -14,12 +14,13 @@ import sqlite3
 import stat
 import subprocess
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import CLI, CliResult, run_cli
-from pipeline_helpers import FAST_REPORT, assert_no_traceback, env_for, query, summary_of, write
+from helpers.cli import CLI, CliResult, env_for, run_cli, summary_of
+from helpers.journal import query
+from helpers.pipelines import FAST_REPORT, mobile_numbers, people_pipeline, run_pipeline, write
+from helpers.sandbox import accepted
 
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 from masgsm_notify.state import lock as state_lock
@@ -28,36 +29,16 @@ from masgsm_notify.state.ledger import RELEASED, Ledger, account_key, digest
 COUNT = 12
 
 
-def numbers(count: int, start: int = 0) -> list[str]:
-    return [f"532{i:07d}" for i in range(start, start + count)]
-
-
 def make_pipeline(folder: Path, count: int = COUNT, extra: str = "", name: str = "notice") -> Path:
-    write(
-        folder / "people.csv",
-        "name,phone\n" + "".join(f"Kişi {i},0{n}\n" for i, n in enumerate(numbers(count))),
+    return people_pipeline(
+        folder,
+        mobile_numbers(count),
+        name=name,
+        csv="people.csv",
+        head="# a comment\n",
+        text="Sayın {{ name }}, faturanız hazır.",
+        send=f"batch_size: 4, concurrency: 2{extra}",
     )
-    return write(
-        folder / f"{name}.yaml",
-        f"""
-        # a comment
-        name: {name}
-        recipients: {{csv: people.csv}}
-        message: {{inline: "Sayın {{{{ name }}}}, faturanız hazır."}}
-        send: {{batch_size: 4, concurrency: 2{extra}}}
-        """
-        + FAST_REPORT,
-    )
-
-
-def run(pipeline: Path, env: dict[str, str], *args: str, cwd: Path | None = None):
-    result = run_cli(["run", str(pipeline), *args], env, cwd=cwd)
-    assert_no_traceback(result)
-    return result
-
-
-def accepted(server: SandboxServer) -> Counter:
-    return Counter((m["number"], m["text"]) for m in server.messages())
 
 
 def assert_never_twice(server: SandboxServer) -> None:
@@ -70,12 +51,14 @@ def assert_never_twice(server: SandboxServer) -> None:
 
 def test_one_row_appended_sends_only_that_row(sandbox, cli_env, tmp_path):
     pipeline = make_pipeline(tmp_path)
-    first = run(pipeline, cli_env, "--json")
+    first = run_pipeline(pipeline, cli_env, "--json", journal="default")
     assert first.returncode == 0, first.output
     with (tmp_path / "people.csv").open("a", encoding="utf-8") as file:
-        file.write(f"Yeni Kişi,0{numbers(1, start=COUNT)[0]}\n")
+        file.write(f"Yeni Kişi,0{mobile_numbers(1, start=COUNT)[0]}\n")
 
-    second = run(pipeline, cli_env, "--json")  # a derived run key: a new run
+    second = run_pipeline(
+        pipeline, cli_env, "--json", journal="default"
+    )  # a derived run key: a new run
 
     assert second.returncode == 0, second.output
     one, two = summary_of(first), summary_of(second)
@@ -88,11 +71,17 @@ def test_one_row_appended_sends_only_that_row(sandbox, cli_env, tmp_path):
 
 def test_another_journal_and_a_copy_of_the_folder_send_nothing_again(sandbox, cli_env, tmp_path):
     pipeline = make_pipeline(tmp_path / "project")
-    assert run(pipeline, cli_env).returncode == 0
+    assert run_pipeline(pipeline, cli_env, journal="default").returncode == 0
 
-    elsewhere = run(pipeline, cli_env, "--journal", str(tmp_path / "other.sqlite"), "--json")
+    elsewhere = run_pipeline(pipeline, cli_env, "--json", journal=tmp_path / "other.sqlite")
     shutil.copytree(tmp_path / "project", tmp_path / "copy")
-    copied = run(tmp_path / "copy" / pipeline.name, cli_env, "--json", cwd=tmp_path / "copy")
+    copied = run_pipeline(
+        tmp_path / "copy" / pipeline.name,
+        cli_env,
+        "--json",
+        cwd=tmp_path / "copy",
+        journal="default",
+    )
 
     assert elsewhere.returncode == 0, elsewhere.output
     assert summary_of(elsewhere)["already_sent"] == COUNT
@@ -109,10 +98,12 @@ def test_another_journal_and_a_copy_of_the_folder_send_nothing_again(sandbox, cl
 
 def test_resend_duplicates_sends_again_on_purpose(sandbox, cli_env, tmp_path):
     pipeline = make_pipeline(tmp_path, count=3)
-    assert run(pipeline, cli_env, "--run-key", "a").returncode == 0
+    assert run_pipeline(pipeline, cli_env, "--run-key", "a", journal="default").returncode == 0
 
-    kept = run(pipeline, cli_env, "--run-key", "b", "--json")
-    forced = run(pipeline, cli_env, "--run-key", "c", "--resend-duplicates", "--json")
+    kept = run_pipeline(pipeline, cli_env, "--run-key", "b", "--json", journal="default")
+    forced = run_pipeline(
+        pipeline, cli_env, "--run-key", "c", "--resend-duplicates", "--json", journal="default"
+    )
 
     assert summary_of(kept)["already_sent"] == 3
     assert summary_of(forced)["already_sent"] == 0
@@ -121,11 +112,11 @@ def test_resend_duplicates_sends_again_on_purpose(sandbox, cli_env, tmp_path):
 
 def test_a_pair_older_than_send_dedupe_goes_again(sandbox, cli_env, tmp_path):
     pipeline = make_pipeline(tmp_path, count=3, extra=", dedupe: 500ms")
-    first = run(pipeline, cli_env, "--run-key", "a", "--json")
+    first = run_pipeline(pipeline, cli_env, "--run-key", "a", "--json", journal="default")
     assert first.returncode == 0, first.output
     time.sleep(0.6)  # the window is counted from when the first run claimed its texts
 
-    lapsed = run(pipeline, cli_env, "--run-key", "b", "--json")
+    lapsed = run_pipeline(pipeline, cli_env, "--run-key", "b", "--json", journal="default")
 
     assert summary_of(lapsed)["already_sent"] == 0
     assert set(accepted(sandbox).values()) == {2}
@@ -176,7 +167,7 @@ def test_killed_then_an_edited_comment_and_send_timeout_resume_the_same_run(cli_
         pipeline.write_text(text, encoding="utf-8")
         server.latency_ms = 0
 
-        resumed = run(pipeline, env, "--json")
+        resumed = run_pipeline(pipeline, env, "--json", journal="default")
 
         assert resumed.returncode in (0, 3), resumed.output
         assert "Resuming run" in resumed.stderr
@@ -205,8 +196,8 @@ def test_a_crashed_claim_is_unknown_for_its_run_and_already_sent_for_others(cli_
         time.sleep(1.6)  # the sandbox finishes what was in flight
         server.latency_ms = 0
 
-        own = summary_of(run(pipeline, env, "--journal", str(journal), "--json"))
-        other = summary_of(run(pipeline, env, "--journal", str(tmp_path / "b.sqlite"), "--json"))
+        own = summary_of(run_pipeline(pipeline, env, "--json", journal=journal))
+        other = summary_of(run_pipeline(pipeline, env, "--json", journal=tmp_path / "b.sqlite"))
 
     assert own["outcomes"]["unknown"] > 0 and own["already_sent"] == 0
     assert other["already_sent"] == 8 and other["outcomes"]["delivered"] == 0
@@ -284,7 +275,7 @@ def test_a_second_writer_is_refused_however_it_reaches_the_journal(route, cli_en
                     path.unlink()
             other = journal
         cwd = tmp_path / "real" if route == "relative path" else None
-        second = run(pipeline, env, "--journal", str(other), cwd=cwd)
+        second = run_pipeline(pipeline, env, cwd=cwd, journal=other)
         holder.kill()
         holder.wait(timeout=30)
 
@@ -296,10 +287,10 @@ def test_a_second_writer_is_refused_however_it_reaches_the_journal(route, cli_en
 def test_a_hard_linked_journal_is_refused(sandbox, cli_env, tmp_path):
     pipeline = make_pipeline(tmp_path, count=2)
     journal = tmp_path / "j.sqlite"
-    assert run(pipeline, cli_env, "--journal", str(journal)).returncode == 0
+    assert run_pipeline(pipeline, cli_env, journal=journal).returncode == 0
     os.link(journal, tmp_path / "hard.sqlite")
 
-    again = run(pipeline, cli_env, "--journal", str(tmp_path / "hard.sqlite"))
+    again = run_pipeline(pipeline, cli_env, journal=tmp_path / "hard.sqlite")
 
     assert again.returncode == 2, again.output
     assert "more than one hard link" in again.stderr
@@ -328,14 +319,14 @@ def test_check_finds_the_run_from_any_folder_and_asks_when_two_journals_hold_it(
     sandbox, cli_env, tmp_path
 ):
     pipeline = make_pipeline(tmp_path / "project", count=2)
-    first = run(pipeline, cli_env, "--run-key", "monday")
+    first = run_pipeline(pipeline, cli_env, "--run-key", "monday", journal="default")
     assert first.returncode == 0, first.output
 
     found = run_cli(["check", "monday", "--wait", "1s"], cli_env, cwd=tmp_path)
     assert found.returncode == 0, found.output
     assert "delivered 2" in found.stdout
 
-    second = run(pipeline, cli_env, "--run-key", "monday", "--journal", str(tmp_path / "b.sqlite"))
+    second = run_pipeline(pipeline, cli_env, "--run-key", "monday", journal=tmp_path / "b.sqlite")
     assert second.returncode == 0, second.output
     ambiguous = run_cli(["check", "monday"], cli_env, cwd=tmp_path)
     assert ambiguous.returncode == 2, ambiguous.output
@@ -359,8 +350,8 @@ def test_check_reads_while_the_run_holds_the_journal(cli_env, tmp_path):
 
 def test_dry_runs_and_sandbox_runs_never_write_the_ledger(sandbox, cli_env, tmp_path):
     pipeline = make_pipeline(tmp_path, count=2)
-    assert run(pipeline, cli_env, "--dry-run").returncode == 0
-    assert run(pipeline, cli_env, "--sandbox").returncode == 0
+    assert run_pipeline(pipeline, cli_env, "--dry-run", journal="default").returncode == 0
+    assert run_pipeline(pipeline, cli_env, "--sandbox", journal="default").returncode == 0
     assert not (tmp_path / "state" / "ledger.sqlite").exists()
     assert sandbox.messages() == []
 
@@ -437,7 +428,7 @@ def test_a_journal_beside_the_pipeline_is_used_and_seeds_the_ledger_once(
         "INSERT INTO batches VALUES (2, 1, 'unknown', 1, 1, NULL, NULL, 'lost', ?, NULL)",
         (hour_ago,),
     )
-    for i, number in enumerate(numbers(6)):
+    for i, number in enumerate(mobile_numbers(6)):
         state, batch = (
             ("delivered", 1) if i < 3 else ("unknown", 2) if i == 3 else ("planned", None)
         )
@@ -449,15 +440,15 @@ def test_a_journal_beside_the_pipeline_is_used_and_seeds_the_ledger_once(
     db.commit()
     db.close()
 
-    first = run(pipeline, cli_env, "--json")
-    again = run(pipeline, cli_env, "--run-key", "another", "--json")
+    first = run_pipeline(pipeline, cli_env, "--json", journal="default")
+    again = run_pipeline(pipeline, cli_env, "--run-key", "another", "--json", journal="default")
 
     assert first.returncode == 0, first.output
     assert "Using the journal beside the pipeline" in first.stderr
     assert "Recorded 4 text(s) sent from" in first.stderr
     assert summary_of(first)["journal"] == str(legacy.resolve())
     assert summary_of(first)["already_sent"] == 4
-    assert sorted(m["number"] for m in sandbox.messages()) == numbers(6)[4:]
+    assert sorted(m["number"] for m in sandbox.messages()) == mobile_numbers(6)[4:]
     assert summary_of(again)["already_sent"] == 6 and "Recorded" not in again.stderr
     assert len(sandbox.messages()) == 2
 

@@ -3,8 +3,9 @@ run of the same run key later sends only those."""
 
 from __future__ import annotations
 
-from conftest import run_cli
-from pipeline_helpers import FAST_REPORT, assert_no_traceback, numbers_sent, summary_of, write
+from helpers.cli import assert_no_traceback, run_cli, summary_of
+from helpers.pipelines import FAST_REPORT, write
+from helpers.sandbox import numbers_sent
 
 NUMBERS = [f"53211122{i:02d}" for i in range(6)]
 

@@ -11,9 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import run_cli
-from failure_helpers import make_pipeline, resume, standing
-from pipeline_helpers import assert_no_traceback, env_for, offline, summary_of
+from helpers.cli import assert_no_traceback, env_for, offline, run_cli, summary_of
+from helpers.stopped import make_pipeline, resume, standing
 
 from masgsm_notify.pipeline.limits import Pace, SpendingCap, paced_batch_size
 from masgsm_notify.sandbox import FaultPlan, SandboxConfig, SandboxServer

@@ -6,8 +6,9 @@ import json
 import stat
 from pathlib import Path
 
-from conftest import run_cli
-from pipeline_helpers import FAST_REPORT, assert_no_traceback, summary_of, texts_by_number, write
+from helpers.cli import assert_no_traceback, run_cli, summary_of
+from helpers.pipelines import FAST_REPORT, write
+from helpers.sandbox import texts_by_number
 
 
 def cli(args: list[str], env: dict[str, str], cwd: Path | None = None):

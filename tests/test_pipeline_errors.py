@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import SANDBOX_USER, CliResult, run_cli, sandbox_env
-from pipeline_helpers import FAST_REPORT, assert_no_traceback, query, write
+from helpers.cli import CliResult, assert_no_traceback, run_cli, sandbox_env
+from helpers.journal import query
+from helpers.pipelines import FAST_REPORT, write
+from helpers.sandbox import SANDBOX_USER
 
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 

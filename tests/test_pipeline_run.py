@@ -8,29 +8,17 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import CliResult, run_cli, sandbox_messages
-from pipeline_helpers import (
-    FAST_REPORT,
-    assert_no_traceback,
-    env_for,
-    message_states,
-    numbers_sent,
-    offline,
-    query,
-    summary_of,
-    texts_by_number,
-    write,
-)
+from helpers.cli import assert_no_traceback, env_for, offline, run_cli, summary_of
+from helpers.journal import message_states, query
+from helpers.pipelines import FAST_REPORT, REPO, copy_examples, run_pipeline, write
+from helpers.sandbox import numbers_sent, sandbox_messages, texts_by_number
 
 from masgsm_notify import text as sms_text
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
-
-REPO = Path(__file__).resolve().parent.parent
 
 ALERT_PAYLOAD = {
     "version": "4",
@@ -55,15 +43,6 @@ ALERT_PAYLOAD = {
         },
     ],
 }
-
-
-def run_pipeline(
-    pipeline: Path, env: dict[str, str], *args: str, input: str | None = None
-) -> CliResult:
-    journal = pipeline.with_suffix(".journal.sqlite")
-    result = run_cli(["run", str(pipeline), "--journal", str(journal), *args], env, input=input)
-    assert_no_traceback(result)
-    return result
 
 
 # -- sources, templates and filters ---------------------------------------------------------------
@@ -652,8 +631,7 @@ def test_example_pipelines_run_in_the_embedded_sandbox(
     example: str, extra: list[str], cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     project = tmp_path / "project"
-    shutil.copytree(REPO / "pipelines", project / "pipelines", ignore=_generated)
-    shutil.copytree(REPO / "templates", project / "templates")
+    copy_examples(project)
     repo_files = sorted(p.name for p in (REPO / "pipelines").iterdir())
     journal = tmp_path / "example.journal.sqlite"
     args = ["run", f"pipelines/{example}", "--sandbox", "--journal", str(journal), "--json"]
@@ -684,17 +662,11 @@ def test_example_pipelines_run_in_the_embedded_sandbox(
     assert sorted(p.name for p in (REPO / "pipelines").iterdir()) == repo_files
 
 
-def _generated(folder: str, names: list[str]) -> list[str]:
-    """Leave out what earlier runs may have left in the repository copy (journals, results)."""
-    return [n for n in names if n == "results" or ".journal.sqlite" in n or n.endswith(".lock")]
-
-
 def test_example_dry_run_without_credentials_still_plans(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     project = tmp_path / "project"
-    shutil.copytree(REPO / "pipelines", project / "pipelines", ignore=_generated)
-    shutil.copytree(REPO / "templates", project / "templates")
+    copy_examples(project)
     env = offline({k: v for k, v in cli_env.items() if k not in ("MASGSM_USER", "MASGSM_PASSWORD")})
 
     result = run_cli(["run", "pipelines/invoice-reminder.yaml", "--dry-run"], env, cwd=project)

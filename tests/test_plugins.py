@@ -7,12 +7,13 @@ It adds a recipient source, a filter, and two hooks that write what they see to 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from pipeline_helpers import FAST_REPORT, assert_no_traceback, texts_by_number, write
+from helpers.cli import NO_PLUGINS, assert_no_traceback, run_cli
+from helpers.pipelines import FAST_REPORT, write
+from helpers.plugins import with_plugin
+from helpers.sandbox import texts_by_number
 
 from masgsm_notify.sandbox import SandboxServer
 
@@ -67,14 +68,10 @@ def after_report(run, summary):
 
 @pytest.fixture
 def plugin_env(cli_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    """`cli_env` with the plugin "installed" on the subprocess's path."""
-    site = tmp_path / "site"
-    write(site / "myplugin.py", PLUGIN)
-    info = site / "myplugin-0.1.dist-info"
-    write(info / "METADATA", "Metadata-Version: 2.1\nName: myplugin\nVersion: 0.1\n")
-    write(info / "entry_points.txt", "[masgsm_notify]\nmyplugin = myplugin\n")
-    path = os.pathsep.join(filter(None, [str(site), cli_env.get("PYTHONPATH")]))
-    return {**cli_env, "PYTHONPATH": path, "MYPLUGIN_LOG": str(tmp_path / "hooks.log")}
+    """`cli_env` with the plugin "installed" on the subprocess's path, and outside plugins on
+    (the suite switches them off everywhere else)."""
+    env = with_plugin(cli_env, tmp_path / "site", "myplugin", PLUGIN, "myplugin")
+    return {**env, "MYPLUGIN_LOG": str(tmp_path / "hooks.log")}
 
 
 def test_plugins_lists_the_outside_plugin_with_its_hooks(plugin_env: dict[str, str]) -> None:
@@ -93,7 +90,7 @@ def test_plugins_lists_the_outside_plugin_with_its_hooks(plugin_env: dict[str, s
 def test_no_plugins_variable_hides_the_outside_plugin(
     plugin_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**plugin_env, "MASGSM_NOTIFY_NO_PLUGINS": "1"}
+    env = {**plugin_env, NO_PLUGINS: "1"}
     listed = run_cli(["plugins"], env)
     pipeline = write(
         tmp_path / "p.yaml",

@@ -9,8 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from pipeline_helpers import assert_no_traceback, query, summary_of, write
+from helpers.cli import assert_no_traceback, run_cli, summary_of
+from helpers.journal import query
+from helpers.pipelines import write
 
 from masgsm_notify.privacy import mask_numbers_in, shown_number
 

@@ -10,37 +10,21 @@ nothing sent twice, by the sandbox's own record.
 from __future__ import annotations
 
 import contextlib
-import socket
 import time
 from itertools import islice
 from pathlib import Path
 
-from conftest import run_cli
-from failure_helpers import (
-    assert_nothing_twice,
-    finish,
-    journal_standing,
-    make_pipeline,
-    resume,
-    resume_args,
-    standing,
-    start,
-    wait_until,
-)
-from pipeline_helpers import assert_no_traceback, env_for, offline
+from helpers.cli import assert_no_traceback, env_for, finish, offline, run_cli, start
+from helpers.http import closed_port
+from helpers.journal import assert_nothing_twice, journal_standing
+from helpers.stopped import make_pipeline, resume, resume_args, standing
+from helpers.waiting import wait_for
 
 from masgsm_notify.pipeline.patience import Patience
 from masgsm_notify.retry import Outage
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 
 RECIPIENTS = 40
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_an_unreachable_api_in_pre_flight_says_so_then_gives_up(tmp_path: Path, cli_env):
@@ -76,7 +60,7 @@ def test_the_provider_going_down_mid_run_stops_it_and_the_printed_command_resume
         process = start(
             ["run", str(pipeline), "--run-key", "outage", "--journal", str(journal)], env
         )
-        wait_until(lambda: len(first.messages()) >= 8, what="the first batches")
+        wait_for(lambda: len(first.messages()) >= 8, what="the first batches")
     finally:
         first.stop()  # MASGSM goes down: connections closed, new ones refused
     result = finish(process)

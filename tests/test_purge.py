@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from pipeline_helpers import FAST_REPORT, assert_no_traceback, query, summary_of, write
+from helpers.cli import assert_no_traceback, run_cli, summary_of
+from helpers.journal import query
+from helpers.pipelines import FAST_REPORT, write
 
 from masgsm_notify.pipeline import purge as purging
 from masgsm_notify.pipeline.journal import Journal

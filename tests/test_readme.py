@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
 
-from conftest import run_cli
+from helpers import REPO
+from helpers.cli import run_cli
 
-REPO = Path(__file__).resolve().parent.parent
 VARYING = [
     (re.compile(r"127\.0\.0\.1(:|%3A)\d+"), r"127.0.0.1\1PORT"),
     (re.compile(r"run key demo-[0-9a-f]+"), "run key demo-KEY"),

@@ -11,8 +11,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from pipeline_helpers import assert_no_traceback, numbers_sent, planned_run, query, write
+from helpers.cli import assert_no_traceback, run_cli
+from helpers.journal import planned_run, query
+from helpers.pipelines import write
+from helpers.sandbox import numbers_sent
 
 from masgsm_notify.pipeline import history
 from masgsm_notify.pipeline.journal import Journal

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import Browser, Page
-from conftest import run_cli, sandbox_env
-from pipeline_helpers import assert_no_traceback, summary_of, write
+from helpers.browser import Browser, Page
+from helpers.cli import assert_no_traceback, run_cli, sandbox_env, summary_of
+from helpers.pipelines import write
 
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 

@@ -11,8 +11,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from pipeline_helpers import FAST_REPORT, summary_of, write
+from helpers.cli import NO_PLUGINS, run_cli, summary_of
+from helpers.pipelines import FAST_REPORT, write
 
 from masgsm_notify.pipeline import UI, Runner, RunOptions, load_pipeline
 from masgsm_notify.plugins import get_plugin_manager
@@ -166,7 +166,7 @@ def test_progress_shows_on_a_terminal(tmp_path):
         stdout=subprocess.PIPE,
         stderr=follower,
         timeout=120,
-        env={**os.environ, "MASGSM_NOTIFY_NO_PLUGINS": "1"},
+        env={**os.environ, NO_PLUGINS: "1"},
     )
     os.close(follower)
     drawn = b""

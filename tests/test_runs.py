@@ -7,8 +7,8 @@ import json
 import subprocess
 import time
 
-from conftest import CLI, run_cli
-from pipeline_helpers import FAST_REPORT, assert_no_traceback, env_for, write
+from helpers.cli import CLI, assert_no_traceback, env_for, run_cli
+from helpers.pipelines import FAST_REPORT, write
 
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 

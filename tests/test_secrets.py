@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import signal
-import socket
 import subprocess
 import sys
 import traceback
@@ -18,9 +16,12 @@ from urllib.parse import quote, quote_plus
 import apprise
 import pytest
 import requests
-from conftest import CLI, SANDBOX_USER, ScriptedServer, run_cli
-from pipeline_helpers import offline, write
-from serve_helpers import start_serve, wait_for
+from helpers.cli import CLI, offline, run_cli, sandbox_env
+from helpers.http import ScriptedServer, closed_port
+from helpers.pipelines import write
+from helpers.sandbox import SANDBOX_USER
+from helpers.serve import start_serve
+from helpers.waiting import wait_for
 
 from masgsm_notify import MasgsmClient, logs
 from masgsm_notify.apprise_plugin import register as register_masgsm
@@ -73,12 +74,6 @@ def spellings(secret: str) -> set[str]:
 
 def leaks(text: str) -> list[str]:
     return sorted(form for secret in SECRETS for form in spellings(secret) if form in text)
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_no_cli_command_shows_a_password(
@@ -455,16 +450,7 @@ def test_serve_never_shows_its_token_or_the_password(
     logs._SECRETS.add(SERVE_TOKEN)  # what `leaks` looks for; serve registers its own copy
     config = SandboxConfig(password=SECRET, settle_ms=0)
     with SandboxServer(config) as server:
-        env = offline(
-            {
-                **{k: v for k, v in os.environ.items() if not k.startswith("MASGSM_")},
-                "MASGSM_USER": SANDBOX_USER,
-                "MASGSM_PASSWORD": SECRET,
-                "MASGSM_TITLE": "MASGSMTEST",
-                "MASGSM_BASE_URL": server.base_url,
-                "MASGSM_STATE_DIR": str(tmp_path / "state"),
-            }
-        )
+        env = offline({**sandbox_env(server, tmp_path), "MASGSM_PASSWORD": SECRET})
         token_file = tmp_path / "token"
         token_file.write_text(SERVE_TOKEN + "\n")
         token_file.chmod(0o600)

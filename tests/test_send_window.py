@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from pipeline_helpers import FAST_REPORT, assert_no_traceback, env_for, summary_of, write
+from helpers.cli import assert_no_traceback, env_for, run_cli, summary_of
+from helpers.pipelines import FAST_REPORT, write
 
 from masgsm_notify import clock
 from masgsm_notify.pipeline import UI, Runner, RunOptions, load_pipeline

@@ -11,16 +11,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import run_cli
-from pipeline_helpers import assert_no_traceback, numbers_sent, summary_of, texts_by_number, write
-from serve_helpers import (
-    REPO,
-    copy_examples,
-    fast_reports,
-    queue_rows,
-    start_serve,
-    wait_for,
-)
+from helpers.cli import assert_no_traceback, run_cli, summary_of
+from helpers.pipelines import REPO, copy_examples, fast_reports, write
+from helpers.sandbox import numbers_sent, texts_by_number
+from helpers.serve import queue_rows, start_serve
+from helpers.waiting import wait_for
 
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 

@@ -20,15 +20,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from pipeline_helpers import numbers_sent, texts_by_number
-from serve_helpers import (
-    ServeProcess,
-    copy_examples,
-    fast_reports,
-    queue_rows,
-    start_serve,
-    wait_for,
-)
+from helpers.pipelines import copy_examples, fast_reports
+from helpers.sandbox import numbers_sent, texts_by_number
+from helpers.serve import ServeProcess, queue_rows, start_serve
+from helpers.waiting import wait_for
 
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 

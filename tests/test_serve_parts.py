@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from masgsm_notify.filters import fit_sms
 from masgsm_notify.render import make_environment
@@ -17,7 +18,6 @@ from masgsm_notify.serve.metrics import Metrics
 from masgsm_notify.serve.queue import Arrival, QueueStore, queue_path
 from masgsm_notify.text import cost
 
-REPO = Path(__file__).resolve().parent.parent
 SAMPLE = json.loads((REPO / "pipelines/data/alertmanager-webhook.json").read_text())
 GRAFANA = json.loads((REPO / "pipelines/data/grafana-webhook.json").read_text())
 

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from conftest import checked_verify
+from helpers.cli import checked_verify
 
 from masgsm_notify.client import DEFAULT_BASE_URL
 from masgsm_notify.errors import MissingCredentialsError, UsageError

@@ -14,18 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-from failure_helpers import (
-    assert_nothing_twice,
-    count,
-    finish,
-    journal_standing,
-    make_pipeline,
-    resume,
-    standing,
-    start,
-    wait_until,
-)
-from pipeline_helpers import assert_no_traceback, env_for, offline, query, write
+from helpers.cli import assert_no_traceback, env_for, finish, offline, start
+from helpers.journal import assert_nothing_twice, count, journal_standing, query
+from helpers.pipelines import write
+from helpers.stopped import make_pipeline, resume, standing
+from helpers.waiting import wait_for
 
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 
@@ -42,7 +35,7 @@ def test_a_signal_mid_send_waits_for_batches_out_then_the_resume_sends_the_rest(
     with SandboxServer(SandboxConfig(settle_ms=50), latency_ms=150) as server:
         env = offline(env_for(server, cli_env))
         process = start(["run", str(pipeline), "--run-key", "sig", "--journal", str(journal)], env)
-        wait_until(lambda: len(server.messages()) >= 8, what="the first batches")
+        wait_for(lambda: len(server.messages()) >= 8, what="the first batches")
         process.send_signal(signum)
         result = finish(process)
         assert_no_traceback(result)
@@ -77,7 +70,7 @@ def test_a_second_signal_ends_at_once_and_what_was_out_is_unknown(
         process = start(
             ["run", str(pipeline), "--run-key", "twice", "--journal", str(journal)], env
         )
-        wait_until(lambda: count(journal, "batches") > 0, what="a batch in flight")
+        wait_for(lambda: count(journal, "batches") > 0, what="a batch in flight")
         process.send_signal(signal.SIGINT)
         time.sleep(0.2)
         started = time.monotonic()
@@ -107,7 +100,7 @@ def test_a_signal_while_planning_just_stops_with_nothing_sent(
     with SandboxServer(SandboxConfig(settle_ms=50)) as server:
         env = offline(env_for(server, cli_env))
         process = start(["run", str(pipeline), "--run-key", "plan", "--journal", str(journal)], env)
-        wait_until(lambda: count(journal, "messages") > 0, what="planning to begin")
+        wait_for(lambda: count(journal, "messages") > 0, what="planning to begin")
         process.send_signal(signum)
         result = finish(process)
         assert_no_traceback(result)
@@ -137,7 +130,7 @@ def test_a_signal_while_waiting_for_reports_ends_the_wait_and_says_how_to_read_t
     with SandboxServer(SandboxConfig(settle_ms=600_000)) as server:  # reports stay pending
         env = offline(env_for(server, cli_env))
         process = start(["run", str(pipeline), "--run-key", "w", "--journal", str(journal)], env)
-        wait_until(lambda: len(server.messages()) == 2, what="the texts to go")
+        wait_for(lambda: len(server.messages()) == 2, what="the texts to go")
         time.sleep(0.5)  # into the wait for reports
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)

@@ -7,15 +7,9 @@ Each is met the way a user meets it: `masgsm-notify` as a subprocess against the
 from __future__ import annotations
 
 import pytest
-from conftest import run_cli
-from pipeline_helpers import (
-    FAST_REPORT,
-    assert_no_traceback,
-    env_for,
-    query,
-    summary_of,
-    write,
-)
+from helpers.cli import assert_no_traceback, env_for, run_cli, summary_of
+from helpers.journal import query
+from helpers.pipelines import FAST_REPORT, write
 
 from masgsm_notify.compose import Composer
 from masgsm_notify.errors import RenderError
@@ -92,42 +86,45 @@ def test_failures_past_those_named_skip_the_template_line_and_cost_less() -> Non
     assert counted == "f.csv:2: 'discount' is undefined"
 
 
-def test_a_when_without_braces_is_refused_naming_its_line(sandbox, cli_env, tmp_path) -> None:
-    """`gecikme_gun|int > 0` is plain text: the same for every row, and it let all through."""
-    write(tmp_path / "people.csv", "name,phone,gecikme_gun\nA,05321112201,0\nB,05321112202,3\n")
-    write(
-        tmp_path / "p.yaml",
-        """
-        name: no-braces
-        recipients:
-          csv: people.csv
-          when: gecikme_gun|int > 0
-        message: {inline: "Merhaba {{ name }}"}
-        """,
-    )
-
-    result = run_cli(["run", "p.yaml"], cli_env, cwd=tmp_path)
-
-    assert result.returncode == 2, result.output
-    assert_no_traceback(result)
-    assert "p.yaml:4:9: recipients: when: 'gecikme_gun|int > 0' has no {{ }}" in result.stderr
-    assert 'when: "{{ gecikme_gun|int > 0 }}"' in result.stderr  # what to write instead
-    assert sandbox.messages() == []
-
-
-def test_a_when_that_renders_neither_true_nor_false_names_rows_and_values(
-    sandbox, cli_env, tmp_path
+@pytest.mark.parametrize(
+    ("columns", "when", "expected"),
+    [
+        pytest.param(
+            "gecikme_gun\nA,05321112201,0\nB,05321112202,3",
+            "gecikme_gun|int > 0",
+            [
+                "p.yaml:4:9: recipients: when: 'gecikme_gun|int > 0' has no {{ }}",
+                'when: "{{ gecikme_gun|int > 0 }}"',  # what to write instead
+            ],
+            # Plain text: the same for every row, and it let all through.
+            id="without-braces",
+        ),
+        pytest.param(
+            "gun\nA,05321112201,0\nB,05321112202,5",
+            '"{{ gun }} > 0"',
+            [
+                "The templates failed for 2 row(s); nothing was sent.",
+                "people.csv:2: when: rendered '0 > 0', which is not true/false, yes/no or 1/0",
+                "people.csv:3: when: rendered '5 > 0', which is not true/false, yes/no or 1/0",
+            ],
+            # Renders `5 > 0` for every row: that once read as true and sent them all.
+            id="half-braces",
+        ),
+    ],
+)
+def test_a_when_that_is_no_condition_is_refused_naming_where(
+    columns: str, when: str, expected: list[str], sandbox, cli_env, tmp_path
 ) -> None:
-    """`{{ x }} > 0` renders `5 > 0` for every row: that once read as true and sent them all."""
-    write(tmp_path / "people.csv", "name,phone,gun\nA,05321112201,0\nB,05321112202,5\n")
+    column, rows = columns.split("\n", 1)
+    write(tmp_path / "people.csv", f"name,phone,{column}\n{rows}\n")
     write(
         tmp_path / "p.yaml",
-        """
-        name: half-braces
+        f"""
+        name: conditions
         recipients:
           csv: people.csv
-          when: "{{ gun }} > 0"
-        message: {inline: "Merhaba {{ name }}"}
+          when: {when}
+        message: {{inline: "Merhaba {{{{ name }}}}"}}
         """,
     )
 
@@ -135,15 +132,8 @@ def test_a_when_that_renders_neither_true_nor_false_names_rows_and_values(
 
     assert result.returncode == 2, result.output
     assert_no_traceback(result)
-    assert "The templates failed for 2 row(s); nothing was sent." in result.stderr
-    assert (
-        "people.csv:2: when: rendered '0 > 0', which is not true/false, yes/no or 1/0"
-        in result.stderr
-    )
-    assert (
-        "people.csv:3: when: rendered '5 > 0', which is not true/false, yes/no or 1/0"
-        in result.stderr
-    )
+    for line in expected:
+        assert line in result.stderr
     assert sandbox.messages() == []
 
 

@@ -24,18 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import CLI, run_cli
-from failure_helpers import (
-    assert_nothing_twice,
-    finish,
-    integrity,
-    journal_standing,
-    make_pipeline,
-    resume,
-    standing,
-    wait_until,
-)
-from pipeline_helpers import assert_no_traceback, env_for, offline, query
+from helpers.cli import CLI, assert_no_traceback, env_for, finish, offline, run_cli
+from helpers.journal import assert_nothing_twice, integrity, journal_standing, query
+from helpers.stopped import make_pipeline, resume, standing
+from helpers.waiting import wait_for
 
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 from masgsm_notify.state.sqlite import PATIENCE
@@ -125,7 +117,7 @@ def test_a_disk_full_mid_send_stops_with_the_journal_whole_and_the_resume_sends_
             env = offline(env_for(server, env))
             args = ["run", str(pipeline), "--run-key", "full", "--journal", str(journal)]
             process = start_sending(args, env)
-            wait_until(lambda: len(server.messages()) >= 8, what="the first batches")
+            wait_for(lambda: len(server.messages()) >= 8, what="the first batches")
             full.fill(process)
             result = finish(process)
             assert_no_traceback(result)
@@ -164,7 +156,7 @@ def test_a_journal_locked_past_the_wait_stops_and_the_resume_sends_once(
         env = offline(env_for(server, cli_env))
         args = ["run", str(pipeline), "--run-key", "locked", "--journal", str(journal)]
         process = start_sending(args, env)
-        wait_until(lambda: len(server.messages()) >= 8, what="the first batches")
+        wait_for(lambda: len(server.messages()) >= 8, what="the first batches")
         holder = sqlite3.connect(journal, timeout=30, isolation_level=None)
         try:
             holder.execute("BEGIN IMMEDIATE")  # another process writing, and not letting go

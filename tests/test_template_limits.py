@@ -20,8 +20,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import SANDBOX_PASSWORD, SANDBOX_USER, run_cli, sandbox_messages
-from pipeline_helpers import assert_no_traceback, write
+from helpers.cli import assert_no_traceback, run_cli
+from helpers.pipelines import write
+from helpers.sandbox import SANDBOX_PASSWORD, SANDBOX_USER, sandbox_messages
 
 from masgsm_notify.errors import PipelineError, RenderError
 from masgsm_notify.pipeline.spec import load_pipeline

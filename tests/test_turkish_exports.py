@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, sandbox_messages
-from pipeline_helpers import FAST_REPORT, assert_no_traceback, summary_of, write
+from helpers.cli import summary_of
+from helpers.pipelines import FAST_REPORT, run_pipeline, write
+from helpers.sandbox import sandbox_messages
 
 from masgsm_notify.sandbox import SandboxServer
 
@@ -33,14 +34,6 @@ REMINDER = (
     "{{ row['Son Ödeme Tarihi']|date('long') }} idi ({{ row['Gecikme (gün)']|int }} gün).\n"
     "{{ vars.firma }}\n"
 )
-
-
-def run_pipeline(pipeline: Path, env: dict[str, str], *args: str):
-    result = run_cli(
-        ["run", str(pipeline), "--journal", str(pipeline.with_suffix(".sqlite")), *args], env
-    )
-    assert_no_traceback(result)
-    return result
 
 
 def test_a_turkish_invoice_export_sends_the_exact_texts(

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ScriptedServer, run_cli
-from pipeline_helpers import assert_no_traceback, offline, write
+from helpers.cli import assert_no_traceback, offline, run_cli
+from helpers.http import ScriptedServer
+from helpers.pipelines import write
 
 GOOD = """
 name: reminders

@@ -1,36 +1,22 @@
-"""Helpers for the serve tests: `masgsm-notify serve` as a real subprocess, its metrics, waits."""
+"""`masgsm-notify serve` as a real subprocess, its metrics, and its queue read-only."""
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
-from conftest import CLI
 
-REPO = Path(__file__).resolve().parent.parent
+from helpers.cli import CLI
+from helpers.waiting import wait_for
+
 _SAMPLE = re.compile(r"^([a-z_]+)(\{[^}]*\})? (\S+)$")
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "it") -> Any:
-    """Poll until `condition()` is truthy; fail the test naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -90,25 +76,6 @@ def start_serve(
 
     url = wait_for(first_line, 30, "serve's base URL")
     return ServeProcess(process, url, stdout, stderr)
-
-
-def copy_examples(folder: Path) -> Path:
-    """The shipped pipelines and templates, copied to `folder` (returned): tests may edit them."""
-    shutil.copytree(REPO / "pipelines", folder / "pipelines", ignore=_generated)
-    shutil.copytree(REPO / "templates", folder / "templates")
-    return folder / "pipelines"
-
-
-def _generated(folder: str, names: list[str]) -> list[str]:
-    return [n for n in names if n == "results" or ".sqlite" in n]
-
-
-def fast_reports(pipeline: Path) -> Path:
-    """The pipeline with a report section that finishes quickly against the test sandbox."""
-    text = pipeline.read_text()
-    text = re.sub(r"report:\n(  .*\n)+", "report: {wait: 5s, poll_every: 100ms}\n", text)
-    pipeline.write_text(text)
-    return pipeline
 
 
 def queue_rows(state: Path) -> list[dict[str, Any]]:

@@ -21,8 +21,9 @@ import tempfile
 from importlib.metadata import version
 from pathlib import Path, PurePosixPath
 
+from helpers import REPO
+
 APPRISE_VERSION = version("apprise")
-REPO = Path(__file__).resolve().parent.parent
 BUILTIN = REPO / "contrib" / "apprise" / "masgsm.py"
 BUILTIN_TESTS = REPO / "contrib" / "apprise" / "test_plugin_masgsm.py"
 # The pytest plugin that puts this project's service where Apprise's tests look for the built-in.
