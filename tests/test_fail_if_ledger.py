@@ -9,15 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CLI, run_cli
-from pipeline_helpers import (
-    assert_no_traceback,
-    env_for,
-    numbers_sent,
-    query,
-    summary_of,
-    write,
-)
+from helpers.cli import CLI, assert_no_traceback, env_for, run_cli, summary_of
+from helpers.journal import query
+from helpers.pipelines import write
+from helpers.sandbox import numbers_sent
 
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 

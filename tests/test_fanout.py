@@ -8,8 +8,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from pipeline_helpers import assert_no_traceback, summary_of, write
+from helpers.cli import assert_no_traceback, run_cli, summary_of
+from helpers.pipelines import write
 
 from masgsm_notify.compose import Composer
 from masgsm_notify.pipeline import fanout

@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from conftest import run_cli
-from pipeline_helpers import FAST_REPORT, assert_no_traceback, summary_of, write
+from helpers.cli import assert_no_traceback, run_cli, summary_of
+from helpers.pipelines import FAST_REPORT, write
 from test_compliance import IYS_HEADER, OPTOUT
 from test_report_page import json_figure
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import SANDBOX_USER, run_cli
-from pipeline_helpers import FAST_REPORT, assert_no_traceback, env_for, write
+from helpers.cli import assert_no_traceback, env_for, run_cli
+from helpers.pipelines import FAST_REPORT, write
+from helpers.sandbox import SANDBOX_USER
 from test_privacy import NUMBERS, whole_numbers_in
 from test_privacy import pipeline as masked_pipeline
 from test_secrets import SECRET, spellings

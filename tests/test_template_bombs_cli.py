@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ScriptedServer, run_cli
-from pipeline_helpers import FAST_REPORT, write
+from helpers.cli import run_cli
+from helpers.http import ScriptedServer
+from helpers.pipelines import FAST_REPORT, write
 from test_template_limits import BOMBS, run_measured
 
 from masgsm_notify.sandbox import SandboxServer

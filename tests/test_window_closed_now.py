@@ -9,9 +9,11 @@ import json
 import zoneinfo
 from pathlib import Path
 
-from conftest import ScriptedServer, run_cli
-from pipeline_helpers import FAST_REPORT, assert_no_traceback, offline, write
-from serve_helpers import queue_rows, start_serve, wait_for
+from helpers.cli import assert_no_traceback, offline, run_cli
+from helpers.http import ScriptedServer
+from helpers.pipelines import FAST_REPORT, write
+from helpers.serve import queue_rows, start_serve
+from helpers.waiting import wait_for
 
 from masgsm_notify.sandbox import SandboxServer
 
