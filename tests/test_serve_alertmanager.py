@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
 import textwrap
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from helpers.http import closed_port
 from helpers.pipelines import copy_examples, fast_reports
 from helpers.sandbox import numbers_sent, texts_by_number
 from helpers.serve import ServeProcess, queue_rows, start_serve
@@ -43,12 +43,6 @@ def alertmanager_binary() -> Path:
     if os.environ.get("MASGSM_REQUIRE_ALERTMANAGER"):
         pytest.fail(reason)
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -108,7 +102,7 @@ def start_alertmanager(alertmanager_binary: Path, tmp_path: Path) -> Iterator:
         folder.mkdir()
         config = folder / "alertmanager.yml"
         config.write_text(am_config(hook_url, token))
-        port = free_port()
+        port = closed_port()
         log = folder / "alertmanager.log"
         with log.open("w") as out:
             process = subprocess.Popen(
@@ -237,7 +231,7 @@ def test_an_alert_accepted_then_killed_is_sent_after_restart_once(
     with SandboxServer(SandboxConfig(settle_ms=50), latency_ms=1500) as slow:
         env = {**cli_env, "MASGSM_BASE_URL": slow.base_url}
         state = Path(env["MASGSM_STATE_DIR"])
-        port = str(free_port())
+        port = str(closed_port())
         serve = serve_alerts(alert_pipeline, env, tmp_path, "--port", port)
         again = None
         try:

@@ -610,19 +610,21 @@ SHIPPING = (
 )
 
 
+def shipping_pipeline(folder: Path, extra: str = "") -> Path:
+    """Three customers, the second of whom makes SHIPPING build a bomb."""
+    write(folder / "customers.csv", CUSTOMERS)
+    write(folder / "templates" / "shipping.txt.j2", SHIPPING)
+    return write(
+        folder / "p.yaml",
+        "name: shipping\nrecipients: {csv: customers.csv}\n"
+        f"message: {{template: shipping.txt.j2}}\n{extra}\n",
+    )
+
+
 def test_a_bomb_in_one_row_stops_the_run_before_anything_is_sent(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    write(tmp_path / "customers.csv", CUSTOMERS)
-    write(tmp_path / "templates" / "shipping.txt.j2", SHIPPING)
-    pipeline = write(
-        tmp_path / "p.yaml",
-        """
-        name: shipping
-        recipients: {csv: customers.csv}
-        message: {template: shipping.txt.j2}
-        """,
-    )
+    pipeline = shipping_pipeline(tmp_path)
     code, _, err, peak_mb = run_measured(
         ["-m", "masgsm_notify", "run", str(pipeline)], cli_env, tmp_path
     )
@@ -638,17 +640,7 @@ def test_a_bomb_in_one_row_stops_the_run_before_anything_is_sent(
 def test_the_message_names_the_row_the_template_line_and_the_limit(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    write(tmp_path / "customers.csv", CUSTOMERS)
-    write(tmp_path / "templates" / "shipping.txt.j2", SHIPPING)
-    pipeline = write(
-        tmp_path / "p.yaml",
-        """
-        name: shipping
-        recipients: {csv: customers.csv}
-        message: {template: shipping.txt.j2}
-        limits: {output_chars: 60}
-        """,
-    )
+    pipeline = shipping_pipeline(tmp_path, "limits: {output_chars: 60}")
     result = run_cli(["run", str(pipeline)], cli_env, cwd=tmp_path)
     assert_no_traceback(result)
     assert result.returncode == 2, result.output
