@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import signal
+from types import FrameType
 
 import click
 
@@ -158,6 +160,10 @@ def serve(
         )
     except OSError as error:
         raise UsageError(f"The sandbox cannot listen on {host}:{port}: {error.strerror}.") from None
+    # Ctrl-C or SIGTERM (systemd, docker stop, a test) stops it the same clean way, even where
+    # it was started with SIGINT ignored, as a shell starts a background job.
+    for stopping in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stopping, _stop)
     click.echo(server.base_url)
     if not output().quiet:
         click.echo(
@@ -166,6 +172,10 @@ def serve(
         )
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 COMMANDS = (sandbox,)
