@@ -96,6 +96,9 @@ def make_environment(
         loader=FileSystemLoader(folders) if folders else None,
         keep_trailing_newline=False,
         bytecode_cache=_COMPILED_FILES,
+        # An environment lives for one run, so it need not look at each template file again
+        # on every render (an include costs a stat per recipient); the next run sees edits.
+        auto_reload=False,
     )
     env.locale = locale
     env.filters.update(collect("register_filters"))

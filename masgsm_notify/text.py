@@ -76,9 +76,13 @@ def _inside(alphabet: frozenset[str]) -> re.Pattern[str]:
 _NOT_GSM7 = _outside(GSM7)
 _NOT_TURKISH = _outside(TURKISH)
 _NOT_KEPT_PLAIN = _outside(_KEPT_PLAIN)
-# Characters costing two septets, by encoding.
-_DOUBLE = {Encoding.GSM7: GSM7_EXTENSION, Encoding.TURKISH: TURKISH_SHIFT}
-_DOUBLE_PATTERN = {encoding: _inside(chars) for encoding, chars in _DOUBLE.items()}
+# Characters costing two units, by encoding: two septets (an escape and the character) in the
+# 7-bit alphabets, a surrogate pair in UCS-2.
+_TWO_UNITS = {
+    Encoding.GSM7: _inside(GSM7_EXTENSION),
+    Encoding.TURKISH: _inside(TURKISH_SHIFT),
+    Encoding.UCS2: re.compile("[\U00010000-\U0010ffff]"),
+}
 
 
 def wants_lang_tr(text: str) -> bool:
@@ -105,39 +109,42 @@ def choose_encoding(text: str, lang_tr: bool) -> Encoding:
 def cost(text: str, lang_tr: bool = True) -> TextCost:
     """Encoding, length and segment count of one text.
 
-    It runs once per recipient, so the common cases are C-level scans and counts; only a long
-    text that holds two-unit characters is walked character by character, to place them.
+    It runs once per recipient, so every case is C-level scans and counts: a long text that
+    holds two-unit characters is cut where they fall, never walked character by character.
     """
     encoding = choose_encoding(text, lang_tr)
     if encoding is Encoding.UCS2:
         length = len(text.encode("utf-16-le")) // 2
     else:
-        length = 2 * len(text) - len(_DOUBLE_PATTERN[encoding].sub("", text))
+        length = 2 * len(text) - len(_TWO_UNITS[encoding].sub("", text))
     single, part = LIMITS[encoding]
     if length <= single:
         segments = 1
     elif length == len(text):
         segments = -(-length // part)
     else:
-        segments = _segments(_units(text, encoding), part)
+        segments = _segments(text, _TWO_UNITS[encoding], part)
     return TextCost(encoding, length, segments)
 
 
-def _units(text: str, encoding: Encoding) -> list[int]:
-    if encoding is Encoding.UCS2:
-        return [2 if ord(ch) > 0xFFFF else 1 for ch in text]
-    double = _DOUBLE[encoding]
-    return [2 if ch in double else 1 for ch in text]
+def _segments(text: str, two_units: re.Pattern[str], part: int) -> int:
+    """Parts needed when no two-unit character may straddle two parts.
 
-
-def _segments(units: list[int], part: int) -> int:
-    """Parts needed when no multi-unit character may straddle two parts."""
-    segments, used = 1, 0
-    for unit in units:
-        if used + unit > part:
-            segments += 1
-            used = 0
-        used += unit
+    A part ends `part` units after it starts, or one unit sooner where a two-unit character
+    would be split; only those characters' places need to be known (found in C), so a text is
+    never walked character by character.
+    """
+    # Where each two-unit character starts, in units: its index plus one for each before it.
+    starts = [match.start() + before for before, match in enumerate(two_units.finditer(text))]
+    total = len(text) + len(starts)
+    segments, start, next_pair = 0, 0, 0
+    while start < total:
+        segments += 1
+        end = start + part
+        while next_pair < len(starts) and starts[next_pair] < end - 1:
+            next_pair += 1
+        splits = end < total and next_pair < len(starts) and starts[next_pair] == end - 1
+        start = end - 1 if splits else end
     return segments
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from masgsm_notify import text as sms_text
 from masgsm_notify.text import (
+    LIMITS,
     Encoding,
     TextCost,
     ascii_only,
@@ -409,3 +410,34 @@ def test_ascii_only_is_always_ascii(message: str) -> None:
     assert result.isascii()
     assert len(result) == len(message)
     assert ascii_only(result) == result
+
+
+def packed_by_hand(units: list[int], part: int) -> int:
+    """The 3GPP rule walked one character at a time: a part is closed when the next character
+    would not fit whole."""
+    parts, used = 1, 0
+    for unit in units:
+        if used + unit > part:
+            parts, used = parts + 1, 0
+        used += unit
+    return parts
+
+
+@given(
+    st.text(alphabet=SPEC_BASIC + SPEC_EXTENSION + SPEC_TURKISH_ONLY + "😀𝄞ж", max_size=1200),
+    st.booleans(),
+)
+@example("a" * 152 + "€" + "b", False)  # the euro sign would straddle parts 1 and 2
+@example("a" * 132 + "ş" * 2, True)
+@example("ж" * 66 + "😀", True)  # a surrogate pair would straddle
+def test_segments_match_the_rule_walked_character_by_character(message: str, lang_tr: bool) -> None:
+    result = cost(message, lang_tr)
+    single, part = LIMITS[result.encoding]
+    if result.encoding is UCS2:
+        units = [2 if ord(ch) > 0xFFFF else 1 for ch in message]
+    else:
+        two = SPEC_EXTENSION + (SPEC_TURKISH_ONLY if result.encoding is TURKISH else "")
+        units = [2 if ch in two else 1 for ch in message]
+    assert result.length == sum(units)
+    expected = 1 if result.length <= single else packed_by_hand(units, part)
+    assert result.segments == expected
