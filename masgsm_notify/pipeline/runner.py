@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..client import MasgsmClient
@@ -43,7 +43,7 @@ from .records import RunRecords
 from .resolver import ServiceResolver
 from .results import Outputs
 from .resume import check_command, explain, resume_command
-from .sending import Batch, BatchSender, Outcome, SendSettings, send_all
+from .sending import Batch, BatchSender, Outcome, SendSettings, SendTotals, send_all
 from .spec import Pipeline, load_pipeline
 from .stopping import StopRequest
 from .storage import note_journaled, open_storage
@@ -268,22 +268,7 @@ class Runner:
         )
         started = time.monotonic()
         with self.ui.progress("Sending", to_send) as advance:
-
-            def after(batch: Batch, outcome: Outcome) -> None:
-                advance(len(batch.numbers))
-                context.hook("after_batch", run=info, batch=batch, outcome=outcome)
-
-            settings = SendSettings(
-                batch_size=paced_batch_size(send.batch_size, send.rate),
-                concurrency=send.concurrency,
-                title=title,
-                lang=lang,
-                before=lambda batch: context.hook("before_batch", run=info, batch=batch),
-                after=after,
-                pace=Pace(send.rate),
-                cap=SpendingCap(send.max_credits, records.credits_spent()),
-                may_continue=self.window.may_continue,
-            )
+            settings = self._send_settings(records, info, title, lang, advance)
             sender = BatchSender(client, send.retries, self.patience)
             waiting = (
                 "no new batch will leave; waiting for the batches already out to answer "
@@ -295,16 +280,7 @@ class Runner:
                 except StorageError as error:
                     explain(error, records, resume)
                     raise
-        partial = f" (and {totals.partial:,} partial batch(es))" if totals.partial else ""
-        self.ui.note(
-            f"Sent {totals.accepted:,} message(s){partial} in {totals.batches:,} batch(es) in "
-            f"{context.took('send', started, totals.accepted)}."
-        )
-        if totals.already_sent:
-            self.ui.note(
-                f"{totals.already_sent:,} message(s) were not sent: another run sent the same "
-                "text to the same number meanwhile (the sent ledger)."
-            )
+        self._say_sent(totals, started)
         stop = (
             self.stop.interrupted(
                 "while sending: no batch left after it, and the batches already out were "
@@ -315,6 +291,46 @@ class Runner:
         if isinstance(stop, RunStoppedError):
             explain(stop, records, resume)
         return stop
+
+    def _send_settings(
+        self,
+        records: RunRecords,
+        info: RunInfo,
+        title: str | None,
+        lang: str,
+        advance: Callable[[int], None],
+    ) -> SendSettings:
+        """How this run sends: batch size and pace, the plugins' hooks around each batch, the
+        spending cap and the send window."""
+        context, send = self.context, self.pipeline.send
+
+        def after(batch: Batch, outcome: Outcome) -> None:
+            advance(len(batch.numbers))
+            context.hook("after_batch", run=info, batch=batch, outcome=outcome)
+
+        return SendSettings(
+            batch_size=paced_batch_size(send.batch_size, send.rate),
+            concurrency=send.concurrency,
+            title=title,
+            lang=lang,
+            before=lambda batch: context.hook("before_batch", run=info, batch=batch),
+            after=after,
+            pace=Pace(send.rate),
+            cap=SpendingCap(send.max_credits, records.credits_spent()),
+            may_continue=self.window.may_continue,
+        )
+
+    def _say_sent(self, totals: SendTotals, started: float) -> None:
+        partial = f" (and {totals.partial:,} partial batch(es))" if totals.partial else ""
+        self.ui.note(
+            f"Sent {totals.accepted:,} message(s){partial} in {totals.batches:,} batch(es) in "
+            f"{self.context.took('send', started, totals.accepted)}."
+        )
+        if totals.already_sent:
+            self.ui.note(
+                f"{totals.already_sent:,} message(s) were not sent: another run sent the same "
+                "text to the same number meanwhile (the sent ledger)."
+            )
 
     def _check(
         self,
