@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ..errors import MasgsmError, SendWindowClosedError, UsageError
 from ..pipeline import Pipeline, Runner, RunOptions, Summary
-from ..window import state_of
+from ..window import state_of, when
 from .metrics import Metrics
 from .queue import Payload, QueueStore
 from .reports import Concluder
@@ -120,12 +120,7 @@ class PipelineWorker:
             return min(payload.not_before - now, IDLE_POLL)
         opens = self.window(self.served.pipeline, now)
         if opens is not None and opens > now:
-            self.queue.wait_again(
-                payload.id,
-                opens,
-                "the send window is closed until "
-                + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(opens)),
-            )
+            self.queue.wait_again(payload.id, opens, self._closed_until(opens))
             return min(opens - now, IDLE_POLL)
         self.busy = True
         try:
@@ -133,6 +128,13 @@ class PipelineWorker:
         finally:
             self.busy = False
         return 0.0
+
+    def _closed_until(self, opens: float) -> str:
+        """Why a payload waits, with the time the window opens in the window's own zone (as
+        the pipeline says it), not the server's."""
+        window = self.served.pipeline.send.window
+        zone = window.zone if window is not None else None
+        return f"the send window is closed until {when(dt.datetime.fromtimestamp(opens, zone))}"
 
     def _process(self, payload: Payload) -> None:
         label = f"{self.served.name} #{payload.id}"
