@@ -39,7 +39,7 @@ system-deps:
 	fi
 
 test: lint system-deps
-	$(BIN)/python -m pytest -q -m "not soak"
+	$(BIN)/python -m pytest -q -rs -m "not soak"
 
 lint: $(STAMP)
 	$(BIN)/ruff check masgsm_notify tests benchmarks

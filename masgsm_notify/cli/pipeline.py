@@ -159,7 +159,23 @@ def _window_line(plan: PlanReport) -> str:
     return closed
 
 
-def _parse_vars(values: tuple[str, ...]) -> dict[str, str]:
+# What a run and `validate` both take: the templates' vars and input document.
+var_option = click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A value for templates as vars.KEY; repeatable; overrides the pipeline's vars.",
+)
+input_option = click.option(
+    "--input",
+    "input_file",
+    metavar="FILE|-",
+    help="A JSON document for templates (as input) and the input: source; - is stdin.",
+)
+
+
+def parse_vars(values: tuple[str, ...]) -> dict[str, str]:
     found = {}
     for value in values:
         key, sep, text = value.partition("=")
@@ -169,7 +185,7 @@ def _parse_vars(values: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
-def _read_input(source: str | None) -> tuple[Any, bytes]:
+def read_input(source: str | None) -> tuple[Any, bytes]:
     if source is None:
         return None, b""
     shown = "standard input" if source == "-" else source
@@ -188,7 +204,7 @@ def _read_input(source: str | None) -> tuple[Any, bytes]:
 
 
 @contextlib.contextmanager
-def _json_errors(as_json: bool, **more: Any) -> Iterator[None]:
+def json_errors(as_json: bool, **more: Any) -> Iterator[None]:
     """With --json, a failure is a JSON document on stdout too (the paragraph still goes to
     stderr), so a program reading stdout always gets one document; `more` adds keys to it."""
     try:
@@ -246,19 +262,8 @@ def _conclude(summary: Summary, as_json: bool, stop: StopRequest | None = None) 
     "directory (MASGSM_STATE_DIR), or a PIPELINE.journal.sqlite that earlier versions left "
     "beside the pipeline.",
 )
-@click.option(
-    "--var",
-    "variables",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A value for templates as vars.KEY; repeatable; overrides the pipeline's vars.",
-)
-@click.option(
-    "--input",
-    "input_file",
-    metavar="FILE|-",
-    help="A JSON document for templates (as input) and the input: source; - is stdin.",
-)
+@var_option
+@input_option
 @click.option(
     "--resend-unknown",
     is_flag=True,
@@ -334,14 +339,14 @@ def run(
       masgsm-notify run pipelines/demo.yaml --sandbox --html demo-report.html
     """
     stop = StopRequest(say=lambda text: click.echo(text, err=True))
-    with _json_errors(as_json), stop.watching():
-        input_data, input_bytes = _read_input(input_file)
+    with json_errors(as_json), stop.watching():
+        input_data, input_bytes = read_input(input_file)
         options = RunOptions(
             dry_run=dry_run,
             sandbox=sandbox,
             run_key=run_key,
             journal=journal,
-            vars=_parse_vars(variables),
+            vars=parse_vars(variables),
             input=input_data,
             input_bytes=input_bytes,
             input_name=input_file,
@@ -398,7 +403,7 @@ def check(
       masgsm-notify check invoice-reminder-2026-11-25 --wait 10m --json
       masgsm-notify check invoice-reminder-2026-11-25 --wait 0s --html report.html
     """
-    with _json_errors(as_json):
+    with json_errors(as_json):
         try:
             seconds = None if wait is None else parse_duration(wait)
         except ValueError as error:

@@ -11,7 +11,15 @@ from ..pipeline import PlanReport, RunOptions
 from ..pipeline.summary import skipped_lines
 from ..pipeline.validate import validate as validate_pipeline
 from .common import json_option
-from .pipeline import ClickUI, _json_errors, _parse_vars, _read_input, format_plan
+from .pipeline import (
+    ClickUI,
+    format_plan,
+    input_option,
+    json_errors,
+    parse_vars,
+    read_input,
+    var_option,
+)
 
 
 class ValidateUI(ClickUI):
@@ -26,19 +34,8 @@ class ValidateUI(ClickUI):
 @click.argument(
     "pipeline_file", metavar="PIPELINE.yaml", type=click.Path(dir_okay=False, path_type=Path)
 )
-@click.option(
-    "--var",
-    "variables",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A value for templates as vars.KEY; repeatable; overrides the pipeline's vars.",
-)
-@click.option(
-    "--input",
-    "input_file",
-    metavar="FILE|-",
-    help="A JSON document for templates (as input) and the input: source; - is stdin.",
-)
+@var_option
+@input_option
 @click.option(
     "--preview",
     type=click.IntRange(min=0),
@@ -67,10 +64,10 @@ def validate(
       masgsm-notify validate pipelines/alertmanager.yaml --input payload.json
       masgsm-notify validate pipelines/demo.yaml -q && echo valid
     """
-    with _json_errors(as_json, valid=False, pipeline=str(pipeline_file)):
-        input_data, input_bytes = _read_input(input_file)
+    with json_errors(as_json, valid=False, pipeline=str(pipeline_file)):
+        input_data, input_bytes = read_input(input_file)
         options = RunOptions(
-            vars=_parse_vars(variables),
+            vars=parse_vars(variables),
             input=input_data,
             input_bytes=input_bytes,
             preview=preview,

@@ -36,13 +36,16 @@ def composed(composer: Composer, chunks: Iterable[list[Row]]) -> Iterator[Compos
         yield composer(chunk)
         rows += len(chunk)
         if rows >= SPREAD_AFTER:
-            workers = _workers()
-            following = next(chunks, None) if workers > 1 else None
-            if following is not None:  # workers only for chunks still to come
-                yield from _in_workers(composer, itertools.chain([following], chunks), workers)
-                return
-            if workers > 1:
-                return
+            break
+    following = next(chunks, None)
+    if following is None:  # workers only for chunks still to come
+        return
+    rest = itertools.chain([following], chunks)
+    workers = _workers()
+    if workers > 1:
+        yield from _in_workers(composer, rest, workers)
+    else:
+        yield from map(composer, rest)
 
 
 def _workers() -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MasgsmError
-from ..states import SENDABLE, MessageState
+from ..states import MessageState
 from .journal import Journal
 from .journals import known_journals
 from .records import RunRecords
@@ -117,7 +117,7 @@ def run_state(records: RunRecords, writing: bool) -> str:
     if run.planned_at is None:
         return "planning" if writing else "interrupted"
     tally = records.tally()
-    left = tally.messages(SENDABLE) - records.held().messages
+    left = records.to_send()
     in_flight = tally.messages((MessageState.IN_FLIGHT,))
     if writing and (left or in_flight):
         return "sending"

@@ -375,6 +375,10 @@ class RunRecords:
             self._tally = Tally([Group(*row) for row in rows])
         return self._tally
 
+    def to_send(self) -> int:
+        """Messages this run would send now: the sendable ones, less what `--limit` holds."""
+        return self.tally().messages(SENDABLE) - self.held().messages
+
     def held(self) -> Held:
         """What the run's `--limit` keeps back (nothing when the run has no limit)."""
         if self._held is None:

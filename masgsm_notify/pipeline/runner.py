@@ -27,7 +27,7 @@ from ..errors import (
     UsageError,
 )
 from ..service import Service
-from ..states import SENDABLE, SPENT
+from ..states import SPENT
 from .checking import check_reports
 from .compliance import Screen, WindowGate, describe_window, mask_plan, open_screen
 from .context import UI, RunContext, RunInfo, RunOptions
@@ -254,13 +254,13 @@ class Runner:
         screen: Screen,
     ) -> MasgsmError | None:
         context = self.context
-        to_send = records.tally().messages(SENDABLE) - records.held().messages
+        to_send = records.to_send()
         if not to_send:
             return None
         closed = self.window.hold(screen, records)  # closed: stop, or wait for it to open
         if closed is not None:
             return closed
-        to_send = records.tally().messages(SENDABLE) - records.held().messages
+        to_send = records.to_send()
         send = self.pipeline.send
         resume = resume_command(context, info)
         self.stop.farewell = "Batches still out count as unknown, as after a crash." + (

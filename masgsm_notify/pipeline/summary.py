@@ -126,7 +126,7 @@ class PlanReport:
             counts=Counts.of(records),
             encodings=tally.by_encoding(),
             segments=tally.by_segments(),
-            to_send=tally.messages(SENDABLE) - held.messages,
+            to_send=records.to_send(),
             credits_to_send=tally.credits(SENDABLE) - held.credits,
             service=None,
             title=None,
