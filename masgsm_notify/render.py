@@ -232,7 +232,13 @@ def render(renderer: Renderer, context: Mapping[str, Any], row: str) -> str:
         text = renderer(context)
     except Exception as error:  # any failure inside a template is the template author's to fix
         place = _template_place(error)
-        at = f"template {place[0]} line {place[1]}: " if place else ""
+        at = ""
+        if place:  # a template named after the row's place (a notify: URL) is named once
+            at = (
+                f"line {place[1]}: "
+                if place[0] == row
+                else f"template {place[0]} line {place[1]}: "
+            )
         if isinstance(error, SecurityError):
             problem = hidden = f"the template tried to reach Python internals ({error})"
         elif isinstance(error, (UndefinedError, TemplateLimitError)):  # never the row's values

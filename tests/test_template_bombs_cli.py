@@ -79,7 +79,7 @@ def test_a_bomb_in_a_notify_url_is_refused_before_anything_is_sent(
     assert code == 2, out + err
     assert "Traceback" not in err, err
     assert (
-        f"{pipeline}: notify[1]: template {pipeline}: notify[1] line 1: |center would make a text "
+        f"{pipeline}: notify[1]: line 1: |center would make a text "
         "of 300,000,000 characters, more than limits.output_chars (100,000)"
     ) in err, err
     assert seconds < WITHIN and peak_mb < 100, (seconds, peak_mb)
