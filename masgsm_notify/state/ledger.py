@@ -15,6 +15,7 @@ never share entries.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -126,21 +127,32 @@ class Ledger(Database):
         leaves, is what says whether those went.
         """
         now = time.time()
+        # A pair is taken over unless another owner's claim on it, not released, is within
+        # the window: the condition is the upsert's own, so the common batch, where nothing is
+        # refused, costs one write a pair and no lookup; only a batch that lost pairs looks up
+        # which.
+        free_before = math.inf if since is None else since
         with self.transaction() as db:
             claim_id = db.execute(
                 "INSERT INTO claims (owner, run_key, state, at) VALUES (?, ?, ?, ?)",
                 (owner, run_key, CLAIMED, now),
             ).lastrowid
             assert claim_id is not None
-            refused = set() if since is None else self.seen(account, pairs, since, owner)
-            db.executemany(
-                "INSERT OR REPLACE INTO sent (account, number, digest, at, claim)"
-                " VALUES (?, ?, ?, ?, ?)",
+            written = db.executemany(
+                "INSERT INTO sent (account, number, digest, at, claim) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (account, number, digest) DO UPDATE"
+                " SET at = excluded.at, claim = excluded.claim"
+                " WHERE sent.at < ? OR NOT EXISTS (SELECT 1 FROM claims c WHERE c.id = sent.claim"
+                " AND c.state != ? AND c.owner != ?)",
                 (
-                    (account, number, text_digest, now, claim_id)
+                    (account, number, text_digest, now, claim_id, free_before, RELEASED, owner)
                     for number, text_digest in pairs
-                    if (number, text_digest) not in refused
                 ),
+            ).rowcount
+            refused = (
+                set()
+                if written == len(pairs)
+                else self.seen(account, pairs, free_before, not_owner=owner)
             )
         return Claims(claim_id, refused)
 
