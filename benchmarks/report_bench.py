@@ -49,7 +49,6 @@ def build(journal: Journal, recipients: int, seed: int) -> RunRecords:
                     f"Sayın müşterimiz, {i} numaralı faturanızın son ödeme tarihi yarın.",
                     "turkish",
                     1 + (i % 7 == 0),
-                    "planned",
                 )
                 for i in part
             ),

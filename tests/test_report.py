@@ -127,7 +127,7 @@ def test_data_is_escaped_and_the_page_loads_nothing(tmp_path: Path) -> None:
         )
         records = RunRecords(journal, run)
         records.add_planned(
-            [("<u>row</u>", "5321112201", "t", "gsm7", 1, "planned")],
+            [("<u>row</u>", "5321112201", "t", "gsm7", 1)],
             [(hostile, hostile, f"bad: {hostile}")],
         )
         records.finish_plan(2, 0)

@@ -109,13 +109,7 @@ def plan_run(
                 counting.enter_context(cheap_failures(env))
             if not stats.broken:
                 aside = _set_aside(done.messages, screen, already_sent) if done.messages else {}
-                records.add_planned(
-                    (
-                        (*message, aside.get(i, MessageState.PLANNED))
-                        for i, message in enumerate(done.messages)
-                    ),
-                    done.invalid,
-                )
+                records.add_planned(done.messages, done.invalid, aside)
             progress(stats.rows)
     if not stats.broken:
         records.merge_duplicates()

@@ -9,10 +9,12 @@ redone only after a write.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import TYPE_CHECKING
 
 from .. import phone
 from ..batching import distinct_batches
@@ -27,6 +29,9 @@ from ..states import (
 )
 from .journal import Journal, RunRecord
 from .tally import Group, Tally
+
+if TYPE_CHECKING:  # compose brings Jinja, which the journal's readers do without
+    from ..compose import Message
 
 M = MessageState
 
@@ -89,17 +94,31 @@ class RunRecords:
 
     def add_planned(
         self,
-        messages: Iterable[tuple[str, str, str, str, int, str]],
+        messages: Iterable[Message],
         invalid: Iterable[tuple[str, str, str]],
+        aside: Mapping[int, MessageState] | None = None,
     ) -> None:
-        """Write one part of the plan: (row, number, text, encoding, segments, state) messages
-        and (row, value, reason) invalid rows; `merge_duplicates` runs after the last part."""
+        """Write one part of the plan: (row, number, text, encoding, segments) messages,
+        planned unless `aside` gives their position another state, and (row, value, reason)
+        invalid rows; `merge_duplicates` runs after the last part.
+
+        The composed tuples go to SQLite as they are (the run id is part of the statement),
+        so writing a row costs SQLite's work and no Python of its own.
+        """
         with self.journal.transaction() as db:
-            db.executemany(
-                "INSERT INTO messages (run_id, row, number, text, encoding, segments, state)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                ((self.run.id, *message) for message in messages),
-            )
+            written = db.executemany(
+                "INSERT INTO messages (run_id, row, number, text, encoding, segments)"
+                f" VALUES ({int(self.run.id)}, ?, ?, ?, ?, ?)",
+                messages,
+            ).rowcount
+            if aside:
+                # One writer, one transaction: the part's ids are consecutive, ending here.
+                last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+                first = last - written + 1
+                db.executemany(
+                    "UPDATE messages SET state = ? WHERE id = ?",
+                    ((state, first + position) for position, state in aside.items()),
+                )
             db.executemany(
                 "INSERT INTO skipped (run_id, row, value, reason) VALUES (?, ?, ?, ?)",
                 ((self.run.id, *row) for row in invalid),
@@ -273,9 +292,11 @@ class RunRecords:
                 " VALUES (?, ?, ?, ?, ?)",
                 (self.run.id, BatchState.IN_FLIGHT, len(draft.ids), draft.credits, time.time()),
             ).lastrowid
-            db.executemany(
-                "UPDATE messages SET state = ?, batch_id = ? WHERE id = ?",
-                ((M.IN_FLIGHT, batch_id, message_id) for message_id in draft.ids),
+            # One statement for the batch: its ids as one JSON array, not a statement each.
+            db.execute(
+                "UPDATE messages SET state = ?, batch_id = ?"
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                (M.IN_FLIGHT, batch_id, json.dumps(draft.ids)),
             )
         self._changed()
         assert batch_id is not None

@@ -84,7 +84,5 @@ def planned_run(
     """A run in `journal` planned with (row, number, text) messages of one GSM segment each."""
     run = journal.create_run("k", "n", "p.yaml", "f", None, None)
     records = RunRecords(journal, run)
-    records.add_planned(
-        [(row, number, text, "gsm7", 1, "planned") for row, number, text in messages], skipped
-    )
+    records.add_planned([(row, number, text, "gsm7", 1) for row, number, text in messages], skipped)
     return records
