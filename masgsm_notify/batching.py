@@ -32,6 +32,10 @@ def distinct_batches(
         pending = waiting + list(islice(source, size))
         if not pending:
             return
+        if len(pending) <= size and len(set(map(key, pending))) == len(pending):
+            waiting = []  # the common case, every key once: counted in C, not item by item
+            yield pending
+            continue
         batch: list[T] = []
         waiting = []
         seen: set[Hashable] = set()
