@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from ..compose import Composed, Composer
 from ..sources import Row
 
-SPREAD_AFTER = 20_000  # rows composed in the process before workers are worth starting
+SPREAD_AFTER = 4_000  # rows composed in the process before workers are worth starting
 MAX_WORKERS = 4
 AHEAD = 2  # chunks queued per worker: enough to keep them busy, never the whole source
 
