@@ -405,7 +405,8 @@ class MasgsmClient:
             # Not ISO-8859-1 (requests' guess for text/*): a UTF-8 password would escape redact.
             response.encoding = "utf-8"
         text = redact(response.text, self._password)
-        log.debug("answer HTTP %s: %s", response.status_code, scrub(text)[:2000])
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("answer HTTP %s: %s", response.status_code, scrub(text)[:2000])
         if response.status_code == 503:
             raise SafeToRetryError(
                 f"MASGSM is unavailable (HTTP 503) at {shown_url}; the request was not processed.",
