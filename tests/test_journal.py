@@ -6,6 +6,7 @@ listed `unknown` in the journal (its request left, and no answer came back).
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -240,3 +241,31 @@ def test_dropped_connection_makes_that_batch_unknown_and_the_rest_go(
         assert "delivered 2, failed 0, pending 0, unknown 1" in result.stdout
         assert "1 recipient(s) unknown" in result.stdout
         assert "--resend-unknown" in result.stdout
+
+
+def test_a_version_3_journal_is_upgraded_and_its_runs_resume(
+    tmp_path, sandbox: SandboxServer, cli_env
+):
+    """Version 4 indexes only messages in a batch; a journal a version 3 release left, holding
+    a run stopped part-way, is upgraded on open and its run goes on where it was."""
+    pipeline = one_by_one(tmp_path)
+    first = run_pipeline(pipeline, cli_env, "--limit", "2", journal=tmp_path / "j.sqlite")
+    assert first.returncode == 0, first.output
+    db = sqlite3.connect(tmp_path / "j.sqlite")
+    with db:  # back to what version 3 wrote: every message in the batch index
+        db.execute("DROP INDEX messages_by_batch")
+        db.execute("CREATE INDEX messages_by_batch ON messages(batch_id, number)")
+        db.execute("PRAGMA user_version = 3")
+    db.close()
+
+    rest = run_pipeline(pipeline, cli_env, journal=tmp_path / "j.sqlite")
+
+    assert rest.returncode == 0, rest.output
+    assert sorted(numbers_sent(sandbox)) == NUMBERS  # each once: the first two are not again
+    assert set(numbers_sent(sandbox).values()) == {1}
+    assert query(tmp_path / "j.sqlite", "PRAGMA user_version") == [(4,)]
+    (index,) = query(
+        tmp_path / "j.sqlite", "SELECT sql FROM sqlite_master WHERE name = 'messages_by_batch'"
+    )
+    assert index[0].endswith("WHERE batch_id IS NOT NULL")
+    assert set(message_states(tmp_path / "j.sqlite").values()) == {"delivered"}

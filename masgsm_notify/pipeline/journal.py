@@ -26,7 +26,7 @@ from ..state.lock import WriterLock
 from ..state.sqlite import Database
 from ..states import SPENT, MessageState
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
@@ -55,7 +55,10 @@ CREATE TABLE IF NOT EXISTS messages (
     state TEXT NOT NULL DEFAULT 'planned'
 );
 CREATE INDEX IF NOT EXISTS messages_by_run ON messages(run_id);
-CREATE INDEX IF NOT EXISTS messages_by_batch ON messages(batch_id, number);
+-- Only messages in a batch: a planned message costs the index nothing, and opening a batch
+-- adds its entries instead of moving them.
+CREATE INDEX IF NOT EXISTS messages_by_batch ON messages(batch_id, number)
+    WHERE batch_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS skipped (
     id INTEGER PRIMARY KEY,
     run_id INTEGER NOT NULL REFERENCES runs(id),
@@ -147,13 +150,23 @@ def _upgrade_from_2(db: sqlite3.Connection) -> None:
         )
 
 
+def _upgrade_from_3(db: sqlite3.Connection) -> None:
+    """Version 4 indexes only the messages that are in a batch (the schema makes it anew)."""
+    db.execute("DROP INDEX IF EXISTS messages_by_batch")
+
+
 class Journal(Database):
     """One journal file, reached by its real path. `lock()` before writing a run's records."""
 
     kind = "journal"
 
     def __init__(self, path: Path, durable: bool = False):
-        super().__init__(Path(os.path.realpath(path)), SCHEMA, SCHEMA_VERSION, {2: _upgrade_from_2})
+        super().__init__(
+            Path(os.path.realpath(path)),
+            SCHEMA,
+            SCHEMA_VERSION,
+            {2: _upgrade_from_2, 3: _upgrade_from_3},
+        )
         self.durable = durable
         self._lock = WriterLock(self.path)
 
