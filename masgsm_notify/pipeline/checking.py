@@ -8,10 +8,11 @@ the provider.
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..client import DeliveryReport, MasgsmClient
 from ..errors import CredentialsError, MasgsmError
@@ -54,23 +55,32 @@ def check_reports(
                     break
                 delay = min(delay * 2, poll_every)
             rounds += 1
-            # A few reports in flight per worker, never all: a report of a large batch is big,
-            # and a run of a million recipients has thousands of them.
-            window = 4 * concurrency
             read = 0
-            for start in range(0, len(todo), window):
-                part = todo[start : start + window]
-                reports = pool.map(lambda item: _fetch(client, item[1]), part)
-                for (batch_id, _), report in zip(part, reports, strict=True):
-                    if report is not None:
-                        read += 1
-                        records.apply_report(
-                            batch_id, report.delivered, report.failed, report.pending
-                        )
-                progress(len(part))
+            for batch_id, report in _fetched(pool, client, todo, 4 * concurrency):
+                if report is not None:
+                    read += 1
+                    records.apply_report(batch_id, report.delivered, report.failed, report.pending)
+                progress(1)
             counts.after_round(read)
     counts.close()
     return rounds
+
+
+def _fetched(
+    pool: ThreadPoolExecutor, client: MasgsmClient, todo: list[tuple[int, str]], window: int
+) -> Iterator[tuple[int, DeliveryReport | None]]:
+    """Each batch's report, in order, with up to `window` requests out at a time: a few per
+    worker, never all (a large batch's report is big, and a run of a million recipients has
+    thousands), and the next ones already on their way while this one is written down."""
+    pending = iter(todo)
+    out: collections.deque[tuple[int, Future[DeliveryReport | None]]] = collections.deque()
+    while True:
+        while len(out) < window and (item := next(pending, None)) is not None:
+            out.append((item[0], pool.submit(_fetch, client, item[1])))
+        if not out:
+            return
+        batch_id, future = out.popleft()
+        yield batch_id, future.result()
 
 
 def _fetch(client: MasgsmClient, message_id: str) -> DeliveryReport | None:

@@ -348,12 +348,11 @@ class RunRecords:
         partial = self.db.execute(
             "SELECT state = ? FROM batches WHERE id = ?", (BatchState.PARTIAL, batch_id)
         ).fetchone()[0]
-        ours = {
-            n
-            for (n,) in self.db.execute(
-                "SELECT number FROM messages WHERE batch_id = ?", (batch_id,)
-            )
-        }
+        # One string, split in C, instead of a row object a number.
+        joined = self.db.execute(
+            "SELECT group_concat(number, ',') FROM messages WHERE batch_id = ?", (batch_id,)
+        ).fetchone()[0]
+        ours = set(joined.split(",")) if joined else set()
         lists = {
             M.DELIVERED: _ours(delivered, ours),
             M.FAILED: _ours(failed, ours),
