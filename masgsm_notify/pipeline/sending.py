@@ -21,7 +21,6 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from functools import partial
 from itertools import islice
 
 from ..client import MasgsmClient, PreparedSend
@@ -104,13 +103,7 @@ class BatchSender:
         self.patience = patience
         self.stopping = threading.Event()
 
-    def post(self, prepare: Callable[[], PreparedSend]) -> Outcome:
-        """Encode a batch and post it. Encoding here, in a worker thread, overlaps it with the
-        journal and ledger writes of the calling thread, which SQLite does without the GIL."""
-        try:
-            prepared = prepare()
-        except MasgsmError as error:  # nothing left: the batch and the rest stay unsent
-            return Outcome(BatchState.REJECTED, error=str(error), stop=error)
+    def post(self, prepared: PreparedSend) -> Outcome:
         outage = self.patience.outage
         try:
             result = retry(
@@ -152,7 +145,7 @@ def send_all(
                         break
                 if not dispatch.in_flight:
                     break
-                dispatch.prepare_next()  # claim the next batch while these are out
+                dispatch.prepare_next()  # claim and encode the next batch while these are out
                 done, _ = wait(dispatch.in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     dispatch.settle(future)
@@ -172,7 +165,7 @@ class _Dispatch:
     ):
         self.records, self.sender, self.settings, self.guard = records, sender, settings, guard
         self.drafts = records.drafts(settings.batch_size)
-        self.ready: Claim | None = None
+        self.ready: tuple[Claim, PreparedSend] | None = None
         self.in_flight: dict[Future[Outcome], tuple[Batch, Claim]] = {}
         self.unrecorded: list[tuple[Batch, Outcome]] = []  # answers the journal did not take
         self.totals = SendTotals()
@@ -185,7 +178,7 @@ class _Dispatch:
         )
 
     def prepare_next(self) -> None:
-        """Claim the next draft, if not done yet; the journal is not touched."""
+        """Claim and encode the next draft, if not done yet; the journal is not touched."""
         while self.ready is None and self.totals.stop is None and not self.sender.stopping.is_set():
             draft = next(self.drafts, None)
             if draft is None:
@@ -194,8 +187,12 @@ class _Dispatch:
             if claim.taken:
                 self.records.set_aside(claim.taken, MessageState.ALREADY_SENT)
                 self.totals.already_sent += len(claim.taken)
-            if claim.draft.ids:
-                self.ready = claim
+            draft = claim.draft
+            if draft.ids:
+                prepared = self.sender.client.prepare_personalised(
+                    draft.numbers, draft.texts, title=self.settings.title, lang=self.settings.lang
+                )
+                self.ready = (claim, prepared)
             else:
                 self.guard.release(claim)
 
@@ -209,7 +206,7 @@ class _Dispatch:
         self.prepare_next()
         if self.ready is None:
             return False
-        claim = self.ready
+        claim, prepared = self.ready
         draft = claim.draft
         refusal = self.settings.cap.refuse(draft.credits)
         if refusal is not None:
@@ -229,14 +226,7 @@ class _Dispatch:
         except BaseException:
             self._close(batch, claim, Outcome(BatchState.REJECTED, error="stopped before sending"))
             raise
-        prepare = partial(
-            self.sender.client.prepare_personalised,
-            batch.numbers,
-            batch.texts,
-            title=self.settings.title,
-            lang=self.settings.lang,
-        )
-        self.in_flight[pool.submit(self.sender.post, prepare)] = (batch, claim)
+        self.in_flight[pool.submit(self.sender.post, prepared)] = (batch, claim)
         return True
 
     def settle(self, future: Future[Outcome], quietly: bool = False) -> None:
@@ -263,7 +253,7 @@ class _Dispatch:
     def give_back(self) -> None:
         """Release the ledger claims of a prepared batch that never left."""
         if self.ready is not None:
-            self.guard.release(self.ready)
+            self.guard.release(self.ready[0])
             self.ready = None
 
     def wind_down(self, error: BaseException) -> None:
