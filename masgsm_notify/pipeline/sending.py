@@ -189,9 +189,16 @@ class _Dispatch:
                 self.totals.already_sent += len(claim.taken)
             draft = claim.draft
             if draft.ids:
-                prepared = self.sender.client.prepare_personalised(
-                    draft.numbers, draft.texts, title=self.settings.title, lang=self.settings.lang
-                )
+                try:
+                    prepared = self.sender.client.prepare_personalised(
+                        draft.numbers,
+                        draft.texts,
+                        title=self.settings.title,
+                        lang=self.settings.lang,
+                    )
+                except BaseException:  # it never goes: its pairs are free for other runs
+                    self.guard.release(claim)
+                    raise
                 self.ready = (claim, prepared)
             else:
                 self.guard.release(claim)
