@@ -297,7 +297,12 @@ class _Dispatch:
     def _close(self, batch: Batch, claim: Claim, outcome: Outcome) -> None:
         try:
             self.records.close_batch(
-                batch.id, outcome.state, outcome.message_id, outcome.code, outcome.error
+                batch.id,
+                outcome.state,
+                outcome.message_id,
+                outcome.code,
+                outcome.error,
+                ids=claim.draft.ids,
             )
         except StorageError:
             self.unrecorded.append((batch, outcome))
