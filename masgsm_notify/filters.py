@@ -113,6 +113,10 @@ def tr_title(text: str) -> str:
 # sandboxed because templates may come from users): no real amount needs more than this.
 _MAX_INTEGER_DIGITS = 30
 _MAX_DECIMALS = 10
+# Room for the largest amount at the most decimals, rounding half up: one context and one
+# quantum per decimal count for every amount, instead of new ones each time.
+_ROUNDING = Context(prec=_MAX_INTEGER_DIGITS + _MAX_DECIMALS + 2, rounding=ROUND_HALF_UP)
+_QUANTA = [Decimal(1).scaleb(-decimals) for decimals in range(_MAX_DECIMALS + 1)]
 # Swaps the separators of Python's "1,234.50" into Turkish "1.234,50" in one pass.
 _TR_SEPARATORS = str.maketrans({",": ".", ".": ","})
 # What `float` and `int` were given no default for.
@@ -142,10 +146,7 @@ def money(
     number = read_amount(value, locale, "money")
     if number.adjusted() >= _MAX_INTEGER_DIGITS:
         raise UnreadableValueError("money", f"{value!r} is too large to be an amount", value)
-    precision = max(number.adjusted(), 0) + decimals + 2
-    rounded = number.quantize(
-        Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP, context=Context(prec=precision)
-    )
+    rounded = number.quantize(_QUANTA[decimals], context=_ROUNDING)
     if rounded.is_zero():
         rounded = rounded.copy_abs()  # -0.001 is "0,00", not "-0,00"
     text = format(rounded, f",.{decimals}f").translate(_TR_SEPARATORS)
