@@ -37,8 +37,11 @@ def normalize(value: str) -> str:
     Accepts `+90 532 111 22 33`, `0090...`, `0532 111 2233`, `(532) 111-22-33`, `905321112233`
     and `5321112233`.
     """
-    if type(value) is str and len(value) == 10 and _mobile().fullmatch(value):
-        return value  # already normalised: the common case in bulk runs
+    if type(value) is str:  # the common forms in bulk runs, checked without a rewrite
+        if len(value) == 10 and _mobile().fullmatch(value):
+            return value
+        if len(value) == 11 and value[0] == "0" and _mobile().fullmatch(value, 1):
+            return value[1:]
     text = str(value).strip()
     digits = text.translate(_SEPARATORS)
     if digits.startswith("+"):
