@@ -331,10 +331,12 @@ class RunRecords:
     def batches_to_check(self, partial_only: bool = False) -> list[tuple[int, str]]:
         """(batch id, message id) of accepted batches with numbers not yet final."""
         states = (BatchState.PARTIAL,) if partial_only else (BatchState.SENT, BatchState.PARTIAL)
+        # EXISTS stops at a batch's first message still awaiting its report.
         return self.db.execute(
-            "SELECT DISTINCT b.id, b.message_id FROM batches b JOIN messages m"
-            f" ON m.batch_id = b.id WHERE b.run_id = ? AND b.state IN ({marks(states)})"
-            f" AND b.message_id IS NOT NULL AND m.state IN ({marks(AWAITING_REPORT)})",
+            "SELECT b.id, b.message_id FROM batches b WHERE b.run_id = ?"
+            f" AND b.state IN ({marks(states)}) AND b.message_id IS NOT NULL AND EXISTS"
+            " (SELECT 1 FROM messages m WHERE m.batch_id = b.id"
+            f" AND m.state IN ({marks(AWAITING_REPORT)})) ORDER BY b.id",
             (self.run.id, *states, *AWAITING_REPORT),
         ).fetchall()
 
