@@ -74,13 +74,17 @@ def _fetched(
     thousands), and the next ones already on their way while this one is written down."""
     pending = iter(todo)
     out: collections.deque[tuple[int, Future[DeliveryReport | None]]] = collections.deque()
-    while True:
-        while len(out) < window and (item := next(pending, None)) is not None:
-            out.append((item[0], pool.submit(_fetch, client, item[1])))
-        if not out:
-            return
-        batch_id, future = out.popleft()
-        yield batch_id, future.result()
+    try:
+        while True:
+            while len(out) < window and (item := next(pending, None)) is not None:
+                out.append((item[0], pool.submit(_fetch, client, item[1])))
+            if not out:
+                return
+            batch_id, future = out.popleft()
+            yield batch_id, future.result()
+    finally:  # stopped (refused credentials, Ctrl-C): the requests not yet made are not made
+        for _, future in out:
+            future.cancel()
 
 
 def _fetch(client: MasgsmClient, message_id: str) -> DeliveryReport | None:
