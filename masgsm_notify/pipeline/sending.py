@@ -197,7 +197,8 @@ class _Dispatch:
                         lang=self.settings.lang,
                     )
                 except BaseException:  # it never goes: its pairs are free for other runs
-                    self.guard.release(claim)
+                    with contextlib.suppress(StorageError):  # the encoding error says more
+                        self.guard.release(claim)
                     raise
                 self.ready = (claim, prepared)
             else:
