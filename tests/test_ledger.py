@@ -24,7 +24,7 @@ from helpers.sandbox import accepted
 
 from masgsm_notify.sandbox import SandboxConfig, SandboxServer
 from masgsm_notify.state import lock as state_lock
-from masgsm_notify.state.ledger import RELEASED, Ledger, account_key, digest
+from masgsm_notify.state.ledger import ACCEPTED, RELEASED, UNKNOWN, Ledger, account_key, digest
 
 COUNT = 12
 
@@ -477,3 +477,24 @@ def test_ledger_claims_exclude_other_owners_within_the_window(tmp_path):
         )
     assert account_key("https://Masgsm.com.tr/MasApiV2", "5") == "masgsm.com.tr:443/5"
     assert account_key("http://masgsm.com.tr/x", "5") == "masgsm.com.tr:80/5"
+
+
+@pytest.mark.parametrize("first_answer", [UNKNOWN, ACCEPTED, "unsettled"])
+def test_a_pair_tried_again_by_its_own_run_stays_taken_when_the_retry_is_released(
+    tmp_path, first_answer
+):
+    """A send whose answer was lost (unknown), or whose process died before it settled, is
+    tried again with --resend-unknown, and the retry is rejected: the first attempt may have
+    sent the text, so the retry's release must not free it for other runs."""
+    account = account_key("http://127.0.0.1:8080/MasApiV2", "5300000000")
+    pairs = [("5321112233", digest("Kargonuz yolda"))]
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        first = ledger.claim(account, pairs, owner="one", run_key="k", since=0)
+        if first_answer != "unsettled":
+            ledger.settle(first.id, first_answer)
+        retry = ledger.claim(account, pairs, owner="one", run_key="k", since=0)
+        assert retry.taken_by_others == set()
+        ledger.settle(retry.id, RELEASED)  # the retry was rejected: nothing went this time
+        assert ledger.seen(account, pairs, 0) == set(pairs)
+        other = ledger.claim(account, pairs, owner="two", run_key="k2", since=0)
+        assert other.taken_by_others == set(pairs)

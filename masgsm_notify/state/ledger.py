@@ -130,8 +130,11 @@ class Ledger(Database):
         # A pair is taken over unless another owner's claim on it, not released, is within
         # the window: the condition is the upsert's own, so the common batch, where nothing is
         # refused, costs one write a pair and no lookup; only a batch that lost pairs looks up
-        # which.
+        # which. A pair this owner already holds by a claim not released (a send whose answer
+        # was lost, tried again) stays with that claim, so releasing the new one cannot free
+        # a text the first attempt may have sent.
         free_before = math.inf if since is None else since
+        limits = (free_before, RELEASED, owner)  # the WHERE's: who may take a pair over
         with self.transaction() as db:
             claim_id = db.execute(
                 "INSERT INTO claims (owner, run_key, state, at) VALUES (?, ?, ?, ?)",
@@ -141,11 +144,13 @@ class Ledger(Database):
             written = db.executemany(
                 "INSERT INTO sent (account, number, digest, at, claim) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (account, number, digest) DO UPDATE"
-                " SET at = excluded.at, claim = excluded.claim"
+                " SET at = excluded.at, claim = CASE WHEN EXISTS (SELECT 1 FROM claims c"
+                " WHERE c.id = sent.claim AND c.state != ? AND c.owner = ?)"
+                " THEN sent.claim ELSE excluded.claim END"
                 " WHERE sent.at < ? OR NOT EXISTS (SELECT 1 FROM claims c WHERE c.id = sent.claim"
                 " AND c.state != ? AND c.owner != ?)",
                 (
-                    (account, number, text_digest, now, claim_id, free_before, RELEASED, owner)
+                    (account, number, text_digest, now, claim_id, RELEASED, owner, *limits)
                     for number, text_digest in pairs
                 ),
             ).rowcount
