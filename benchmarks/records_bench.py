@@ -83,7 +83,7 @@ def one_round(planned: list, folder: Path) -> dict[str, float]:
             "batches answered",
             lambda: [
                 (
-                    records.close_batch(i, BatchState.SENT, str(i), 1, ids=c.draft.ids),
+                    records.close_batch(i, BatchState.SENT, str(i), 1),
                     guard.settle(c, BatchState.SENT),
                 )
                 for i, c in answered

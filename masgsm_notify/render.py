@@ -234,11 +234,8 @@ def render(renderer: Renderer, context: Mapping[str, Any], row: str) -> str:
         place = _template_place(error)
         at = ""
         if place:  # a template named after the row's place (a notify: URL) is named once
-            at = (
-                f"line {place[1]}: "
-                if place[0] == row
-                else f"template {place[0]} line {place[1]}: "
-            )
+            template = "" if place[0] == row else f"template {place[0]} "
+            at = f"{template}line {place[1]}: "
         if isinstance(error, SecurityError):
             problem = hidden = f"the template tried to reach Python internals ({error})"
         elif isinstance(error, (UndefinedError, TemplateLimitError)):  # never the row's values

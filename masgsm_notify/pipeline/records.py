@@ -292,8 +292,10 @@ class RunRecords:
                 " VALUES (?, ?, ?, ?, ?)",
                 (self.run.id, BatchState.IN_FLIGHT, len(draft.ids), draft.credits, time.time()),
             ).lastrowid
+            # One statement for the batch, its ids given as one JSON array.
             db.execute(
-                f"UPDATE messages SET state = ?, batch_id = ? WHERE {_IDS}",
+                "UPDATE messages SET state = ?, batch_id = ?"
+                " WHERE id IN (SELECT value FROM json_each(?))",
                 (M.IN_FLIGHT, batch_id, json.dumps(draft.ids)),
             )
         self._changed()
@@ -307,13 +309,8 @@ class RunRecords:
         message_id: str | None = None,
         code: int | None = None,
         error: str | None = None,
-        ids: list[int] | None = None,
     ) -> None:
-        """Record a batch's answer: sent, partial, rejected (nothing sent) or unknown.
-
-        `ids`, the batch's message ids where the caller has them, spare SQLite finding them.
-        """
-        members, key = ("batch_id = ?", batch_id) if ids is None else (_IDS, json.dumps(ids))
+        """Record a batch's answer: sent, partial, rejected (nothing sent) or unknown."""
         with self.journal.transaction() as db:
             db.execute(
                 "UPDATE batches SET state = ?, message_id = ?, code = ?, error = ?,"
@@ -321,8 +318,8 @@ class RunRecords:
                 (state, message_id, code, error, time.time(), batch_id),
             )
             db.execute(
-                f"UPDATE messages SET state = ? WHERE {members}",
-                (MESSAGE_STATE_OF_BATCH[state], key),
+                "UPDATE messages SET state = ? WHERE batch_id = ?",
+                (MESSAGE_STATE_OF_BATCH[state], batch_id),
             )
         self._changed()
 
@@ -486,8 +483,6 @@ class RunRecords:
 
 
 _NO_LIMIT = 2**63 - 1  # SQLite's largest id
-# A batch's messages by their ids, given as one JSON array: one statement, not one a message.
-_IDS = "id IN (SELECT value FROM json_each(?))"
 
 
 def _ours(numbers: list[str], batch: set[str]) -> set[str]:

@@ -187,22 +187,23 @@ class _Dispatch:
             if claim.taken:
                 self.records.set_aside(claim.taken, MessageState.ALREADY_SENT)
                 self.totals.already_sent += len(claim.taken)
-            draft = claim.draft
-            if draft.ids:
-                try:
-                    prepared = self.sender.client.prepare_personalised(
-                        draft.numbers,
-                        draft.texts,
-                        title=self.settings.title,
-                        lang=self.settings.lang,
-                    )
-                except BaseException:  # it never goes: its pairs are free for other runs
-                    with contextlib.suppress(StorageError):  # the encoding error says more
-                        self.guard.release(claim)
-                    raise
-                self.ready = (claim, prepared)
+            if claim.draft.ids:
+                self.ready = (claim, self._encoded(claim))
             else:
                 self.guard.release(claim)
+
+    def _encoded(self, claim: Claim) -> PreparedSend:
+        """The claimed draft as a request body; if it cannot be, it never goes, and its pairs
+        are given back to other runs."""
+        draft = claim.draft
+        try:
+            return self.sender.client.prepare_personalised(
+                draft.numbers, draft.texts, title=self.settings.title, lang=self.settings.lang
+            )
+        except BaseException:
+            with contextlib.suppress(StorageError):  # the encoding error says more
+                self.guard.release(claim)
+            raise
 
     def launch(self, pool: ThreadPoolExecutor) -> bool:
         """Journal the next batch as in flight and hand it to a worker, once the spending cap
@@ -298,12 +299,7 @@ class _Dispatch:
     def _close(self, batch: Batch, claim: Claim, outcome: Outcome) -> None:
         try:
             self.records.close_batch(
-                batch.id,
-                outcome.state,
-                outcome.message_id,
-                outcome.code,
-                outcome.error,
-                ids=claim.draft.ids,
+                batch.id, outcome.state, outcome.message_id, outcome.code, outcome.error
             )
         except StorageError:
             self.unrecorded.append((batch, outcome))

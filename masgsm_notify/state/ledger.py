@@ -134,23 +134,23 @@ class Ledger(Database):
         # was lost, tried again) stays with that claim, so releasing the new one cannot free
         # a text the first attempt may have sent.
         free_before = math.inf if since is None else since
-        limits = (free_before, RELEASED, owner)  # the WHERE's: who may take a pair over
         with self.transaction() as db:
             claim_id = db.execute(
                 "INSERT INTO claims (owner, run_key, state, at) VALUES (?, ?, ?, ?)",
                 (owner, run_key, CLAIMED, now),
             ).lastrowid
             assert claim_id is not None
+            # ?6 is RELEASED, ?7 the owner, ?8 the start of the window.
             written = db.executemany(
-                "INSERT INTO sent (account, number, digest, at, claim) VALUES (?, ?, ?, ?, ?)"
+                "INSERT INTO sent (account, number, digest, at, claim) VALUES (?1, ?2, ?3, ?4, ?5)"
                 " ON CONFLICT (account, number, digest) DO UPDATE"
                 " SET at = excluded.at, claim = CASE WHEN EXISTS (SELECT 1 FROM claims c"
-                " WHERE c.id = sent.claim AND c.state != ? AND c.owner = ?)"
+                " WHERE c.id = sent.claim AND c.state != ?6 AND c.owner = ?7)"
                 " THEN sent.claim ELSE excluded.claim END"
-                " WHERE sent.at < ? OR NOT EXISTS (SELECT 1 FROM claims c WHERE c.id = sent.claim"
-                " AND c.state != ? AND c.owner != ?)",
+                " WHERE sent.at < ?8 OR NOT EXISTS (SELECT 1 FROM claims c"
+                " WHERE c.id = sent.claim AND c.state != ?6 AND c.owner != ?7)",
                 (
-                    (account, number, text_digest, now, claim_id, RELEASED, owner, *limits)
+                    (account, number, text_digest, now, claim_id, RELEASED, owner, free_before)
                     for number, text_digest in pairs
                 ),
             ).rowcount
