@@ -21,7 +21,6 @@ password may sit in the file itself only when no one else can read the file.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import logging
 import os
 import sys
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, MissingCredentialsError
+from .errors import ConfigError, MissingCredentialsError, did_you_mean
 from .logs import remember_secret
 
 log = logging.getLogger(__name__)
@@ -279,10 +278,7 @@ def _table(data: Any, label: str, path: Path, extra: tuple[str, ...] = ()) -> di
     checked = {}
     for key, value in data.items():
         if key not in ACCOUNT_KEYS:
-            close = difflib.get_close_matches(key, (*ACCOUNT_KEYS, *extra), n=1)
-            hint = (
-                f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(ACCOUNT_KEYS)}"
-            )
+            hint = did_you_mean(key, (*ACCOUNT_KEYS, *extra), f"; known: {', '.join(ACCOUNT_KEYS)}")
             raise ConfigError(f"{path}: {label}: unknown key {key!r}{hint}")
         if isinstance(value, int) and not isinstance(value, bool) and key == "user":
             value = str(value)  # user = 5321112233 written without quotes

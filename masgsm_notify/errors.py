@@ -8,6 +8,8 @@ wrong and nothing was sent; 1: a runtime failure; 4: the send window is closed, 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class MasgsmError(Exception):
     """Base of every error raised by masgsm_notify."""
@@ -273,6 +275,16 @@ _BY_CODE: dict[int, tuple[type[MasgsmError], str]] = {
 
 
 ERROR_CODES = frozenset(_BY_CODE)
+
+
+def did_you_mean(key: str, choices: Iterable[str], otherwise: str) -> str:
+    """The end of an "unknown key" message: the likely key when `key` looks like a typo of one,
+    else `otherwise` (the keys to choose from). `difflib` is imported here, so only a mistake
+    pays for loading it."""
+    import difflib
+
+    close = difflib.get_close_matches(key, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else otherwise
 
 
 def error_for_code(code: int, raw: str | None = None) -> MasgsmError:

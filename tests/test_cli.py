@@ -627,3 +627,18 @@ def test_version_and_help_load_no_heavy_library() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_run_command_loads_no_module_only_some_runs_need() -> None:
+    """A run's start-up pays for what every run uses: the embedded sandbox (an HTTP server)
+    is loaded by `--sandbox`, `multiprocessing` by plans large enough to spread over cores,
+    `difflib` by a mistyped key."""
+    optional = ("masgsm_notify.sandbox", "multiprocessing", "difflib", "http.server")
+    probe = (
+        "import sys\n"
+        "import masgsm_notify.cli.pipeline\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({optional!r})))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

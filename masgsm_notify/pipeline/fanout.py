@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-import multiprocessing
 import os
 import signal
 import threading
@@ -49,7 +48,12 @@ def composed(composer: Composer, chunks: Iterable[list[Row]]) -> Iterator[Compos
 
 
 def _workers() -> int:
-    """How many worker processes may help: none where forking is unsafe or pointless."""
+    """How many worker processes may help: none where forking is unsafe or pointless.
+
+    `multiprocessing` is imported by the large plans that use it, not by every run.
+    """
+    import multiprocessing
+
     if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
         return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -59,6 +63,8 @@ def _workers() -> int:
 def _in_workers(
     composer: Composer, chunks: Iterator[list[Row]], workers: int
 ) -> Iterator[Composed]:
+    import multiprocessing
+
     global _composer
     _composer = composer
     # A worker is born with the parent's handlers, which would raise the parent's "run

@@ -17,7 +17,6 @@ from typing import Any
 
 from ..errors import MasgsmError, UsageError
 from ..render import RenderError, compile_text, render
-from ..sandbox import SandboxConfig, SandboxServer
 from ..service import Service, credentials_missing
 from .spec import Pipeline
 
@@ -98,7 +97,12 @@ class ServiceResolver:
 
     @contextlib.contextmanager
     def sandbox(self) -> Iterator[Service]:
-        """An embedded sandbox MASGSM with the pipeline's title registered, and its service."""
+        """An embedded sandbox MASGSM with the pipeline's title registered, and its service.
+
+        The sandbox (an HTTP server) is imported here: only `--sandbox` runs load it.
+        """
+        from ..sandbox import SandboxConfig, SandboxServer
+
         named = self.without_secrets()
         title = self.pipeline.message.title or (named.title if named else None) or SANDBOX_TITLE
         config = SandboxConfig()

@@ -6,7 +6,6 @@ defaults all come from the same table.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any
 from .. import yamlfile
 from ..api import LANGS, MAX_BATCH
 from ..cells import LOCALES
-from ..errors import PipelineError
+from ..errors import PipelineError, did_you_mean
 from ..plugins import collect, get_plugin_manager
 from ..render_limits import TemplateLimits
 from ..sources import Source
@@ -441,8 +440,7 @@ def _validate(
         at = yamlfile.where(data, key) or where
         spec = keys.get(key)
         if spec is None:
-            close = difflib.get_close_matches(str(key), keys, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(keys)}"
+            hint = did_you_mean(str(key), keys, f"; known keys: {', '.join(keys)}")
             at = yamlfile.key_where(data, key) or where
             raise PipelineError(f"{at}: {label}unknown key {key!r}{hint}")
         wrong_bool = isinstance(value, bool) and not {bool, object} & set(spec.types)
