@@ -768,3 +768,34 @@ def test_sandbox_reset_endpoint_restores_the_configured_state(
     assert client.balance() == 1_000_000
     with pytest.raises(CredentialsError):  # sub-members are gone too
         MasgsmClient("bayi-r", "Parola-R", base_url=sandbox.base_url).balance()
+
+
+def test_the_sandbox_reads_any_form_body_as_the_standard_library_does() -> None:
+    """The sandbox's fast form reader must agree with `parse_qsl` on every body: escapes,
+    `+`, escaped and raw NULs, raw backslashes, broken escapes, invalid UTF-8, raw non-ASCII,
+    keys without `=`, empty fields."""
+    import random
+    from urllib.parse import parse_qsl
+
+    from masgsm_notify.sandbox.server import form_pairs
+    from masgsm_notify.wire import php_urlencode
+
+    rng = random.Random(11)
+    pieces = ["a", "Z", "0", " ", "+", "~", "&", "=", "ş", "İ", "€", "😀", "%"]
+    junk = ["%", "%4", "%zz", "%00", "%C4", "%c4%9f", "%FF", "\\", "\x00", "ğ", "+", "="]
+
+    def field() -> str:
+        picks = (rng.choice(["\\", "\x00"] if rng.random() < 0.02 else pieces) for _ in range(6))
+        text = "".join(picks)[: rng.randint(0, 6)]
+        encoded = rng.choice([php_urlencode, quote_plus, lambda t: quote(t, safe="")])(text)
+        if rng.random() < 0.3:
+            at = rng.randint(0, len(encoded))
+            encoded = encoded[:at] + rng.choice(junk) + encoded[at:]
+        return encoded
+
+    for _ in range(3000):
+        pairs = []
+        for _ in range(rng.randint(0, 5)):
+            pairs.append(field() if rng.random() < 0.1 else f"{field()}={field()}")
+        body = "&".join(pairs) + rng.choice(["", "&", "&&"])
+        assert form_pairs(body) == parse_qsl(body, keep_blank_values=True), body

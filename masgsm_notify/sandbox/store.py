@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 from array import array
 from collections.abc import Sequence
+from itertools import accumulate, repeat
 from typing import Any
 
 FIRST_ID = 100001
@@ -43,21 +44,30 @@ class MessageStore:
         segments: Sequence[int],
         accepted_at: float,
     ) -> str:
-        """Record one accepted send and return its message id."""
+        """Record one accepted send and return its message id.
+
+        A type-0 send repeats one text, which is stored once; a type-1 send's texts are
+        stored one after another, their bounds counted in C.
+        """
+        if len(numbers) != len(texts) or len(numbers) != len(segments):
+            raise ValueError("a send needs one text and one cost per number")
         message_id = self.next_id
         self.send_starts.append(len(self.numbers))
         self.accepted_at.append(accepted_at)
         self.titles.append(title)
-        previous, start, end = None, 0, 0
-        for number, text, cost in zip(numbers, texts, segments, strict=True):
-            if text != previous:  # type 0 repeats one text: store it once
-                start = len(self.texts)
-                self.texts += text.encode()
-                end, previous = len(self.texts), text
-            self.numbers.append(int(number))
-            self.text_starts.append(start)
-            self.text_ends.append(end)
-            self.segments.append(cost)
+        self.numbers.extend(map(int, numbers))
+        self.segments.extend(segments)
+        start = len(self.texts)
+        if texts and texts.count(texts[0]) == len(texts):
+            self.texts += texts[0].encode()
+            self.text_starts.extend(repeat(start, len(texts)))
+            self.text_ends.extend(repeat(len(self.texts), len(texts)))
+        else:
+            encoded = [text.encode() for text in texts]
+            ends = list(accumulate(map(len, encoded), initial=start))
+            self.texts += b"".join(encoded)
+            self.text_starts.extend(ends[:-1])
+            self.text_ends.extend(ends[1:])
         return str(message_id)
 
     def send(self, message_id: str) -> tuple[list[str], float] | None:
