@@ -96,6 +96,8 @@ def form_pairs(body: str) -> list[tuple[str, str]]:
         if pair:
             key, _, value = pair.partition("=")
             fields += (key, value)
+    if not fields:
+        return []
     escaped = "\x00".join(fields).replace("+", " ").replace("%", "\\x")
     try:
         plain = codecs.escape_decode(escaped.encode("ascii"))[0].decode("utf-8", "replace")
