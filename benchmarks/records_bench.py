@@ -5,7 +5,8 @@ Prints figures.
     python benchmarks/records_bench.py --messages 20000 --repeat 1
 
 Each step is what a real run does, through the same API, in the order it does it, on files in a
-temporary folder: the plan written in parts of 2,000 and its duplicates merged; the texts looked
+temporary folder: the texts escaped for the wire (which a run does on the planning workers'
+cores), the plan written in parts of 2,000 and its duplicates merged; the texts looked
 up in the sent ledger; batches of 500 drafted, claimed in the ledger, encoded as type-1 bodies,
 journaled in flight, answered and settled; a delivery report applied to each; the run counted.
 No request leaves the machine. Each figure is microseconds of this process's CPU per message,
@@ -28,6 +29,7 @@ from masgsm_notify.pipeline.ledger_guard import LedgerGuard
 from masgsm_notify.pipeline.records import RunRecords
 from masgsm_notify.state.ledger import Ledger, account_key
 from masgsm_notify.states import BatchState
+from masgsm_notify.wire import php_urlencode
 
 PART, BATCH = 2_000, 500
 NAMES = ["Ayşe Yılmaz", "Mehmet Öztürk", "Zeynep Çelik", "Mustafa Şahin", "İbrahim Doğan"]
@@ -66,8 +68,13 @@ def one_round(planned: list, folder: Path) -> dict[str, float]:
         records = RunRecords(journal, journal.create_run("k", "n", "p.yaml", "f", "a", account))
         guard = LedgerGuard(ledger, account, records.run.uid, "k", 24 * 3600.0)
         parts = range(0, len(planned), PART)
+        wire = step("escaped (workers)", lambda: [php_urlencode(m[2]) for m in planned])
         step(
-            "plan written", lambda: [records.add_planned(planned[s : s + PART], []) for s in parts]
+            "plan written",
+            lambda: [
+                records.add_planned(planned[s : s + PART], [], None, wire[s : s + PART])
+                for s in parts
+            ],
         )
         step("duplicates merged", records.merge_duplicates)
         step("ledger looked up", lambda: [guard.already_sent(planned[s : s + PART]) for s in parts])
@@ -75,7 +82,10 @@ def one_round(planned: list, folder: Path) -> dict[str, float]:
         claims = step("ledger claimed", lambda: [guard.claim(draft) for draft in drafts])
         step(
             "batches encoded",
-            lambda: [client.prepare_personalised(d.numbers, d.texts, lang="tr") for d in drafts],
+            lambda: [
+                client.prepare_personalised(d.numbers, d.texts, lang="tr", escaped=d.wire)
+                for d in drafts
+            ],
         )
         opened = step("batches opened", lambda: [records.open_batch(d) for d in drafts])
         answered = zip(opened, claims, strict=True)

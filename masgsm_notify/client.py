@@ -34,7 +34,15 @@ from .errors import (
     error_for_code,
 )
 from .logs import redact, remember_secret, scrub
-from .wire import Fields, answer_code, http_build_query, load_json, require_success
+from .wire import (
+    Escaped,
+    Fields,
+    answer_code,
+    http_build_query,
+    load_json,
+    php_urlencode,
+    require_success,
+)
 
 log = logging.getLogger(__name__)
 
@@ -156,17 +164,29 @@ class MasgsmClient:
         *,
         title: str | None = None,
         lang: str | None = None,
+        escaped: Sequence[str | None] = (),
     ) -> PreparedSend:
-        """Encode a type-1 send (text i to number i) without posting it."""
+        """Encode a type-1 send (text i to number i) without posting it.
+
+        `escaped` may give texts already escaped for the body (`wire.php_urlencode`), None
+        where not: a pipeline escapes them while planning, so its one sending thread need not.
+        They are not used with lang plain, whose texts are made plain here first.
+        """
         if len(numbers) != len(messages):
             raise UsageError(
                 f"{len(numbers):,} numbers but {len(messages):,} messages: they must pair up."
             )
         texts, lang_tr = self._texts(messages, lang)
+        wire: list[str] = texts
+        if escaped and (lang or self.lang) != "plain":
+            wire = Escaped(
+                known if known is not None else php_urlencode(text)
+                for known, text in zip(escaped, texts, strict=True)
+            )
         fields = {
             "type": "1",
             **self._auth(),
-            "message": texts,
+            "message": wire,
             "title": self._title(title),
             "numbers": ",".join(self._numbers(numbers)),
         }

@@ -22,6 +22,7 @@ from . import text as sms_text
 from .errors import InvalidNumberError, RenderError
 from .render import Renderer, is_true, render
 from .sources import Row
+from .wire import php_urlencode
 
 # (where, number, text, encoding, segments): a message ready for the journal.
 Message = tuple[str, str, str, str, int]
@@ -42,6 +43,7 @@ class Composed:
     messages: list[Message] = field(default_factory=list)
     invalid: list[Refusal] = field(default_factory=list)
     errors: list[RenderError] = field(default_factory=list)
+    wire: list[str] = field(default_factory=list)  # the texts escaped, if the composer escapes
 
 
 class Composer:
@@ -58,11 +60,15 @@ class Composer:
         limit_name: str = "send.max_segments",
         suffix: str = "",
         suffix_name: str = "compliance.optout_text",
+        escape: bool = False,
     ):
         """`limit_name` is how a refusal names the segment limit to the one who can change it.
 
         `suffix` (a commercial text's opt-out instructions) ends every text that does not end
         with it already, after one space; the segment limit and the cost count it.
+
+        `escape` also writes each text as the request body carries it (`Composed.wire`): where
+        rows are composed on several cores, the escaping is done there too.
         """
         self.number_of = number_of
         self.text_of = text_of
@@ -73,6 +79,7 @@ class Composer:
         suffix = _normal(suffix.strip())
         self.suffix = sms_text.plain(suffix) if plain and suffix else suffix
         self.suffix_name = suffix_name
+        self.escape = escape
 
     def __call__(self, rows: Iterable[Row]) -> Composed:
         """Compose a group of rows. A row whose template fails is kept as its RenderError and
@@ -84,6 +91,8 @@ class Composer:
                 self._compose(where, {**fields, "row": fields}, done)
             except RenderError as error:
                 done.errors.append(error)
+        if self.escape:
+            done.wire = [php_urlencode(message[2]) for message in done.messages]
         return done
 
     def _compose(self, where: str, context: dict, done: Composed) -> None:

@@ -43,6 +43,11 @@ def php_urlencode(value: str) -> str:
     return quote_plus(value, safe="").replace("~", "%7E")
 
 
+class Escaped(list):
+    """Texts already written as `php_urlencode` writes them (a pipeline escapes its texts while
+    planning, on every core): `http_build_query` puts them in the body as they are."""
+
+
 def _pairs(key: str, value: Any) -> Iterator[str]:
     if isinstance(value, Mapping):
         for sub, item in value.items():
@@ -51,9 +56,10 @@ def _pairs(key: str, value: Any) -> Iterator[str]:
         # A type-1 send's `message[i]`, 500 texts a batch: the key is encoded once (`[` and `]`
         # are `%5B` and `%5D`, digits stay bare) instead of once per text.
         escaped = php_urlencode(key)
+        escape = str if isinstance(value, Escaped) else php_urlencode
         for index, item in enumerate(value):
             if type(item) is str:
-                yield f"{escaped}%5B{index}%5D={php_urlencode(item)}"
+                yield f"{escaped}%5B{index}%5D={escape(item)}"
             else:
                 yield from _pairs(f"{key}[{index}]", item)
     elif isinstance(value, bool):  # PHP writes true and false as 1 and 0

@@ -799,3 +799,27 @@ def test_the_sandbox_reads_any_form_body_as_the_standard_library_does() -> None:
             pairs.append(field() if rng.random() < 0.1 else f"{field()}={field()}")
         body = "&".join(pairs) + rng.choice(["", "&", "&&"])
         assert form_pairs(body) == parse_qsl(body, keep_blank_values=True), body
+
+
+def test_texts_escaped_beforehand_make_the_same_body(scripted_server: ScriptedServer) -> None:
+    """A pipeline escapes its texts while planning: given them (None where not known), the
+    client writes the body it would have written itself; with lang plain, where the client
+    makes the texts plain first, what was escaped before is not used."""
+    from masgsm_notify.wire import php_urlencode
+
+    client = MasgsmClient("5320000000", "PAROLA", title="MASGSMTEST", base_url="http://x.test")
+    numbers = ["5321111111", "5322222222", "5323333333", "5324444444"]
+    texts = ["MESAJ 1", "Sayın Ömer, 4.141,02 TL ~ %", "€ ve 😀 & = +", "Çağrı\nİyi günler"]
+    escaped = [php_urlencode(text) for text in texts]
+    some = [escaped[0], None, escaped[2], None]
+
+    for lang in ("auto", "tr"):
+        plain = client.prepare_personalised(numbers, texts, lang=lang).body
+        assert client.prepare_personalised(numbers, texts, lang=lang, escaped=escaped).body == plain
+        assert client.prepare_personalised(numbers, texts, lang=lang, escaped=some).body == plain
+    made_plain = client.prepare_personalised(numbers, texts, lang="plain").body
+    assert (
+        made_plain
+        == client.prepare_personalised(numbers, texts, lang="plain", escaped=escaped).body
+    )
+    assert b"%C3%96" not in made_plain  # the plain texts, not the escaped Turkish ones

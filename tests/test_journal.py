@@ -269,3 +269,41 @@ def test_a_version_3_journal_is_upgraded_and_its_runs_resume(
     )
     assert index[0].endswith("WHERE batch_id IS NOT NULL")
     assert set(message_states(tmp_path / "j.sqlite").values()) == {"delivered"}
+
+
+def test_texts_escaped_while_planning_never_reach_a_message_planned_after(tmp_path: Path) -> None:
+    """Texts escaped while planning are kept for the connection, by message id; a message
+    deleted (a discarded plan) frees its id for the next plan, whose messages must carry their
+    own escaped texts, or none, never the ones of the message that had the id before."""
+    from masgsm_notify.pipeline.journal import Journal
+    from masgsm_notify.pipeline.records import RunRecords
+    from masgsm_notify.wire import php_urlencode
+
+    def plan(journal: Journal, key: str, texts: list[str], escape: bool) -> RunRecords:
+        records = RunRecords(journal, journal.create_run(key, "n", "p.yaml", "f", None, None))
+        messages = [(f"r:{i}", f"532111{i:04d}", t, "turkish", 1) for i, t in enumerate(texts)]
+        wire = [php_urlencode(text) for text in texts] if escape else []
+        records.add_planned(messages, [], None, wire)
+        return records
+
+    with Journal(tmp_path / "j.sqlite") as journal:
+        first = plan(journal, "a", ["Eski metin 1", "Eski metin 2"], escape=True)
+        (draft,) = first.drafts(500)
+        assert draft.wire == [php_urlencode("Eski metin 1"), php_urlencode("Eski metin 2")]
+        first.discard()
+
+        second = plan(journal, "b", ["Yeni ğ 1", "Yeni ğ 2"], escape=False)
+        (draft,) = second.drafts(500)
+        assert draft.ids == [1, 2]  # the discarded plan's ids, used again
+        assert draft.wire == [None, None]
+        second.discard()
+
+        third = plan(journal, "c", ["Üçüncü 1", "Üçüncü 2"], escape=True)
+        (draft,) = third.drafts(500)
+        assert draft.wire == [php_urlencode("Üçüncü 1"), php_urlencode("Üçüncü 2")]
+
+    with Journal(tmp_path / "j.sqlite") as journal:  # another process resuming: none known
+        run = journal.find_run("c")
+        assert run is not None
+        (draft,) = RunRecords(journal, run).drafts(500)
+        assert draft.texts == ["Üçüncü 1", "Üçüncü 2"] and draft.wire == [None, None]

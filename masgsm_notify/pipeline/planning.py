@@ -80,6 +80,7 @@ def composer_for(pipeline: Pipeline, env: Any, lang: str) -> Composer:
         text_of,
         when=compile_text(env, spec.when, f"{spec.when_where} (when)") if spec.when else None,
         plain=lang == "plain",
+        escape=lang != "plain",  # plain texts are made plain again, and escaped, as they go
         max_segments=pipeline.send.max_segments,
         suffix=pipeline.compliance.optout_text or "",
     )
@@ -109,7 +110,7 @@ def plan_run(
                 counting.enter_context(cheap_failures(env))
             if not stats.broken:
                 aside = _set_aside(done.messages, screen, already_sent) if done.messages else {}
-                records.add_planned(done.messages, done.invalid, aside)
+                records.add_planned(done.messages, done.invalid, aside, done.wire)
             progress(stats.rows)
     if not stats.broken:
         records.merge_duplicates()

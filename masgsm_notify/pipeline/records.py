@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import count
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,11 @@ if TYPE_CHECKING:  # compose brings Jinja, which the journal's readers do withou
 
 M = MessageState
 
+# Texts escaped for the request body while planning (`Composer(escape=True)`, on every core),
+# kept for this connection only: sending joins them in instead of escaping on its one thread. A
+# run resumed by another process finds none and escapes its texts as it sends them.
+WIRE_TABLE = "CREATE TEMP TABLE IF NOT EXISTS wire (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"
+
 
 @dataclass(frozen=True)
 class Held:
@@ -53,6 +59,7 @@ class Draft:
     numbers: list[str]
     texts: list[str]
     segments: list[int]
+    wire: list[str | None] = field(default_factory=list)  # the texts escaped while planning
 
     @property
     def credits(self) -> int:
@@ -65,6 +72,7 @@ class Draft:
             [self.numbers[i] for i in keep],
             [self.texts[i] for i in keep],
             [self.segments[i] for i in keep],
+            [self.wire[i] for i in keep] if self.wire else [],
         )
 
 
@@ -97,24 +105,34 @@ class RunRecords:
         messages: Iterable[Message],
         invalid: Iterable[tuple[str, str, str]],
         aside: Mapping[int, MessageState] | None = None,
+        wire: Sequence[str] = (),
     ) -> None:
         """Write one part of the plan: (row, number, text, encoding, segments) messages,
-        planned unless `aside` gives their position another state, and (row, value, reason)
+        planned unless `aside` gives their position another state, their texts escaped for
+        the wire if known (`wire`, kept for this connection), and (row, value, reason)
         invalid rows; `merge_duplicates` runs after the last part.
 
         The composed tuples go to SQLite as they are (the run id is part of the statement),
         so writing a row costs SQLite's work and no Python of its own.
         """
+        self.db.execute(WIRE_TABLE)
         with self.journal.transaction() as db:
             written = db.executemany(
                 "INSERT INTO messages (run_id, row, number, text, encoding, segments)"
                 f" VALUES ({int(self.run.id)}, ?, ?, ?, ?, ?)",
                 messages,
             ).rowcount
+            # One writer, one transaction: the part's ids are consecutive, ending here.
+            last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+            first = last - written + 1
+            if wire:
+                db.executemany(
+                    "INSERT OR REPLACE INTO temp.wire (id, body) VALUES (?, ?)",
+                    zip(count(first), wire),
+                )
+            elif written:  # ids of messages deleted earlier may be used again: none stays stale
+                db.execute("DELETE FROM temp.wire WHERE id BETWEEN ? AND ?", (first, last))
             if aside:
-                # One writer, one transaction: the part's ids are consecutive, ending here.
-                last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
-                first = last - written + 1
                 db.executemany(
                     "UPDATE messages SET state = ? WHERE id = ?",
                     ((state, first + position) for position, state in aside.items()),
@@ -244,12 +262,14 @@ class RunRecords:
         query = (
             # `+run_id` keeps SQLite on the rowid range instead of the run_id index, which
             # would make every page a scan of the whole run.
-            "SELECT id, number, text, segments FROM messages WHERE +run_id = ? AND id > ?"
-            f" AND id <= ? AND state IN ({marks(SENDABLE)}) ORDER BY id LIMIT ?"
+            "SELECT m.id, m.number, m.text, m.segments, w.body FROM messages m"
+            " LEFT JOIN temp.wire w ON w.id = m.id WHERE +m.run_id = ? AND m.id > ?"
+            f" AND m.id <= ? AND m.state IN ({marks(SENDABLE)}) ORDER BY m.id LIMIT ?"
         )
         last = self._last_sendable_id()
+        self.db.execute(WIRE_TABLE)
 
-        def sendable() -> Iterator[tuple[int, str, str, int]]:
+        def sendable() -> Iterator[tuple[int, str, str, int, str | None]]:
             after = 0
             while rows := self.db.execute(
                 query, (self.run.id, after, last, *SENDABLE, size)
@@ -258,8 +278,8 @@ class RunRecords:
                 yield from rows
 
         for batch in distinct_batches(sendable(), size, key=itemgetter(1)):
-            ids, numbers, texts, segments = zip(*batch, strict=True)
-            yield Draft(list(ids), list(numbers), list(texts), list(segments))
+            ids, numbers, texts, segments, wire = zip(*batch, strict=True)
+            yield Draft(list(ids), list(numbers), list(texts), list(segments), list(wire))
 
     def sendable_numbers(self, size: int) -> Iterator[list[tuple[int, str]]]:
         """(id, number) of the sendable messages, `size` at a time (for screening a resumed run

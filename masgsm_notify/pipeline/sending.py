@@ -198,7 +198,11 @@ class _Dispatch:
         draft = claim.draft
         try:
             return self.sender.client.prepare_personalised(
-                draft.numbers, draft.texts, title=self.settings.title, lang=self.settings.lang
+                draft.numbers,
+                draft.texts,
+                title=self.settings.title,
+                lang=self.settings.lang,
+                escaped=draft.wire,
             )
         except BaseException:
             with contextlib.suppress(StorageError):  # the encoding error says more
