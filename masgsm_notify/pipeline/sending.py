@@ -16,6 +16,7 @@ disk) leaves its batch in flight in the journal, which a resume counts as unknow
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import threading
 from collections.abc import Callable
@@ -40,6 +41,9 @@ from .ledger_guard import Claim, LedgerGuard
 from .limits import Pace, SpendingCap
 from .patience import Patience
 from .records import RunRecords
+
+# Batches claimed and encoded ahead while requests are out.
+READY_AHEAD = 2
 
 # Answers after which no other batch can succeed: stop sending, keep the rest for a re-run.
 STOPPING_ERRORS = (CredentialsError, TitleError, InsufficientBalanceError)
@@ -165,7 +169,9 @@ class _Dispatch:
     ):
         self.records, self.sender, self.settings, self.guard = records, sender, settings, guard
         self.drafts = records.drafts(settings.batch_size)
-        self.ready: tuple[Claim, PreparedSend] | None = None
+        # Claimed and encoded, not yet journaled: a few, so that answers arriving together
+        # are each followed by a request at once.
+        self.ready: collections.deque[tuple[Claim, PreparedSend]] = collections.deque()
         self.in_flight: dict[Future[Outcome], tuple[Batch, Claim]] = {}
         self.unrecorded: list[tuple[Batch, Outcome]] = []  # answers the journal did not take
         self.totals = SendTotals()
@@ -177,9 +183,13 @@ class _Dispatch:
             and len(self.in_flight) < self.settings.concurrency
         )
 
-    def prepare_next(self) -> None:
-        """Claim and encode the next draft, if not done yet; the journal is not touched."""
-        while self.ready is None and self.totals.stop is None and not self.sender.stopping.is_set():
+    def prepare_next(self, ahead: int = READY_AHEAD) -> None:
+        """Claim and encode drafts until `ahead` are ready; the journal is not touched."""
+        while (
+            len(self.ready) < ahead
+            and self.totals.stop is None
+            and not self.sender.stopping.is_set()
+        ):
             draft = next(self.drafts, None)
             if draft is None:
                 return
@@ -188,7 +198,7 @@ class _Dispatch:
                 self.records.set_aside(claim.taken, MessageState.ALREADY_SENT)
                 self.totals.already_sent += len(claim.taken)
             if claim.draft.ids:
-                self.ready = (claim, self._encoded(claim))
+                self.ready.append((claim, self._encoded(claim)))
             else:
                 self.guard.release(claim)
 
@@ -216,10 +226,10 @@ class _Dispatch:
         if stop is not None:
             self.totals.stop = stop
             return False
-        self.prepare_next()
-        if self.ready is None:
+        self.prepare_next(ahead=1)
+        if not self.ready:
             return False
-        claim, prepared = self.ready
+        claim, prepared = self.ready[0]
         draft = claim.draft
         refusal = self.settings.cap.refuse(draft.credits)
         if refusal is not None:
@@ -228,7 +238,7 @@ class _Dispatch:
         if not self.settings.pace.wait(len(draft.ids), self.sender.stopping):
             return False
         batch = Batch(self.records.open_batch(draft), draft.numbers, draft.texts, draft.credits)
-        self.ready = None  # journaled: from now on its claims are settled, never given back
+        self.ready.popleft()  # journaled: from now on its claims are settled, never given back
         self.settings.cap.take(batch.credits)
         try:
             self.settings.before(batch)
@@ -264,10 +274,9 @@ class _Dispatch:
         self.settings.after(batch, outcome)
 
     def give_back(self) -> None:
-        """Release the ledger claims of a prepared batch that never left."""
-        if self.ready is not None:
-            self.guard.release(self.ready[0])
-            self.ready = None
+        """Release the ledger claims of the prepared batches that never left."""
+        while self.ready:
+            self.guard.release(self.ready.popleft()[0])
 
     def wind_down(self, error: BaseException) -> None:
         """After `error` stopped the loop: wait for the batches still out and record their
