@@ -612,21 +612,26 @@ def test_the_command_table_lists_each_command_with_its_own_help_line() -> None:
     assert every == set(COMMANDS)
 
 
+def _modules_loaded(code: str, chosen: str) -> str:
+    """The modules a fresh interpreter has loaded after `code`, those for which the expression
+    `chosen` (of `m`, a module's name) holds, as a printed sorted list."""
+    probe = f"import sys\n{code}print(sorted(m for m in sys.modules if {chosen}))\n"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
 def test_version_and_help_load_no_heavy_library() -> None:
     heavy = ("requests", "jinja2", "apprise", "yaml", "sqlite3", "phonenumbers", "waitress")
-    probe = (
-        "import sys\n"
+    code = (
         "from masgsm_notify.cli import main\n"
         "for args in (['--version'], ['--help']):\n"
         "    try:\n"
         "        main(args, standalone_mode=False)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert _modules_loaded(code, f"m.split('.')[0] in {heavy!r}") == "[]"
 
 
 def test_the_run_command_loads_no_module_only_some_runs_need() -> None:
@@ -634,11 +639,5 @@ def test_the_run_command_loads_no_module_only_some_runs_need() -> None:
     is loaded by `--sandbox`, `multiprocessing` by plans large enough to spread over cores,
     `difflib` by a mistyped key."""
     optional = ("masgsm_notify.sandbox", "multiprocessing", "difflib", "http.server")
-    probe = (
-        "import sys\n"
-        "import masgsm_notify.cli.pipeline\n"
-        f"print(sorted(m for m in sys.modules if m.startswith({optional!r})))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    code = "import masgsm_notify.cli.pipeline\n"
+    assert _modules_loaded(code, f"m.startswith({optional!r})") == "[]"
