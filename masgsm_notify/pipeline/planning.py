@@ -102,6 +102,7 @@ def plan_run(
     are named, failures in `env` are only counted, which is cheaper (`cheap_failures`).
     """
     stats = PlanningStats()
+    records.forget_wire()  # an earlier plan's, on this connection
     with contextlib.ExitStack() as counting:
         for done in composed(composer, _chunks(source.rows())):
             named = len(stats.broken_examples)

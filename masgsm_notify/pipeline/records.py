@@ -37,8 +37,11 @@ if TYPE_CHECKING:  # compose brings Jinja, which the journal's readers do withou
 M = MessageState
 
 # Texts escaped for the request body while planning (`Composer(escape=True)`, on every core),
-# kept for this connection only: sending joins them in instead of escaping on its one thread. A
-# run resumed by another process finds none and escapes its texts as it sends them.
+# kept for this connection only (SQLite's temporary storage, on disk): sending joins them in
+# instead of escaping on its one thread. A run resumed by another process finds none and
+# escapes its texts as it sends them. Rows are keyed by message id, and only `add_planned`
+# writes messages, on the journal's one writer connection: it rewrites or removes the rows of
+# the ids it writes, so a row never outlives the message it was escaped from into another's.
 WIRE_TABLE = "CREATE TEMP TABLE IF NOT EXISTS wire (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"
 
 
@@ -142,6 +145,12 @@ class RunRecords:
                 ((self.run.id, *row) for row in invalid),
             )
         self._changed()
+
+    def forget_wire(self) -> None:
+        """Drop the texts escaped while planning (when sending is over, and before a plan), so a
+        long-lived process (`serve`) does not keep every plan's."""
+        self.db.execute(WIRE_TABLE)
+        self.db.execute("DELETE FROM temp.wire")
 
     def merge_duplicates(self) -> int:
         """Fold repeated (number, text) pairs into their first message; return how many went.

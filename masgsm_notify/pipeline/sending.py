@@ -19,7 +19,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from itertools import islice
@@ -158,6 +158,7 @@ def send_all(
             dispatch.wind_down(error)
             raise
         dispatch.give_back()
+    records.forget_wire()
     return dispatch.totals
 
 
@@ -194,28 +195,31 @@ class _Dispatch:
             if draft is None:
                 return
             claim = self.guard.claim(draft)
-            if claim.taken:
-                self.records.set_aside(claim.taken, MessageState.ALREADY_SENT)
-                self.totals.already_sent += len(claim.taken)
-            if claim.draft.ids:
-                self.ready.append((claim, self._encoded(claim)))
-            else:
-                self.guard.release(claim)
+            with self._given_back_on_error(claim):
+                if claim.taken:
+                    self.records.set_aside(claim.taken, MessageState.ALREADY_SENT)
+                    self.totals.already_sent += len(claim.taken)
+                if not claim.draft.ids:
+                    self.guard.release(claim)
+                    continue
+                prepared = self.sender.client.prepare_personalised(
+                    claim.draft.numbers,
+                    claim.draft.texts,
+                    title=self.settings.title,
+                    lang=self.settings.lang,
+                    escaped=claim.draft.wire,
+                )
+            self.ready.append((claim, prepared))
 
-    def _encoded(self, claim: Claim) -> PreparedSend:
-        """The claimed draft as a request body; if it cannot be, it never goes, and its pairs
-        are given back to other runs."""
-        draft = claim.draft
+    @contextlib.contextmanager
+    def _given_back_on_error(self, claim: Claim) -> Iterator[None]:
+        """A claimed draft that cannot be made ready (its set-aside not written, its body not
+        encoded) never goes: its pairs are given back to other runs, and a ledger error while
+        doing so does not hide the first error."""
         try:
-            return self.sender.client.prepare_personalised(
-                draft.numbers,
-                draft.texts,
-                title=self.settings.title,
-                lang=self.settings.lang,
-                escaped=draft.wire,
-            )
+            yield
         except BaseException:
-            with contextlib.suppress(StorageError):  # the encoding error says more
+            with contextlib.suppress(StorageError):
                 self.guard.release(claim)
             raise
 
@@ -274,27 +278,26 @@ class _Dispatch:
         self.settings.after(batch, outcome)
 
     def give_back(self) -> None:
-        """Release the ledger claims of the prepared batches that never left."""
+        """Release the ledger claims of the prepared batches that never left: each one tried,
+        the first failure raised after."""
+        failure: StorageError | None = None
         while self.ready:
-            self.guard.release(self.ready.popleft()[0])
+            try:
+                self.guard.release(self.ready.popleft()[0])
+            except StorageError as error:
+                failure = failure or error
+        if failure is not None:
+            raise failure
 
     def wind_down(self, error: BaseException) -> None:
         """After `error` stopped the loop: wait for the batches still out and record their
         answers unless the journal is what failed (another write would fail, or wait, the same
         way), release what never left, and say in a storage error what could not be recorded."""
-        journal = str(self.records.journal.path)
-        broken = isinstance(error, StorageError) and error.path == journal
-        for future in list(self.in_flight):
-            if broken:
-                batch, _ = self.in_flight.pop(future)
-                self.unrecorded.append((batch, future.result()))
-                continue
-            try:
-                self.settle(future, quietly=True)
-            except StorageError as failure:
-                broken = failure.path == journal
-        with contextlib.suppress(StorageError):
-            self.give_back()
+        try:
+            self._record_the_rest(error)
+        finally:  # whatever happens there, what never left is given back
+            with contextlib.suppress(StorageError):
+                self.give_back()
         if isinstance(error, StorageError) and self.unrecorded:
             messages = sum(len(batch.numbers) for batch, _ in self.unrecorded)
             accepted = sum(
@@ -308,6 +311,21 @@ class _Dispatch:
                 "in the journal, and a resume counts them as unknown (never sent again unless "
                 "you pass --resend-unknown)."
             )
+
+    def _record_the_rest(self, error: BaseException) -> None:
+        """Wait for the batches still out and record their answers, unless the journal is what
+        failed."""
+        journal = str(self.records.journal.path)
+        broken = isinstance(error, StorageError) and error.path == journal
+        for future in list(self.in_flight):
+            if broken:
+                batch, _ = self.in_flight.pop(future)
+                self.unrecorded.append((batch, future.result()))
+                continue
+            try:
+                self.settle(future, quietly=True)
+            except StorageError as failure:
+                broken = failure.path == journal
 
     def _close(self, batch: Batch, claim: Claim, outcome: Outcome) -> None:
         try:

@@ -51,12 +51,15 @@ class MessageStore:
         """
         if len(numbers) != len(texts) or len(numbers) != len(segments):
             raise ValueError("a send needs one text and one cost per number")
+        # What could fail (a cost past 65,535 segments, a number that is no integer) comes
+        # first, before any array has grown, so the arrays always stay aligned.
+        costs, values = array("H", segments), array("q", map(int, numbers))
         message_id = self.next_id
         self.send_starts.append(len(self.numbers))
         self.accepted_at.append(accepted_at)
         self.titles.append(title)
-        self.numbers.extend(map(int, numbers))
-        self.segments.extend(segments)
+        self.numbers += values
+        self.segments += costs
         start = len(self.texts)
         if texts and texts.count(texts[0]) == len(texts):
             self.texts += texts[0].encode()
