@@ -176,9 +176,10 @@ class MasgsmClient:
             raise UsageError(
                 f"{len(numbers):,} numbers but {len(messages):,} messages: they must pair up."
             )
+        lang = lang or self.lang
         texts, lang_tr = self._texts(messages, lang)
         wire: list[str] = texts
-        if escaped and (lang or self.lang) != "plain":
+        if escaped and lang != "plain":
             wire = Escaped(
                 known if known is not None else php_urlencode(text)
                 for known, text in zip(escaped, texts, strict=True)

@@ -155,6 +155,16 @@ def _upgrade_from_3(db: sqlite3.Connection) -> None:
     db.execute("DROP INDEX IF EXISTS messages_by_batch")
 
 
+# Texts escaped for the request body while planning (`Composer(escape=True)`, on every core),
+# kept for this connection only (SQLite's temporary storage, on disk): sending joins them in
+# instead of escaping on its one thread. A run resumed by another process finds none and
+# escapes its texts as it sends them. Rows are keyed by message id, and only `add_planned`
+# writes messages, on the journal's one writer connection: it rewrites or removes the rows of
+# the ids it writes, so a row never outlives the message it was escaped from into another's.
+# The table is made with the connection, empty.
+WIRE_TABLE = "CREATE TEMP TABLE IF NOT EXISTS wire (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"
+
+
 class Journal(Database):
     """One journal file, reached by its real path. `lock()` before writing a run's records."""
 
@@ -169,6 +179,7 @@ class Journal(Database):
         )
         self.durable = durable
         self._lock = WriterLock(self.path)
+        self.db.execute(WIRE_TABLE)
 
     def close(self) -> None:
         super().close()

@@ -36,14 +36,6 @@ if TYPE_CHECKING:  # compose brings Jinja, which the journal's readers do withou
 
 M = MessageState
 
-# Texts escaped for the request body while planning (`Composer(escape=True)`, on every core),
-# kept for this connection only (SQLite's temporary storage, on disk): sending joins them in
-# instead of escaping on its one thread. A run resumed by another process finds none and
-# escapes its texts as it sends them. Rows are keyed by message id, and only `add_planned`
-# writes messages, on the journal's one writer connection: it rewrites or removes the rows of
-# the ids it writes, so a row never outlives the message it was escaped from into another's.
-WIRE_TABLE = "CREATE TEMP TABLE IF NOT EXISTS wire (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"
-
 
 @dataclass(frozen=True)
 class Held:
@@ -118,7 +110,6 @@ class RunRecords:
         The composed tuples go to SQLite as they are (the run id is part of the statement),
         so writing a row costs SQLite's work and no Python of its own.
         """
-        self.db.execute(WIRE_TABLE)
         with self.journal.transaction() as db:
             written = db.executemany(
                 "INSERT INTO messages (run_id, row, number, text, encoding, segments)"
@@ -149,7 +140,6 @@ class RunRecords:
     def forget_wire(self) -> None:
         """Drop the texts escaped while planning (when sending is over, and before a plan), so a
         long-lived process (`serve`) does not keep every plan's."""
-        self.db.execute(WIRE_TABLE)
         self.db.execute("DELETE FROM temp.wire")
 
     def merge_duplicates(self) -> int:
@@ -276,7 +266,6 @@ class RunRecords:
             f" AND m.id <= ? AND m.state IN ({marks(SENDABLE)}) ORDER BY m.id LIMIT ?"
         )
         last = self._last_sendable_id()
-        self.db.execute(WIRE_TABLE)
 
         def sendable() -> Iterator[tuple[int, str, str, int, str | None]]:
             after = 0
