@@ -53,6 +53,9 @@ def test_one_row_appended_sends_only_that_row(sandbox, cli_env, tmp_path):
     pipeline = make_pipeline(tmp_path)
     first = run_pipeline(pipeline, cli_env, "--json", journal="default")
     assert first.returncode == 0, first.output
+    ledger = tmp_path / "state" / "ledger.sqlite"
+    assert query(ledger, "SELECT COUNT(*) FROM pending") == [(0,)]  # folded once sent
+    assert query(ledger, "SELECT COUNT(*) FROM sent") == [(COUNT,)]
     with (tmp_path / "people.csv").open("a", encoding="utf-8") as file:
         file.write(f"Yeni Kişi,0{mobile_numbers(1, start=COUNT)[0]}\n")
 
@@ -195,6 +198,8 @@ def test_a_crashed_claim_is_unknown_for_its_run_and_already_sent_for_others(cli_
         process.wait(timeout=30)
         time.sleep(1.6)  # the sandbox finishes what was in flight
         server.latency_ms = 0
+        ledger = tmp_path / "state" / "ledger.sqlite"
+        assert query(ledger, "SELECT COUNT(*) FROM pending") != [(0,)]  # never folded
 
         own = summary_of(run_pipeline(pipeline, env, "--json", journal=journal))
         other = summary_of(run_pipeline(pipeline, env, "--json", journal=tmp_path / "b.sqlite"))
@@ -456,39 +461,62 @@ def test_a_journal_beside_the_pipeline_is_used_and_seeds_the_ledger_once(
 # -- the ledger itself -------------------------------------------------------------------------
 
 
-def test_ledger_claims_exclude_other_owners_within_the_window(tmp_path):
+def _folding(ledger: Ledger, folded: bool) -> Ledger:
+    """The ledger, folding its pending claims into `sent` after every claim when `folded`: the
+    answers must be the same wherever a claim's pairs are stored."""
+    if folded:
+        claim = ledger.claim
+
+        def claim_then_fold(*args, **kwargs):
+            claims = claim(*args, **kwargs)
+            ledger.fold()
+            return claims
+
+        ledger.claim = claim_then_fold  # type: ignore[method-assign]
+    return ledger
+
+
+@pytest.mark.parametrize("folded", [False, True], ids=["pending", "folded"])
+def test_ledger_claims_exclude_other_owners_within_the_window(tmp_path, folded):
     account = account_key("http://127.0.0.1:8080/MasApiV2", "5300000000")
     pairs = [("5321112233", digest("a")), ("5321112234", digest("b"))]
-    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+    with _folding(Ledger(tmp_path / "ledger.sqlite"), folded) as ledger:
         first = ledger.claim(account, pairs, owner="one", run_key="k", since=0)
         assert first.taken_by_others == set()
         taken = ledger.claim(account, pairs[:1], owner="two", run_key="k2", since=0)
         assert taken.taken_by_others == {pairs[0]}
         again = ledger.claim(account, pairs, owner="one", run_key="k", since=0)  # its own
         assert again.taken_by_others == set()
-        later = ledger.claim(account, pairs, owner="two", run_key="k2", since=time.time() + 1)
-        assert later.taken_by_others == set()  # older than the window: free again
+        time.sleep(0.01)
+        after_one = time.time()
+        time.sleep(0.01)
+        later = ledger.claim(account, pairs, owner="two", run_key="k2", since=after_one)
+        assert later.taken_by_others == set()  # one's claims are older than the window
         assert ledger.seen(account, pairs, 0) == set(pairs)
-        ledger.settle(later.id, RELEASED)  # nothing went: the pairs are free
-        assert ledger.seen(account, pairs, 0) == set()
+        assert ledger.seen(account, pairs, after_one) == set(pairs)
+        ledger.settle(later.id, RELEASED)  # nothing went: the pairs are free again
+        assert ledger.seen(account, pairs, after_one) == set()
         assert (
-            ledger.claim(account, pairs, owner="three", run_key="k3", since=0).taken_by_others
+            ledger.claim(
+                account, pairs, owner="three", run_key="k3", since=after_one
+            ).taken_by_others
             == set()
         )
     assert account_key("https://Masgsm.com.tr/MasApiV2", "5") == "masgsm.com.tr:443/5"
     assert account_key("http://masgsm.com.tr/x", "5") == "masgsm.com.tr:80/5"
 
 
+@pytest.mark.parametrize("folded", [False, True], ids=["pending", "folded"])
 @pytest.mark.parametrize("first_answer", [UNKNOWN, ACCEPTED, "unsettled"])
 def test_a_pair_tried_again_by_its_own_run_stays_taken_when_the_retry_is_released(
-    tmp_path, first_answer
+    tmp_path, first_answer, folded
 ):
     """A send whose answer was lost (unknown), or whose process died before it settled, is
     tried again with --resend-unknown, and the retry is rejected: the first attempt may have
     sent the text, so the retry's release must not free it for other runs."""
     account = account_key("http://127.0.0.1:8080/MasApiV2", "5300000000")
     pairs = [("5321112233", digest("Kargonuz yolda"))]
-    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+    with _folding(Ledger(tmp_path / "ledger.sqlite"), folded) as ledger:
         first = ledger.claim(account, pairs, owner="one", run_key="k", since=0)
         if first_answer != "unsettled":
             ledger.settle(first.id, first_answer)

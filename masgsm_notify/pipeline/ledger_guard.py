@@ -79,6 +79,13 @@ class LedgerGuard:
         if self.ledger is not None and claim.id is not None:
             self.ledger.settle(claim.id, RELEASED)
 
+    def fold(self) -> None:
+        """Fold the pending claims into the ledger's index once a send is over (see
+        `Ledger.fold`): a send that stops leaves them pending, held as firmly, for the next."""
+        if self._recording():
+            assert self.ledger is not None
+            self.ledger.fold()
+
     def _recording(self) -> bool:
         return self.writes and self.ledger is not None and self.account is not None
 

@@ -159,6 +159,7 @@ def send_all(
             raise
         dispatch.give_back()
     records.forget_wire()
+    guard.fold()
     return dispatch.totals
 
 

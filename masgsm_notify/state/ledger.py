@@ -7,6 +7,13 @@ in one transaction, so two runs racing on different journals cannot both send it
 pairs share one claim record, settled as accepted or unknown when the answer comes, or released
 when nothing went: one row written per batch, whatever its size.
 
+A claim writes its pairs as one row of `pending`, not into `sent`: numbers arrive in no order,
+and inserting a batch's pairs one by one into an index keyed by number rewrites a page of it
+for nearly every pair once the ledger is large (tens of microseconds each, most of a send's
+time). Pending claims are folded into `sent` in key order, many batches in one transaction, at
+the end of a send or when a process has claimed `FOLD_AT` pairs; until then every lookup reads
+both, so a pair is held from the moment it is claimed, wherever it is stored.
+
 Texts are kept as 128-bit BLAKE2 digests: the ledger needs to recognise a text, not to hold it.
 The account is the API's host and port plus the user code, so a sandbox and the real service
 never share entries.
@@ -14,18 +21,20 @@ never share entries.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import math
+import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..errors import StorageError
 from .paths import ledger_path
 from .sqlite import Database
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS claims (
     id INTEGER PRIMARY KEY,
@@ -42,6 +51,11 @@ CREATE TABLE IF NOT EXISTS sent (
     claim INTEGER NOT NULL,
     PRIMARY KEY (account, number, digest)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pending (
+    claim INTEGER PRIMARY KEY,
+    account TEXT NOT NULL,
+    pairs BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS journals (
     path TEXT PRIMARY KEY,
     seeded_at REAL,
@@ -49,6 +63,7 @@ CREATE TABLE IF NOT EXISTS journals (
 );
 """
 LOOKUP_PAGE = 400  # pairs per lookup statement (two variables each, under SQLite's old 999)
+FOLD_AT = 50_000  # pairs a process claims before it folds (the fold holds them all in memory)
 
 # Claim states.
 CLAIMED = "claimed"  # the request is about to leave, or left and its process died
@@ -79,11 +94,19 @@ class Claims:
     taken_by_others: set[Pair]
 
 
+def _keeps_pending_claims(db: sqlite3.Connection) -> None:
+    """Version 2 adds `pending` (the schema creates it): version 1 had no claims outside `sent`."""
+
+
 class Ledger(Database):
     kind = "sent ledger"
 
     def __init__(self, path: Path | None = None):
-        super().__init__(path or ledger_path(), SCHEMA, SCHEMA_VERSION)
+        super().__init__(path or ledger_path(), SCHEMA, SCHEMA_VERSION, {1: _keeps_pending_claims})
+        # The pairs of other connections' pending claims, by claim id, read when first met: a
+        # claim's pairs never change. Its own are not kept: no claim of its own refuses them.
+        self._pending: dict[int, frozenset[Pair]] = {}
+        self._claimed_since_fold = 0
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -91,8 +114,17 @@ class Ledger(Database):
         self, account: str, pairs: Sequence[Pair], since: float, not_owner: str | None = None
     ) -> set[Pair]:
         """The pairs recorded for `account` at or after `since` (a time.time()), by anyone but
-        `not_owner`, and not released. Each pair is one primary-key lookup (the CROSS JOIN keeps
-        SQLite from scanning the account's entries instead)."""
+        `not_owner`, and not released: in pending claims and in `sent`, read in one snapshot."""
+        with self._snapshot():
+            return self._pending_holders(account, pairs, since, not_owner) | self._folded_holders(
+                account, pairs, since, not_owner
+            )
+
+    def _folded_holders(
+        self, account: str, pairs: Sequence[Pair], since: float, not_owner: str | None
+    ) -> set[Pair]:
+        """Each pair is one primary-key lookup (the CROSS JOIN keeps SQLite from scanning the
+        account's entries instead)."""
         found: set[Pair] = set()
         for start in range(0, len(pairs), LOOKUP_PAGE):
             page = pairs[start : start + LOOKUP_PAGE]
@@ -107,6 +139,51 @@ class Ledger(Database):
             )
             found.update(rows)
         return found
+
+    def _pending_holders(
+        self, account: str, pairs: Sequence[Pair], since: float, not_owner: str | None
+    ) -> set[Pair]:
+        """A few rows to read while no other process claims: the pairs of claims not met before
+        are read once, and only claims by another owner within the window are compared."""
+        live = self.db.execute(
+            "SELECT p.claim, c.owner, c.at FROM pending p JOIN claims c ON c.id = p.claim"
+            " WHERE p.account = ? AND c.state != ?",
+            (account, RELEASED),
+        ).fetchall()
+        if len(self._pending) > 2 * len(live) + 64:  # folded or released since they were read
+            held = {claim for claim, _owner, _at in live}
+            self._pending = {claim: kept for claim, kept in self._pending.items() if claim in held}
+        holders = [claim for claim, owner, at in live if at >= since and owner != not_owner]
+        self._read_pairs(holders)
+        wanted = set(pairs)
+        found: set[Pair] = set()
+        for claim in holders:
+            found |= wanted & self._pending[claim]
+        return found
+
+    def _read_pairs(self, claims: list[int]) -> None:
+        """Read the pairs of the pending claims among `claims` not met before."""
+        unread = [claim for claim in claims if claim not in self._pending]
+        for start in range(0, len(unread), LOOKUP_PAGE):
+            page = unread[start : start + LOOKUP_PAGE]
+            rows = self.db.execute(
+                f"SELECT claim, pairs FROM pending WHERE claim IN ({', '.join('?' * len(page))})",
+                page,
+            )
+            self._pending.update((claim, _unpacked(packed)) for claim, packed in rows)
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """One read transaction, unless already inside one: a fold between reading `pending`
+        and reading `sent` would otherwise hide the pairs it moves."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -127,39 +204,59 @@ class Ledger(Database):
         leaves, is what says whether those went.
         """
         now = time.time()
-        # A pair is taken over unless another owner's claim on it, not released, is within
-        # the window: the condition is the upsert's own, so the common batch, where nothing is
-        # refused, costs one write a pair and no lookup; only a batch that lost pairs looks up
-        # which. A pair this owner already holds by a claim not released (a send whose answer
-        # was lost, tried again) stays with that claim, so releasing the new one cannot free
-        # a text the first attempt may have sent.
-        free_before = math.inf if since is None else since
         with self.transaction() as db:
             claim_id = db.execute(
                 "INSERT INTO claims (owner, run_key, state, at) VALUES (?, ?, ?, ?)",
                 (owner, run_key, CLAIMED, now),
             ).lastrowid
             assert claim_id is not None
-            # ?6 is RELEASED, ?7 the owner, ?8 the start of the window.
-            written = db.executemany(
-                "INSERT INTO sent (account, number, digest, at, claim) VALUES (?1, ?2, ?3, ?4, ?5)"
-                " ON CONFLICT (account, number, digest) DO UPDATE"
-                " SET at = excluded.at, claim = CASE WHEN EXISTS (SELECT 1 FROM claims c"
-                " WHERE c.id = sent.claim AND c.state != ?6 AND c.owner = ?7)"
-                " THEN sent.claim ELSE excluded.claim END"
-                " WHERE sent.at < ?8 OR NOT EXISTS (SELECT 1 FROM claims c"
-                " WHERE c.id = sent.claim AND c.state != ?6 AND c.owner != ?7)",
-                (
-                    (account, number, text_digest, now, claim_id, RELEASED, owner, free_before)
-                    for number, text_digest in pairs
-                ),
-            ).rowcount
-            refused = (
-                set()
-                if written == len(pairs)
-                else self.seen(account, pairs, free_before, not_owner=owner)
-            )
+            refused = set() if since is None else self.seen(account, pairs, since, owner)
+            taken = frozenset(pairs) - refused
+            if taken:
+                db.execute(
+                    "INSERT INTO pending (claim, account, pairs) VALUES (?, ?, ?)",
+                    (claim_id, account, _packed(taken)),
+                )
+        self._claimed_since_fold += len(taken)
+        if self._claimed_since_fold >= FOLD_AT:
+            self.fold()
         return Claims(claim_id, refused)
+
+    def fold(self) -> None:
+        """Move every pending claim, whoever made it, into `sent` (see the module). Folding is
+        never needed for correctness, so a fold the disk or a lock refuses is left for the next:
+        the claims stay pending, held as firmly, and the claim or send that folded stands."""
+        with contextlib.suppress(StorageError), self.transaction() as db:
+            self._fold(db)
+
+    def _fold(self, db: sqlite3.Connection) -> None:
+        """Pairs in key order, so that each page of `sent` is written once; a pair claimed more
+        than once in claim order, so that the later claim takes it over as it would have at
+        claim time, except from its own owner's claim not released: releasing a retry cannot
+        free a text the first attempt may have sent. Released claims hold nothing."""
+        rows = db.execute(
+            "SELECT p.claim, p.account, c.owner, c.at FROM pending p"
+            " JOIN claims c ON c.id = p.claim WHERE c.state != ?",
+            (RELEASED,),
+        ).fetchall()
+        self._read_pairs([claim for claim, _account, _owner, _at in rows])
+        entries = sorted(
+            (account, number, text_digest, claim, at, owner, RELEASED)
+            for claim, account, owner, at in rows
+            for number, text_digest in self._pending[claim]
+        )
+        # ?4 is the claim, ?5 its time, ?6 its owner, ?7 RELEASED.
+        db.executemany(
+            "INSERT INTO sent (account, number, digest, at, claim) VALUES (?1, ?2, ?3, ?5, ?4)"
+            " ON CONFLICT (account, number, digest) DO UPDATE"
+            " SET at = MAX(sent.at, excluded.at), claim = CASE WHEN EXISTS (SELECT 1 FROM claims c"
+            " WHERE c.id = sent.claim AND c.state != ?7 AND c.owner = ?6)"
+            " THEN sent.claim ELSE excluded.claim END",
+            entries,
+        )
+        db.execute("DELETE FROM pending")
+        self._pending.clear()
+        self._claimed_since_fold = 0
 
     def settle(self, claim_id: int, state: str) -> None:
         """Record a claim's answer: ACCEPTED, UNKNOWN, or RELEASED when nothing went."""
@@ -170,11 +267,15 @@ class Ledger(Database):
         """Remove the entries recorded before `cutoff` (a time.time()), for `purge`; return how
         many. A pair forgotten can be sent again, so a retention period shorter than a
         pipeline's `send.dedupe` shortens that window."""
-        if dry_run:
-            return self.db.execute("SELECT COUNT(*) FROM sent WHERE at < ?", (cutoff,)).fetchone()[
-                0
-            ]
         with self.transaction() as db:
+            if dry_run:  # what would go once folded, and the fold undone: a dry run writes nothing
+                db.execute("SAVEPOINT dry_run")
+                self._fold(db)
+                counted = db.execute("SELECT COUNT(*) FROM sent WHERE at < ?", (cutoff,))
+                would_forget: int = counted.fetchone()[0]
+                db.execute("ROLLBACK TO dry_run")
+                return would_forget
+            self._fold(db)
             forgotten = db.execute("DELETE FROM sent WHERE at < ?", (cutoff,)).rowcount
             db.execute(
                 "DELETE FROM claims WHERE at < ?", (cutoff,)
@@ -228,6 +329,17 @@ class Ledger(Database):
         """Every journal a real run used, most recent first."""
         rows = self.db.execute("SELECT path FROM journals ORDER BY last_used DESC")
         return [Path(path) for (path,) in rows]
+
+
+def _packed(pairs: Iterable[Pair]) -> str:
+    return "\n".join(f"{number} {text_digest.hex()}" for number, text_digest in pairs)
+
+
+def _unpacked(packed: str) -> frozenset[Pair]:
+    return frozenset(
+        (number, bytes.fromhex(hex_digest))
+        for number, hex_digest in (line.split(" ") for line in packed.split("\n"))
+    )
 
 
 def existing_ledger(path: Path | None = None) -> Ledger | None:

@@ -1,0 +1,138 @@
+"""The sent ledger's pending claims: held from the moment they are claimed, by every connection,
+until and after they are folded into `sent`; folded by size, by `purge`, and upgraded into."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from masgsm_notify.state import ledger as ledger_module
+from masgsm_notify.state.ledger import RELEASED, Ledger, account_key, digest
+
+ACCOUNT = account_key("http://127.0.0.1:8080/MasApiV2", "5300000000")
+
+
+def pairs(count: int, text: str = "Faturanız hazır") -> list[tuple[str, bytes]]:
+    return [(f"53{i:08d}", digest(f"{text} {i}")) for i in range(count)]
+
+
+def rows(ledger: Ledger, table: str) -> int:
+    return ledger.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def test_another_connections_claim_holds_its_pairs_pending_and_folded(tmp_path):
+    """Two connections stand for two processes: each reads the other's pending claims."""
+    wanted = pairs(3)
+    with Ledger(tmp_path / "ledger.sqlite") as mine, Ledger(tmp_path / "ledger.sqlite") as theirs:
+        held = theirs.claim(ACCOUNT, wanted[:2], owner="them", run_key="a", since=0)
+        assert rows(theirs, "pending") == 1 and rows(theirs, "sent") == 0
+
+        refused = mine.claim(ACCOUNT, wanted, owner="me", run_key="b", since=0)
+        assert refused.taken_by_others == set(wanted[:2])
+        assert mine.seen(ACCOUNT, wanted, 0, not_owner="them") == {wanted[2]}
+
+        theirs.fold()
+        assert rows(mine, "pending") == 0 and rows(mine, "sent") == 3
+        again = mine.claim(ACCOUNT, wanted, owner="me", run_key="b", since=0)
+        assert again.taken_by_others == set(wanted[:2])
+
+        theirs.settle(held.id, RELEASED)
+        free = mine.claim(ACCOUNT, wanted, owner="me", run_key="b", since=0)
+        assert free.taken_by_others == set()
+        mine.fold()
+        assert theirs.seen(ACCOUNT, wanted, 0, not_owner="me") == set()
+        assert theirs.seen(ACCOUNT, wanted, 0) == set(wanted)
+
+
+def test_a_claim_refused_whole_leaves_nothing_pending(tmp_path):
+    wanted = pairs(2)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.claim(ACCOUNT, wanted, owner="them", run_key="a", since=0)
+        refused = ledger.claim(ACCOUNT, wanted, owner="me", run_key="b", since=0)
+        assert refused.taken_by_others == set(wanted)
+        assert rows(ledger, "pending") == 1
+
+
+def test_claims_are_folded_once_a_process_has_claimed_fold_at_pairs(tmp_path, monkeypatch):
+    monkeypatch.setattr(ledger_module, "FOLD_AT", 1000)
+    batches = [pairs(500, text) for text in ("bir", "iki", "üç")]
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.claim(ACCOUNT, batches[0], owner="me", run_key="a", since=0)
+        assert (rows(ledger, "pending"), rows(ledger, "sent")) == (1, 0)
+        ledger.claim(ACCOUNT, batches[1], owner="me", run_key="a", since=0)
+        assert (rows(ledger, "pending"), rows(ledger, "sent")) == (0, 1000)
+        ledger.claim(ACCOUNT, batches[2], owner="me", run_key="a", since=0)
+        assert (rows(ledger, "pending"), rows(ledger, "sent")) == (1, 1000)
+        everything = [pair for batch in batches for pair in batch]
+        assert ledger.seen(ACCOUNT, everything, 0) == set(everything)
+
+
+def test_purge_counts_pending_pairs_and_a_dry_run_writes_nothing(tmp_path):
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.claim(ACCOUNT, pairs(3), owner="me", run_key="a", since=0)
+        ledger.fold()
+        ledger.claim(ACCOUNT, pairs(2, "sonra"), owner="me", run_key="b", since=0)
+        cutoff = time.time() + 1
+        assert ledger.forget_before(cutoff, dry_run=True) == 5
+        assert (rows(ledger, "pending"), rows(ledger, "sent")) == (1, 3)
+        assert ledger.forget_before(cutoff) == 5
+        assert (rows(ledger, "pending"), rows(ledger, "sent"), rows(ledger, "claims")) == (0, 0, 0)
+
+
+def test_a_version_1_ledger_is_upgraded_and_keeps_what_it_held(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    number, text_digest = pairs(1)[0]
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE claims (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, run_key TEXT NOT NULL,"
+        " state TEXT NOT NULL, at REAL NOT NULL);"
+        "CREATE TABLE sent (account TEXT NOT NULL, number TEXT NOT NULL, digest BLOB NOT NULL,"
+        " at REAL NOT NULL, claim INTEGER NOT NULL, PRIMARY KEY (account, number, digest))"
+        " WITHOUT ROWID;"
+        "CREATE TABLE journals (path TEXT PRIMARY KEY, seeded_at REAL, last_used REAL NOT NULL);"
+        "INSERT INTO claims VALUES (1, 'them', 'a', 'accepted', 1000.0);"
+        "PRAGMA user_version=1;"
+    )
+    old.execute("INSERT INTO sent VALUES (?, ?, ?, 1000.0, 1)", (ACCOUNT, number, text_digest))
+    old.commit()
+    old.close()
+    with Ledger(path) as ledger:
+        assert ledger.db.execute("PRAGMA user_version").fetchone() == (2,)
+        assert ledger.seen(ACCOUNT, [(number, text_digest)], 0) == {(number, text_digest)}
+        taken = ledger.claim(ACCOUNT, [(number, text_digest)], owner="me", run_key="b", since=0)
+        assert taken.taken_by_others == {(number, text_digest)}
+
+
+@pytest.mark.parametrize("folded", [False, True])
+def test_a_resend_takes_every_pair_and_a_later_window_still_sees_it(tmp_path, folded):
+    """`--resend-duplicates` (since None) refuses nothing and looks nothing up; what it claims
+    holds for every other run."""
+    wanted = pairs(2)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.claim(ACCOUNT, wanted, owner="them", run_key="a", since=0)
+        resent = ledger.claim(ACCOUNT, wanted, owner="me", run_key="b", since=None)
+        assert resent.taken_by_others == set()
+        if folded:
+            ledger.fold()
+        assert ledger.seen(ACCOUNT, wanted, 0, not_owner="them") == set(wanted)
+
+
+def test_a_fold_refused_by_a_lock_leaves_the_claims_pending_and_held(tmp_path):
+    wanted = pairs(2)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.claim(ACCOUNT, wanted, owner="them", run_key="a", since=0)
+        ledger.db.execute("PRAGMA busy_timeout=50")
+        other = sqlite3.connect(tmp_path / "ledger.sqlite", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            ledger.fold()  # refused, quietly
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert (rows(ledger, "pending"), rows(ledger, "sent")) == (1, 0)
+        refused = ledger.claim(ACCOUNT, wanted, owner="me", run_key="b", since=0)
+        assert refused.taken_by_others == set(wanted)
+        ledger.fold()
+        assert (rows(ledger, "pending"), rows(ledger, "sent")) == (0, 2)
