@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pipeline_bench import scattered_number
+
 from masgsm_notify.client import MasgsmClient
 from masgsm_notify.pipeline.journal import Journal
 from masgsm_notify.pipeline.ledger_guard import LedgerGuard
@@ -41,7 +43,7 @@ def messages(count: int) -> list[tuple[str, str, str, str, int]]:
     return [
         (
             f"customers.csv:{i + 2}",
-            f"5{3 + i % 3}{i:08d}",
+            scattered_number(i),
             f"Sayın {rng.choice(NAMES)}, {rng.randint(100, 999_999) / 100:.2f} TL tutarındaki "
             f"faturanızın son ödeme tarihi {1 + i % 28} Aralık 2026. Bilgi: 0850 000 00 00",
             "turkish",
@@ -99,6 +101,7 @@ def one_round(planned: list, folder: Path) -> dict[str, float]:
                 for i, c in answered
             ],
         )
+        step("ledger folded", guard.fold)
         reported = zip(opened, drafts, strict=True)
         step(
             "reports applied",
