@@ -496,6 +496,7 @@ def test_ledger_claims_exclude_other_owners_within_the_window(tmp_path, folded):
         assert ledger.seen(account, pairs, after_one) == set(pairs)
         ledger.settle(later.id, RELEASED)  # nothing went: the pairs are free again
         assert ledger.seen(account, pairs, after_one) == set()
+        assert ledger.seen(account, pairs, 0) == set(pairs)  # but one's claims still hold them
         assert (
             ledger.claim(
                 account, pairs, owner="three", run_key="k3", since=after_one

@@ -1,5 +1,6 @@
 """The sent ledger's pending claims: held from the moment they are claimed, by every connection,
-until and after they are folded into `sent`; folded by size, by `purge`, and upgraded into."""
+until and after they are folded into `sent` once settled; folded by size, by `purge`, and
+upgraded into."""
 
 from __future__ import annotations
 
@@ -9,13 +10,20 @@ import time
 import pytest
 
 from masgsm_notify.state import ledger as ledger_module
-from masgsm_notify.state.ledger import RELEASED, Ledger, account_key, digest
+from masgsm_notify.state.ledger import ACCEPTED, RELEASED, Ledger, account_key, digest
 
 ACCOUNT = account_key("http://127.0.0.1:8080/MasApiV2", "5300000000")
 
 
 def pairs(count: int, text: str = "Faturanız hazır") -> list[tuple[str, bytes]]:
     return [(f"53{i:08d}", digest(f"{text} {i}")) for i in range(count)]
+
+
+def sent(ledger: Ledger, wanted: list, owner: str, since: float | None = 0) -> set:
+    """Claim `wanted` and settle the claim as accepted: the pairs the ledger refused."""
+    claims = ledger.claim(ACCOUNT, wanted, owner=owner, run_key=owner, since=since)
+    ledger.settle(claims.id, ACCEPTED)
+    return claims.taken_by_others
 
 
 def rows(ledger: Ledger, table: str) -> int:
@@ -29,21 +37,48 @@ def test_another_connections_claim_holds_its_pairs_pending_and_folded(tmp_path):
         held = theirs.claim(ACCOUNT, wanted[:2], owner="them", run_key="a", since=0)
         assert rows(theirs, "pending") == 1 and rows(theirs, "sent") == 0
 
-        refused = mine.claim(ACCOUNT, wanted, owner="me", run_key="b", since=0)
-        assert refused.taken_by_others == set(wanted[:2])
+        assert sent(mine, wanted, "me") == set(wanted[:2])
         assert mine.seen(ACCOUNT, wanted, 0, not_owner="them") == {wanted[2]}
 
-        theirs.fold()
-        assert rows(mine, "pending") == 0 and rows(mine, "sent") == 3
-        again = mine.claim(ACCOUNT, wanted, owner="me", run_key="b", since=0)
-        assert again.taken_by_others == set(wanted[:2])
+        theirs.fold()  # their claim is in flight: it stays pending, mine is folded
+        assert rows(mine, "pending") == 1 and rows(mine, "sent") == 1
+        assert sent(mine, wanted, "me") == set(wanted[:2])
 
-        theirs.settle(held.id, RELEASED)
-        free = mine.claim(ACCOUNT, wanted, owner="me", run_key="b", since=0)
-        assert free.taken_by_others == set()
+        theirs.settle(held.id, RELEASED)  # nothing of theirs went
+        assert sent(mine, wanted, "me") == set()
         mine.fold()
+        assert (rows(mine, "pending"), rows(mine, "sent")) == (0, 3)
         assert theirs.seen(ACCOUNT, wanted, 0, not_owner="me") == set()
         assert theirs.seen(ACCOUNT, wanted, 0) == set(wanted)
+
+
+def test_a_takeover_released_after_a_fold_frees_nothing_the_first_claim_holds(tmp_path):
+    """`--resend-duplicates` takes a pair over from another owner; if that send is rejected
+    (released), the first owner's claim still holds the pair, folded or not."""
+    wanted = pairs(1)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        assert sent(ledger, wanted, "one") == set()
+        ledger.fold()
+        takeover = ledger.claim(ACCOUNT, wanted, owner="two", run_key="b", since=None)
+        ledger.fold()  # in flight: not folded over the first claim
+        ledger.settle(takeover.id, RELEASED)
+        ledger.fold()
+        assert (rows(ledger, "pending"), rows(ledger, "sent")) == (0, 1)
+        refused = ledger.claim(ACCOUNT, wanted, owner="three", run_key="c", since=0)
+        assert refused.taken_by_others == set(wanted)
+
+
+def test_a_claim_id_freed_by_a_purge_is_not_mistaken_for_the_one_read_before(tmp_path):
+    """Another connection read claim 1's pairs; a purge forgot it and a new claim got id 1."""
+    old, new = pairs(1, "eski"), pairs(1, "yeni")
+    with Ledger(tmp_path / "ledger.sqlite") as mine, Ledger(tmp_path / "ledger.sqlite") as theirs:
+        first = theirs.claim(ACCOUNT, old, owner="them", run_key="a", since=0)
+        assert sent(mine, old, "me") == set(old)  # read, and kept
+        theirs.settle(first.id, ACCEPTED)
+        assert theirs.forget_before(time.time() + 1) == 1  # and both claims, named by nothing
+        again = theirs.claim(ACCOUNT, new, owner="them", run_key="a", since=0)
+        assert again.id == first.id
+        assert sent(mine, new, "me") == set(new)
 
 
 def test_a_claim_refused_whole_leaves_nothing_pending(tmp_path):
@@ -55,29 +90,41 @@ def test_a_claim_refused_whole_leaves_nothing_pending(tmp_path):
         assert rows(ledger, "pending") == 1
 
 
+def test_only_settled_claims_are_folded(tmp_path):
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        in_flight = ledger.claim(ACCOUNT, pairs(2), owner="me", run_key="a", since=0)
+        sent(ledger, pairs(3, "başka"), "me")
+        ledger.fold()
+        assert (rows(ledger, "pending"), rows(ledger, "sent")) == (1, 3)
+        ledger.settle(in_flight.id, RELEASED)
+        ledger.fold()
+        assert (rows(ledger, "pending"), rows(ledger, "sent")) == (0, 3)
+
+
 def test_claims_are_folded_once_a_process_has_claimed_fold_at_pairs(tmp_path, monkeypatch):
     monkeypatch.setattr(ledger_module, "FOLD_AT", 1000)
     batches = [pairs(500, text) for text in ("bir", "iki", "üç")]
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
-        ledger.claim(ACCOUNT, batches[0], owner="me", run_key="a", since=0)
+        sent(ledger, batches[0], "me")
         assert (rows(ledger, "pending"), rows(ledger, "sent")) == (1, 0)
-        ledger.claim(ACCOUNT, batches[1], owner="me", run_key="a", since=0)
-        assert (rows(ledger, "pending"), rows(ledger, "sent")) == (0, 1000)
-        ledger.claim(ACCOUNT, batches[2], owner="me", run_key="a", since=0)
-        assert (rows(ledger, "pending"), rows(ledger, "sent")) == (1, 1000)
+        ledger.claim(ACCOUNT, batches[1], owner="me", run_key="a", since=0)  # folds, in flight
+        assert (rows(ledger, "pending"), rows(ledger, "sent")) == (1, 500)
+        sent(ledger, batches[2], "me")
+        assert (rows(ledger, "pending"), rows(ledger, "sent")) == (2, 500)
         everything = [pair for batch in batches for pair in batch]
         assert ledger.seen(ACCOUNT, everything, 0) == set(everything)
 
 
 def test_purge_counts_pending_pairs_and_a_dry_run_writes_nothing(tmp_path):
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
-        ledger.claim(ACCOUNT, pairs(3), owner="me", run_key="a", since=0)
+        sent(ledger, pairs(3), "me")
         ledger.fold()
-        ledger.claim(ACCOUNT, pairs(2, "sonra"), owner="me", run_key="b", since=0)
+        sent(ledger, pairs(2, "sonra"), "me")
+        ledger.claim(ACCOUNT, pairs(4, "uçuşta"), owner="me", run_key="c", since=0)  # died
         cutoff = time.time() + 1
-        assert ledger.forget_before(cutoff, dry_run=True) == 5
-        assert (rows(ledger, "pending"), rows(ledger, "sent")) == (1, 3)
-        assert ledger.forget_before(cutoff) == 5
+        assert ledger.forget_before(cutoff, dry_run=True) == 9
+        assert (rows(ledger, "pending"), rows(ledger, "sent"), rows(ledger, "claims")) == (2, 3, 3)
+        assert ledger.forget_before(cutoff) == 9
         assert (rows(ledger, "pending"), rows(ledger, "sent"), rows(ledger, "claims")) == (0, 0, 0)
 
 
@@ -111,9 +158,8 @@ def test_a_resend_takes_every_pair_and_a_later_window_still_sees_it(tmp_path, fo
     holds for every other run."""
     wanted = pairs(2)
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
-        ledger.claim(ACCOUNT, wanted, owner="them", run_key="a", since=0)
-        resent = ledger.claim(ACCOUNT, wanted, owner="me", run_key="b", since=None)
-        assert resent.taken_by_others == set()
+        sent(ledger, wanted, "them")
+        assert sent(ledger, wanted, "me", since=None) == set()
         if folded:
             ledger.fold()
         assert ledger.seen(ACCOUNT, wanted, 0, not_owner="them") == set(wanted)
@@ -122,7 +168,7 @@ def test_a_resend_takes_every_pair_and_a_later_window_still_sees_it(tmp_path, fo
 def test_a_fold_refused_by_a_lock_leaves_the_claims_pending_and_held(tmp_path):
     wanted = pairs(2)
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
-        ledger.claim(ACCOUNT, wanted, owner="them", run_key="a", since=0)
+        sent(ledger, wanted, "them")
         ledger.db.execute("PRAGMA busy_timeout=50")
         other = sqlite3.connect(tmp_path / "ledger.sqlite", isolation_level=None)
         other.execute("BEGIN IMMEDIATE")

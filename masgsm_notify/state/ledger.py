@@ -103,9 +103,10 @@ class Ledger(Database):
 
     def __init__(self, path: Path | None = None):
         super().__init__(path or ledger_path(), SCHEMA, SCHEMA_VERSION, {1: _keeps_pending_claims})
-        # The pairs of other connections' pending claims, by claim id, read when first met: a
-        # claim's pairs never change. Its own are not kept: no claim of its own refuses them.
-        self._pending: dict[int, frozenset[Pair]] = {}
+        # The pairs of other connections' pending claims, read when first met: a claim's pairs
+        # never change. Its own are not kept: no claim of its own refuses them. Keyed by id and
+        # time, since a purge can free an id for a new claim.
+        self._pending: dict[tuple[int, float], frozenset[Pair]] = {}
         self._claimed_since_fold = 0
 
     # -- planning ------------------------------------------------------------------------------
@@ -151,26 +152,28 @@ class Ledger(Database):
             (account, RELEASED),
         ).fetchall()
         if len(self._pending) > 2 * len(live) + 64:  # folded or released since they were read
-            held = {claim for claim, _owner, _at in live}
-            self._pending = {claim: kept for claim, kept in self._pending.items() if claim in held}
-        holders = [claim for claim, owner, at in live if at >= since and owner != not_owner]
+            held = {(claim, at) for claim, _owner, at in live}
+            self._pending = {key: kept for key, kept in self._pending.items() if key in held}
+        holders = [(claim, at) for claim, owner, at in live if at >= since and owner != not_owner]
         self._read_pairs(holders)
         wanted = set(pairs)
         found: set[Pair] = set()
-        for claim in holders:
-            found |= wanted & self._pending[claim]
+        for key in holders:
+            found |= wanted & self._pending[key]
         return found
 
-    def _read_pairs(self, claims: list[int]) -> None:
-        """Read the pairs of the pending claims among `claims` not met before."""
-        unread = [claim for claim in claims if claim not in self._pending]
-        for start in range(0, len(unread), LOOKUP_PAGE):
-            page = unread[start : start + LOOKUP_PAGE]
+    def _read_pairs(self, claims: list[tuple[int, float]]) -> None:
+        """Read the pairs of the pending claims, (id, time), not met before."""
+        unread = dict(key for key in claims if key not in self._pending)
+        ids = list(unread)
+        for start in range(0, len(ids), LOOKUP_PAGE):
+            page = ids[start : start + LOOKUP_PAGE]
             rows = self.db.execute(
                 f"SELECT claim, pairs FROM pending WHERE claim IN ({', '.join('?' * len(page))})",
                 page,
             )
-            self._pending.update((claim, _unpacked(packed)) for claim, packed in rows)
+            for claim, packed in rows:
+                self._pending[claim, unread[claim]] = _unpacked(packed)
 
     @contextlib.contextmanager
     def _snapshot(self) -> Iterator[None]:
@@ -230,20 +233,22 @@ class Ledger(Database):
             self._fold(db)
 
     def _fold(self, db: sqlite3.Connection) -> None:
-        """Pairs in key order, so that each page of `sent` is written once; a pair claimed more
-        than once in claim order, so that the later claim takes it over as it would have at
-        claim time, except from its own owner's claim not released: releasing a retry cannot
-        free a text the first attempt may have sent. Released claims hold nothing."""
+        """Settled claims only, whose state is final: a claim still in flight (or left so by a
+        process that died) stays pending, so that its release, if it comes, cannot free a pair
+        it took over from another. Pairs in key order, so that each page of `sent` is written
+        once; a pair claimed more than once in claim order, so that the later claim takes it
+        over, except from its own owner's claim not released: releasing a retry cannot free a
+        text the first attempt may have sent. Released claims hold nothing."""
         rows = db.execute(
             "SELECT p.claim, p.account, c.owner, c.at FROM pending p"
-            " JOIN claims c ON c.id = p.claim WHERE c.state != ?",
-            (RELEASED,),
+            " JOIN claims c ON c.id = p.claim WHERE c.state IN (?, ?)",
+            (ACCEPTED, UNKNOWN),
         ).fetchall()
-        self._read_pairs([claim for claim, _account, _owner, _at in rows])
+        self._read_pairs([(claim, at) for claim, _account, _owner, at in rows])
         entries = sorted(
             (account, number, text_digest, claim, at, owner, RELEASED)
             for claim, account, owner, at in rows
-            for number, text_digest in self._pending[claim]
+            for number, text_digest in self._pending[claim, at]
         )
         # ?4 is the claim, ?5 its time, ?6 its owner, ?7 RELEASED.
         db.executemany(
@@ -254,7 +259,10 @@ class Ledger(Database):
             " THEN sent.claim ELSE excluded.claim END",
             entries,
         )
-        db.execute("DELETE FROM pending")
+        db.execute(
+            "DELETE FROM pending WHERE claim IN (SELECT id FROM claims WHERE state != ?)",
+            (CLAIMED,),
+        )
         self._pending.clear()
         self._claimed_since_fold = 0
 
@@ -268,19 +276,27 @@ class Ledger(Database):
         many. A pair forgotten can be sent again, so a retention period shorter than a
         pipeline's `send.dedupe` shortens that window."""
         with self.transaction() as db:
-            if dry_run:  # what would go once folded, and the fold undone: a dry run writes nothing
+            if dry_run:  # done, counted and undone: a dry run writes nothing
                 db.execute("SAVEPOINT dry_run")
-                self._fold(db)
-                counted = db.execute("SELECT COUNT(*) FROM sent WHERE at < ?", (cutoff,))
-                would_forget: int = counted.fetchone()[0]
-                db.execute("ROLLBACK TO dry_run")
-                return would_forget
             self._fold(db)
-            forgotten = db.execute("DELETE FROM sent WHERE at < ?", (cutoff,)).rowcount
+            forgotten: int = db.execute("DELETE FROM sent WHERE at < ?", (cutoff,)).rowcount
+            # Claims left pending are in flight, or were when their process died.
+            old = "SELECT id FROM claims WHERE at < ?"
+            (lines,) = db.execute(
+                "SELECT COALESCE(SUM(LENGTH(pairs) - LENGTH(REPLACE(pairs, char(10), '')) + 1), 0)"
+                f" FROM pending WHERE claim IN ({old})",
+                (cutoff,),
+            ).fetchone()
+            db.execute(f"DELETE FROM pending WHERE claim IN ({old})", (cutoff,))
+            # A claim still named by an entry stays, so that no entry points at a freed id.
             db.execute(
-                "DELETE FROM claims WHERE at < ?", (cutoff,)
-            )  # a claim's pairs share its time
-            return forgotten
+                "DELETE FROM claims WHERE at < ? AND id NOT IN (SELECT claim FROM sent)"
+                " AND id NOT IN (SELECT claim FROM pending)",
+                (cutoff,),
+            )
+            if dry_run:
+                db.execute("ROLLBACK TO dry_run")
+            return forgotten + lines
 
     # -- journals known to the state -----------------------------------------------------------
 
