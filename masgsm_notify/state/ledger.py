@@ -10,7 +10,7 @@ when nothing went: one row written per batch, whatever its size.
 A claim writes its pairs as one row of `pending`, not into `sent`: numbers arrive in no order,
 and inserting a batch's pairs one by one into an index keyed by number rewrites a page of it
 for nearly every pair once the ledger is large (tens of microseconds each, most of a send's
-time). Pending claims are folded into `sent` in key order, many batches in one transaction, at
+time). Settled claims are folded into `sent` in key order, many batches in one transaction, at
 the end of a send or when a process has claimed `FOLD_AT` pairs; until then every lookup reads
 both, so a pair is held from the moment it is claimed, wherever it is stored.
 
@@ -63,7 +63,11 @@ CREATE TABLE IF NOT EXISTS journals (
 );
 """
 LOOKUP_PAGE = 400  # pairs per lookup statement (two variables each, under SQLite's old 999)
-FOLD_AT = 50_000  # pairs a process claims before it folds (the fold holds them all in memory)
+FOLD_AT = 200_000  # pairs a process claims before it folds: what another process may read
+FOLDING_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS folding"
+    " (account TEXT NOT NULL, number TEXT NOT NULL, digest BLOB NOT NULL, claim INTEGER NOT NULL)"
+)
 
 # Claim states.
 CLAIMED = "claimed"  # the request is about to leave, or left and its process died
@@ -108,6 +112,7 @@ class Ledger(Database):
         # time, since a purge can free an id for a new claim.
         self._pending: dict[tuple[int, float], frozenset[Pair]] = {}
         self._claimed_since_fold = 0
+        self.db.execute(FOLDING_TABLE)
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -173,7 +178,7 @@ class Ledger(Database):
                 page,
             )
             for claim, packed in rows:
-                self._pending[claim, unread[claim]] = _unpacked(packed)
+                self._pending[claim, unread[claim]] = frozenset(_pairs_in(packed))
 
     @contextlib.contextmanager
     def _snapshot(self) -> Iterator[None]:
@@ -239,26 +244,33 @@ class Ledger(Database):
         once; a pair claimed more than once in claim order, so that the later claim takes it
         over, except from its own owner's claim not released: releasing a retry cannot free a
         text the first attempt may have sent. Released claims hold nothing."""
-        rows = db.execute(
-            "SELECT p.claim, p.account, c.owner, c.at FROM pending p"
+        # The pairs go through a temporary table that SQLite sorts, so that a fold's memory
+        # does not grow with the number of pairs it folds.
+        settled = db.execute(
+            "SELECT p.claim, p.account, p.pairs FROM pending p"
             " JOIN claims c ON c.id = p.claim WHERE c.state IN (?, ?)",
             (ACCEPTED, UNKNOWN),
-        ).fetchall()
-        self._read_pairs([(claim, at) for claim, _account, _owner, at in rows])
-        entries = sorted(
-            (account, number, text_digest, claim, at, owner, RELEASED)
-            for claim, account, owner, at in rows
-            for number, text_digest in self._pending[claim, at]
         )
-        # ?4 is the claim, ?5 its time, ?6 its owner, ?7 RELEASED.
         db.executemany(
-            "INSERT INTO sent (account, number, digest, at, claim) VALUES (?1, ?2, ?3, ?5, ?4)"
-            " ON CONFLICT (account, number, digest) DO UPDATE"
-            " SET at = MAX(sent.at, excluded.at), claim = CASE WHEN EXISTS (SELECT 1 FROM claims c"
-            " WHERE c.id = sent.claim AND c.state != ?7 AND c.owner = ?6)"
-            " THEN sent.claim ELSE excluded.claim END",
-            entries,
+            "INSERT INTO temp.folding VALUES (?, ?, ?, ?)",
+            (
+                (account, number, text_digest, claim)
+                for claim, account, packed in settled
+                for number, text_digest in _pairs_in(packed)
+            ),
         )
+        db.execute(
+            "INSERT INTO sent (account, number, digest, at, claim)"
+            " SELECT f.account, f.number, f.digest, c.at, c.id FROM temp.folding f"
+            " JOIN claims c ON c.id = f.claim WHERE true ORDER BY 1, 2, 3, 5"
+            " ON CONFLICT (account, number, digest) DO UPDATE"
+            " SET at = MAX(sent.at, excluded.at), claim = CASE WHEN EXISTS (SELECT 1 FROM claims o"
+            " WHERE o.id = sent.claim AND o.state != ? AND o.owner ="
+            " (SELECT owner FROM claims WHERE id = excluded.claim))"
+            " THEN sent.claim ELSE excluded.claim END",
+            (RELEASED,),
+        )
+        db.execute("DELETE FROM temp.folding")
         db.execute(
             "DELETE FROM pending WHERE claim IN (SELECT id FROM claims WHERE state != ?)",
             (CLAIMED,),
@@ -351,11 +363,10 @@ def _packed(pairs: Iterable[Pair]) -> str:
     return "\n".join(f"{number} {text_digest.hex()}" for number, text_digest in pairs)
 
 
-def _unpacked(packed: str) -> frozenset[Pair]:
-    return frozenset(
-        (number, bytes.fromhex(hex_digest))
-        for number, hex_digest in (line.split(" ") for line in packed.split("\n"))
-    )
+def _pairs_in(packed: str) -> Iterator[Pair]:
+    for line in packed.split("\n"):
+        number, hex_digest = line.split(" ")
+        yield number, bytes.fromhex(hex_digest)
 
 
 def existing_ledger(path: Path | None = None) -> Ledger | None:
