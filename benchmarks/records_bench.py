@@ -101,7 +101,7 @@ def one_round(planned: list, folder: Path) -> dict[str, float]:
                 for i, c in answered
             ],
         )
-        step("ledger folded", guard.fold)
+        step("ledger folded", ledger.fold)
         reported = zip(opened, drafts, strict=True)
         step(
             "reports applied",

@@ -6,7 +6,10 @@ that lets everything through and records nothing, so the sender need not ask whi
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..compose import Message
@@ -79,12 +82,22 @@ class LedgerGuard:
         if self.ledger is not None and claim.id is not None:
             self.ledger.settle(claim.id, RELEASED)
 
-    def fold(self) -> None:
-        """Fold the pending claims into the ledger's index once a send is over (see
-        `Ledger.fold`): a send that stops leaves them pending, held as firmly, for the next."""
-        if self._recording():
-            assert self.ledger is not None
-            self.ledger.fold()
+    @contextlib.contextmanager
+    def folding(self) -> Iterator[None]:
+        """Fold the pending claims into the ledger's index (see `Ledger.fold`) on a thread of
+        its own while the block runs, which must not use the ledger: after a send, while its
+        reports are read, so that neither waits for the other. A send that stopped leaves its
+        claims in flight pending, held as firmly, for a later fold."""
+        if not self._recording():
+            yield
+            return
+        assert self.ledger is not None
+        fold = threading.Thread(target=self.ledger.fold, name="masgsm-ledger-fold")
+        fold.start()
+        try:
+            yield
+        finally:
+            fold.join()
 
     def _recording(self) -> bool:
         return self.writes and self.ledger is not None and self.account is not None

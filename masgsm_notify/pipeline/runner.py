@@ -138,21 +138,25 @@ class Runner:
             stop = self._send(records, info, client, service.title, lang, guard, screen)
             while self.window.waits_again(stop):  # --wait-for-window, past the window's end
                 stop = self._send(records, info, client, service.title, lang, guard, screen)
-            if self.options.check_later:
-                if stop is not None:
-                    raise stop
-                return summarize(records, journal=str(records.journal.path), dry_run=False)
-            # Neither a person who stopped the run nor a provider that is gone is waited for.
-            if not isinstance(stop, (InterruptedRunError, ProviderDownError)):
-                stopping = threading.Event()
-                with self.stop.graceful(stopping, "no more waiting for delivery reports."):
-                    self._check(
-                        records, client, partial_only=not self.pipeline.report.check, stop=stopping
+            with guard.folding():
+                if self.options.check_later:
+                    if stop is not None:
+                        raise stop
+                    return summarize(records, journal=str(records.journal.path), dry_run=False)
+                # Neither a person who stopped the run nor a provider that is gone is waited for.
+                if not isinstance(stop, (InterruptedRunError, ProviderDownError)):
+                    stopping = threading.Event()
+                    with self.stop.graceful(stopping, "no more waiting for delivery reports."):
+                        self._check(
+                            records,
+                            client,
+                            partial_only=not self.pipeline.report.check,
+                            stop=stopping,
+                        )
+                    stop = stop or self.stop.interrupted(
+                        "while waiting for delivery reports (everything was sent); read them "
+                        f"later with: {check_command(self.context, info)}"
                     )
-                stop = stop or self.stop.interrupted(
-                    "while waiting for delivery reports (everything was sent); read them later "
-                    f"with: {check_command(self.context, info)}"
-                )
             self._balance_for_page(records, client, AFTER_SENDING)
             return self.outputs.finish(records, info, stop, self.plan)
 

@@ -159,7 +159,6 @@ def send_all(
             raise
         dispatch.give_back()
     records.forget_wire()
-    guard.fold()
     return dispatch.totals
 
 
