@@ -182,3 +182,54 @@ def test_a_fold_refused_by_a_lock_leaves_the_claims_pending_and_held(tmp_path):
         assert refused.taken_by_others == set(wanted)
         ledger.fold()
         assert (rows(ledger, "pending"), rows(ledger, "sent")) == (0, 2)
+
+
+def index_lookups(ledger: Ledger) -> list[str]:
+    """The statements that look pairs up in `sent`, as the connection runs them from now on."""
+    statements: list[str] = []
+    ledger.db.set_trace_callback(
+        lambda sql: statements.append(sql) if "CROSS JOIN sent" in sql else None
+    )
+    return statements
+
+
+def test_an_owner_that_planned_its_pairs_here_claims_them_without_a_lookup(tmp_path):
+    wanted = pairs(3)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        assert ledger.seen(ACCOUNT, wanted, 0, planning_for="me") == set()
+        looked_up = index_lookups(ledger)
+        assert sent(ledger, wanted, "me") == set()
+        assert looked_up == []
+        assert ledger.claim(ACCOUNT, wanted, owner="other", run_key="o", since=0).taken_by_others
+        assert looked_up  # an owner that did not plan here looks up
+
+
+@pytest.mark.parametrize("folded", [False, True])
+def test_a_write_by_another_connection_after_planning_brings_the_lookup_back(tmp_path, folded):
+    wanted = pairs(2)
+    with Ledger(tmp_path / "ledger.sqlite") as mine, Ledger(tmp_path / "ledger.sqlite") as theirs:
+        assert mine.seen(ACCOUNT, wanted, 0, planning_for="me") == set()
+        assert sent(theirs, wanted[:1], "them") == set()
+        if folded:
+            theirs.fold()
+        assert sent(mine, wanted, "me") == set(wanted[:1])
+
+
+def test_another_owner_claiming_on_the_same_connection_after_planning_brings_it_back(tmp_path):
+    """`serve` keeps one connection for the runs of a pipeline."""
+    wanted = pairs(2)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        assert ledger.seen(ACCOUNT, wanted, 0, planning_for="me") == set()
+        assert sent(ledger, wanted[1:], "them") == set()
+        ledger.fold()
+        assert sent(ledger, wanted, "me") == set(wanted[1:])
+
+
+def test_a_journal_seeded_after_planning_brings_the_lookup_back(tmp_path):
+    number, _ = pairs(1)[0]
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        wanted = [(number, digest("Eski metin"))]
+        assert ledger.seen(ACCOUNT, wanted, 0, planning_for="me") == set()
+        entry = (ACCOUNT, number, "Eski metin", ACCEPTED, time.time(), "old", "k")
+        assert ledger.seed(tmp_path / "old.sqlite", [entry]) == 1
+        assert sent(ledger, wanted, "me") == set(wanted)

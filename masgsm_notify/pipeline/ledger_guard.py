@@ -54,7 +54,7 @@ class LedgerGuard:
         if self.ledger is None or self.account is None or since is None:
             return set()
         pairs = [(number, digest(text)) for _where, number, text, _enc, _seg in messages]
-        seen = self.ledger.seen(self.account, pairs, since)
+        seen = self.ledger.seen(self.account, pairs, since, planning_for=self.owner)
         return {i for i, pair in enumerate(pairs) if pair in seen}
 
     def claim(self, draft: Draft) -> Claim:

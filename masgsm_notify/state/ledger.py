@@ -113,14 +113,27 @@ class Ledger(Database):
         self._pending: dict[tuple[int, float], frozenset[Pair]] = {}
         self._claimed_since_fold = 0
         self.db.execute(FOLDING_TABLE)
+        # Owners whose pairs this connection looked up while planning them, with SQLite's
+        # data_version then. While no other connection has written, and no other owner has
+        # claimed or been seeded on this one, nothing can hold those pairs against them that
+        # planning did not find: their claims need no lookup.
+        self._planned: dict[str, int] = {}
 
     # -- planning ------------------------------------------------------------------------------
 
     def seen(
-        self, account: str, pairs: Sequence[Pair], since: float, not_owner: str | None = None
+        self,
+        account: str,
+        pairs: Sequence[Pair],
+        since: float,
+        not_owner: str | None = None,
+        planning_for: str | None = None,
     ) -> set[Pair]:
         """The pairs recorded for `account` at or after `since` (a time.time()), by anyone but
-        `not_owner`, and not released: in pending claims and in `sent`, read in one snapshot."""
+        `not_owner`, and not released: in pending claims and in `sent`, read in one snapshot.
+        `planning_for`: the owner that will claim every pair it does not refuse."""
+        if planning_for is not None and planning_for not in self._planned:
+            self._planned[planning_for] = self._data_version()  # read first: a later write shows
         with self._snapshot():
             return self._pending_holders(account, pairs, since, not_owner) | self._folded_holders(
                 account, pairs, since, not_owner
@@ -180,6 +193,11 @@ class Ledger(Database):
             for claim, packed in rows:
                 self._pending[claim, unread[claim]] = frozenset(_pairs_in(packed))
 
+    def _data_version(self) -> int:
+        """Changes whenever another connection commits to the ledger."""
+        version: int = self.db.execute("PRAGMA data_version").fetchone()[0]
+        return version
+
     @contextlib.contextmanager
     def _snapshot(self) -> Iterator[None]:
         """One read transaction, unless already inside one: a fold between reading `pending`
@@ -218,7 +236,11 @@ class Ledger(Database):
                 (owner, run_key, CLAIMED, now),
             ).lastrowid
             assert claim_id is not None
-            refused = set() if since is None else self.seen(account, pairs, since, owner)
+            self._planned = {o: v for o, v in self._planned.items() if o == owner}
+            if since is None or self._planned.get(owner) == self._data_version():
+                refused: set[Pair] = set()
+            else:
+                refused = self.seen(account, pairs, since, owner)
             taken = frozenset(pairs) - refused
             if taken:
                 db.execute(
@@ -328,6 +350,7 @@ class Ledger(Database):
     ) -> int:
         """Record a journal's accepted and unknown pairs once (journals of earlier versions
         kept no ledger): entries are (account, number, text, state, at, owner, run_key)."""
+        self._planned.clear()
         with self.transaction() as db:
             claims: dict[tuple[str, str, str], int] = {}
 
