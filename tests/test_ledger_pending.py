@@ -233,3 +233,23 @@ def test_a_journal_seeded_after_planning_brings_the_lookup_back(tmp_path):
         entry = (ACCOUNT, number, "Eski metin", ACCEPTED, time.time(), "old", "k")
         assert ledger.seed(tmp_path / "old.sqlite", [entry]) == 1
         assert sent(ledger, wanted, "me") == set(wanted)
+
+
+def test_a_write_between_two_planning_lookups_is_not_forgotten(tmp_path):
+    first, second = pairs(1, "bir"), pairs(1, "iki")
+    with Ledger(tmp_path / "ledger.sqlite") as mine, Ledger(tmp_path / "ledger.sqlite") as theirs:
+        assert mine.seen(ACCOUNT, first, 0, planning_for="me") == set()
+        assert sent(theirs, first, "them") == set()  # after my first part, before my second
+        assert mine.seen(ACCOUNT, second, 0, planning_for="me") == set()
+        assert sent(mine, first + second, "me") == set(first)
+
+
+def test_two_owners_planned_on_one_connection_and_one_claimed_first(tmp_path):
+    wanted = pairs(1)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        assert ledger.seen(ACCOUNT, wanted, 0, planning_for="a") == set()
+        assert ledger.seen(ACCOUNT, wanted, 0, planning_for="b") == set()
+        assert sent(ledger, wanted, "a") == set()
+        assert sent(ledger, wanted, "b") == set(wanted)
+        assert ledger.seen(ACCOUNT, pairs(1, "yeni"), 0, planning_for="b") == set()
+        assert sent(ledger, wanted, "b") == set(wanted)  # planning again does not reset it

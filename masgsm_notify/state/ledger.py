@@ -117,7 +117,8 @@ class Ledger(Database):
         # data_version then. While no other connection has written, and no other owner has
         # claimed or been seeded on this one, nothing can hold those pairs against them that
         # planning did not find: their claims need no lookup.
-        self._planned: dict[str, int] = {}
+        # An owner whose pairs may have been taken meanwhile keeps None: it looks up from then on.
+        self._planned: dict[str, int | None] = {}
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -131,7 +132,8 @@ class Ledger(Database):
     ) -> set[Pair]:
         """The pairs recorded for `account` at or after `since` (a time.time()), by anyone but
         `not_owner`, and not released: in pending claims and in `sent`, read in one snapshot.
-        `planning_for`: the owner that will claim every pair it does not refuse."""
+        `planning_for`: the owner that planned these pairs, and will claim only pairs it looked
+        up this way."""
         if planning_for is not None and planning_for not in self._planned:
             self._planned[planning_for] = self._data_version()  # read first: a later write shows
         with self._snapshot():
@@ -236,7 +238,7 @@ class Ledger(Database):
                 (owner, run_key, CLAIMED, now),
             ).lastrowid
             assert claim_id is not None
-            self._planned = {o: v for o, v in self._planned.items() if o == owner}
+            self._planned = {o: v if o == owner else None for o, v in self._planned.items()}
             if since is None or self._planned.get(owner) == self._data_version():
                 refused: set[Pair] = set()
             else:
@@ -350,7 +352,7 @@ class Ledger(Database):
     ) -> int:
         """Record a journal's accepted and unknown pairs once (journals of earlier versions
         kept no ledger): entries are (account, number, text, state, at, owner, run_key)."""
-        self._planned.clear()
+        self._planned = dict.fromkeys(self._planned)
         with self.transaction() as db:
             claims: dict[tuple[str, str, str], int] = {}
 
