@@ -107,17 +107,17 @@ class Ledger(Database):
 
     def __init__(self, path: Path | None = None):
         super().__init__(path or ledger_path(), SCHEMA, SCHEMA_VERSION, {1: _keeps_pending_claims})
-        # The pairs of other connections' pending claims, read when first met: a claim's pairs
-        # never change. Its own are not kept: no claim of its own refuses them. Keyed by id and
-        # time, since a purge can free an id for a new claim.
+        # The pairs of the pending claims a lookup had to compare (never those of the claiming
+        # owner), read when first met: a claim's pairs never change. Keyed by id and time, since
+        # a purge can free an id for a new claim.
         self._pending: dict[tuple[int, float], frozenset[Pair]] = {}
         self._claimed_since_fold = 0
         self.db.execute(FOLDING_TABLE)
         # Owners whose pairs this connection looked up while planning them, with SQLite's
         # data_version then. While no other connection has written, and no other owner has
         # claimed or been seeded on this one, nothing can hold those pairs against them that
-        # planning did not find: their claims need no lookup.
-        # An owner whose pairs may have been taken meanwhile keeps None: it looks up from then on.
+        # planning did not find: their claims need no lookup. An owner whose pairs may have been
+        # taken meanwhile keeps None: it looks up from then on.
         self._planned: dict[str, int | None] = {}
 
     # -- planning ------------------------------------------------------------------------------
