@@ -253,3 +253,13 @@ def test_two_owners_planned_on_one_connection_and_one_claimed_first(tmp_path):
         assert sent(ledger, wanted, "b") == set(wanted)
         assert ledger.seen(ACCOUNT, pairs(1, "yeni"), 0, planning_for="b") == set()
         assert sent(ledger, wanted, "b") == set(wanted)  # planning again does not reset it
+
+
+def test_a_claim_whose_window_starts_before_planning_looked_looks_up(tmp_path):
+    """A clock set back between planning and sending widens the claim's window."""
+    wanted = pairs(1)
+    with Ledger(tmp_path / "ledger.sqlite") as mine, Ledger(tmp_path / "ledger.sqlite") as theirs:
+        assert sent(theirs, wanted, "them") == set()
+        later = time.time() + 1
+        assert mine.seen(ACCOUNT, wanted, later, planning_for="me") == set()  # outside its window
+        assert sent(mine, wanted, "me", since=0) == set(wanted)

@@ -98,6 +98,12 @@ class Claims:
     taken_by_others: set[Pair]
 
 
+@dataclass
+class _Planned:
+    version: int  # SQLite's data_version before the owner's first lookup
+    since: float  # the latest start of a window its lookups used
+
+
 def _keeps_pending_claims(db: sqlite3.Connection) -> None:
     """Version 2 adds `pending` (the schema creates it): version 1 had no claims outside `sent`."""
 
@@ -114,11 +120,11 @@ class Ledger(Database):
         self._claimed_since_fold = 0
         self.db.execute(FOLDING_TABLE)
         # Owners whose pairs this connection looked up while planning them, with SQLite's
-        # data_version then. While no other connection has written, and no other owner has
-        # claimed or been seeded on this one, nothing can hold those pairs against them that
-        # planning did not find: their claims need no lookup. An owner whose pairs may have been
-        # taken meanwhile keeps None: it looks up from then on.
-        self._planned: dict[str, int | None] = {}
+        # data_version then and the windows used. While no other connection has written, and no
+        # other owner has claimed or been seeded on this one, nothing can hold those pairs
+        # against them that planning did not find: their claims need no lookup. An owner whose
+        # pairs may have been taken meanwhile keeps None: it looks up from then on.
+        self._planned: dict[str, _Planned | None] = {}
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -134,8 +140,8 @@ class Ledger(Database):
         `not_owner`, and not released: in pending claims and in `sent`, read in one snapshot.
         `planning_for`: the owner that planned these pairs, and will claim only pairs it looked
         up this way."""
-        if planning_for is not None and planning_for not in self._planned:
-            self._planned[planning_for] = self._data_version()  # read first: a later write shows
+        if planning_for is not None:
+            self._note_planning(planning_for, since)
         with self._snapshot():
             return self._pending_holders(account, pairs, since, not_owner) | self._folded_holders(
                 account, pairs, since, not_owner
@@ -195,6 +201,14 @@ class Ledger(Database):
             for claim, packed in rows:
                 self._pending[claim, unread[claim]] = frozenset(_pairs_in(packed))
 
+    def _note_planning(self, owner: str, since: float) -> None:
+        """Read the version first, so that a write after it changes it. A claim whose window
+        starts before the lookups' (a clock set back) may meet holders they did not look for."""
+        if owner not in self._planned:
+            self._planned[owner] = _Planned(self._data_version(), since)
+        elif (planned := self._planned[owner]) is not None:
+            planned.since = max(planned.since, since)
+
     def _data_version(self) -> int:
         """Changes whenever another connection commits to the ledger."""
         version: int = self.db.execute("PRAGMA data_version").fetchone()[0]
@@ -239,7 +253,12 @@ class Ledger(Database):
             ).lastrowid
             assert claim_id is not None
             self._planned = {o: v if o == owner else None for o, v in self._planned.items()}
-            if since is None or self._planned.get(owner) == self._data_version():
+            planned = self._planned.get(owner)
+            if since is None or (
+                planned is not None
+                and planned.version == self._data_version()
+                and since >= planned.since
+            ):
                 refused: set[Pair] = set()
             else:
                 refused = self.seen(account, pairs, since, owner)
