@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS journals (
 );
 """
 LOOKUP_PAGE = 400  # pairs per lookup statement (two variables each, under SQLite's old 999)
+PAIR_SEPARATOR = "\n"  # between a pending claim's pairs, each "number digest-hex"
 FOLD_AT = 200_000  # pairs a process claims before it folds: what another process may read
 FOLDING_TABLE = (
     "CREATE TEMP TABLE IF NOT EXISTS folding"
@@ -209,6 +210,17 @@ class Ledger(Database):
         elif (planned := self._planned[owner]) is not None:
             planned.since = max(planned.since, since)
 
+    def _needs_lookup(self, owner: str, since: float) -> bool:
+        """False when the owner's planning looked these pairs up and nothing since could hold
+        them against it (see `_planned`)."""
+        planned = self._planned.get(owner)
+        return planned is None or planned.version != self._data_version() or since < planned.since
+
+    def _spoil_planning(self, but: str | None = None) -> None:
+        """Another owner's claim, or a seed, on this connection: what the planned owners looked
+        up may be held now, so they look up from then on."""
+        self._planned = {o: v if o == but else None for o, v in self._planned.items()}
+
     def _data_version(self) -> int:
         """Changes whenever another connection commits to the ledger."""
         version: int = self.db.execute("PRAGMA data_version").fetchone()[0]
@@ -252,16 +264,12 @@ class Ledger(Database):
                 (owner, run_key, CLAIMED, now),
             ).lastrowid
             assert claim_id is not None
-            self._planned = {o: v if o == owner else None for o, v in self._planned.items()}
-            planned = self._planned.get(owner)
-            if since is None or (
-                planned is not None
-                and planned.version == self._data_version()
-                and since >= planned.since
-            ):
-                refused: set[Pair] = set()
-            else:
-                refused = self.seen(account, pairs, since, owner)
+            self._spoil_planning(but=owner)
+            refused = (
+                self.seen(account, pairs, since, owner)
+                if since is not None and self._needs_lookup(owner, since)
+                else set()
+            )
             taken = frozenset(pairs) - refused
             if taken:
                 db.execute(
@@ -338,9 +346,9 @@ class Ledger(Database):
             # Claims left pending are in flight, or were when their process died.
             old = "SELECT id FROM claims WHERE at < ?"
             (lines,) = db.execute(
-                "SELECT COALESCE(SUM(LENGTH(pairs) - LENGTH(REPLACE(pairs, char(10), '')) + 1), 0)"
+                "SELECT COALESCE(SUM(LENGTH(pairs) - LENGTH(REPLACE(pairs, ?, '')) + 1), 0)"
                 f" FROM pending WHERE claim IN ({old})",
-                (cutoff,),
+                (PAIR_SEPARATOR, cutoff),
             ).fetchone()
             db.execute(f"DELETE FROM pending WHERE claim IN ({old})", (cutoff,))
             # A claim still named by an entry stays, so that no entry points at a freed id.
@@ -371,7 +379,7 @@ class Ledger(Database):
     ) -> int:
         """Record a journal's accepted and unknown pairs once (journals of earlier versions
         kept no ledger): entries are (account, number, text, state, at, owner, run_key)."""
-        self._planned = dict.fromkeys(self._planned)
+        self._spoil_planning()
         with self.transaction() as db:
             claims: dict[tuple[str, str, str], int] = {}
 
@@ -404,11 +412,11 @@ class Ledger(Database):
 
 
 def _packed(pairs: Iterable[Pair]) -> str:
-    return "\n".join(f"{number} {text_digest.hex()}" for number, text_digest in pairs)
+    return PAIR_SEPARATOR.join(f"{number} {text_digest.hex()}" for number, text_digest in pairs)
 
 
 def _pairs_in(packed: str) -> Iterator[Pair]:
-    for line in packed.split("\n"):
+    for line in packed.split(PAIR_SEPARATOR):
         number, hex_digest = line.split(" ")
         yield number, bytes.fromhex(hex_digest)
 
