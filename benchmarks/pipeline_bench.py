@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import apprise
@@ -154,28 +155,43 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
+@dataclass(frozen=True)
+class Finished:
+    """A child process that succeeded: what it printed, and what it took."""
+
+    output: bytes
+    started_at: float  # time.time() when it was started
+    wall: float
+    cpu: float  # user and system time, its own and its workers'
+
+
+def finished(command: list[str], env: dict[str, str] | None = None) -> Finished:
+    """Run a command that must succeed, with the disk caught up first."""
+    disk_caught_up()
+    started_at = time.time()
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        shown = " ".join(command)[-200:]
+        raise SystemExit(f"{shown} failed (exit {code}): {process.stderr.read()[-500:]!r}")
+    return Finished(output, started_at, wall, usage.ru_utime + usage.ru_stime)
+
+
 def run_pipeline(pipeline: Path, sandbox: Sandbox, state: Path, peak: bool = False) -> dict:
-    """`masgsm-notify run` as a child, every guarantee on; its summary with wall time and the
-    wall-clock time it started, and with `peak` the peak RSS of the run and its workers. Each
-    run has a state directory of its own, so the ledger holds no earlier run."""
+    """`masgsm-notify run` as a child, every guarantee on; its summary with wall and CPU time
+    and the wall-clock time it started, and with `peak` the peak RSS of the run and its workers.
+    Each run has a state directory of its own, so the ledger holds no earlier run."""
     command = [*CLI, "run", str(pipeline), "--json", "-q"]
     peak_file = state.with_name(f"{state.name}.peak")
     if peak:
         command = [sys.executable, "-c", PEAK_LAUNCHER, str(peak_file), *command]
-    disk_caught_up()
-    started_at = time.time()
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, env=run_env(sandbox, state), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    output = process.stdout.read()
-    code = process.wait()
-    seconds = time.perf_counter() - started
-    if code != 0:
-        raise SystemExit(f"pipeline run failed (exit {code}): {process.stderr.read()[-500:]}")
-    summary = json.loads(output)
-    summary["wall"] = seconds
-    summary["started_at"] = started_at
+    run = finished(command, run_env(sandbox, state))
+    summary = json.loads(run.output)
+    summary.update(wall=run.wall, cpu=run.cpu, started_at=run.started_at)
     if peak:
         summary["peak_mb"] = int(peak_file.read_text()) / 1024
     return summary
@@ -198,14 +214,11 @@ def ledger_with_history(path: Path, base_url: str, pairs: int) -> None:
         ledger.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def run_bare(csv_path: Path, template: Path, sandbox: Sandbox) -> float:
-    args = [sys.executable, str(BENCHMARKS / "bare_script.py"), str(csv_path), str(template)]
-    disk_caught_up()
-    started = time.perf_counter()
-    done = subprocess.run([*args, sandbox.base_url], capture_output=True, text=True, check=True)
-    seconds = time.perf_counter() - started
-    assert json.loads(done.stdout)["sent"] > 0
-    return seconds
+def run_bare(csv_path: Path, template: Path, sandbox: Sandbox) -> Finished:
+    script = BENCHMARKS / "bare_script.py"
+    run = finished([sys.executable, str(script), str(csv_path), str(template), sandbox.base_url])
+    assert json.loads(run.output)["sent"] > 0
+    return run
 
 
 def request_ms(state: Path) -> float:
@@ -307,12 +320,14 @@ def main() -> None:
                 if sandbox.state()["messages"] != args.recipients:
                     raise SystemExit("the sandbox did not accept every text")
             pipe = statistics.median(r["wall"] for r in pipeline_runs)
-            bare = statistics.median(bare_runs)
+            bare = statistics.median(r.wall for r in bare_runs)
             rate = args.recipients / pipe
             print(
                 f"\n1. {args.recipients:,} recipients: pipeline {pipe:.2f} s ({rate:,.0f}/s; "
-                f"{phases(pipeline_runs)}), bare script {bare:.2f} s "
-                f"({args.recipients / bare:,.0f}/s)"
+                f"{phases(pipeline_runs)}; CPU "
+                f"{statistics.median(r['cpu'] for r in pipeline_runs):.2f} s), bare script "
+                f"{bare:.2f} s ({args.recipients / bare:,.0f}/s; CPU "
+                f"{statistics.median(r.cpu for r in bare_runs):.2f} s)"
             )
             print(
                 f"   pipeline / bare script: {bare / pipe:.2f}  (target >= 1.00: "
