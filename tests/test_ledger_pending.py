@@ -173,14 +173,14 @@ def test_a_fold_refused_by_a_lock_leaves_the_claims_pending_and_held(tmp_path):
         other = sqlite3.connect(tmp_path / "ledger.sqlite", isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         try:
-            ledger.fold()  # refused, quietly
+            assert ledger.fold() is False  # refused, quietly
         finally:
             other.execute("ROLLBACK")
             other.close()
         assert (rows(ledger, "pending"), rows(ledger, "sent")) == (1, 0)
         refused = ledger.claim(ACCOUNT, wanted, owner="me", run_key="b", since=0)
         assert refused.taken_by_others == set(wanted)
-        ledger.fold()
+        assert ledger.fold() is True
         assert (rows(ledger, "pending"), rows(ledger, "sent")) == (0, 2)
 
 

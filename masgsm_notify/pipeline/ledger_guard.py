@@ -7,12 +7,12 @@ that lets everything through and records nothing, so the sender need not ask whi
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..compose import Message
+from ..state.fold import fold_elsewhere
 from ..state.ledger import ACCEPTED, RELEASED, UNKNOWN, Ledger, Pair, digest
 from ..states import BatchState
 from .records import Draft
@@ -84,20 +84,19 @@ class LedgerGuard:
 
     @contextlib.contextmanager
     def folding(self) -> Iterator[None]:
-        """Fold the pending claims into the ledger's index (see `Ledger.fold`) on a thread of
-        its own while the block runs, which must not use the ledger: after a send, while its
-        reports are read, so that neither waits for the other. A send that stopped leaves its
-        claims in flight pending, held as firmly, for a later fold."""
+        """Fold the pending claims into the ledger's index (see `Ledger.fold`) in a process of
+        its own (`state.fold`) while the block runs, which must not write to the ledger: after
+        a send, while its reports are read, so that neither waits for the other. A send that
+        stopped leaves its claims in flight pending, held as firmly, for a later fold."""
         if not self._recording():
             yield
             return
         assert self.ledger is not None
-        fold = threading.Thread(target=self.ledger.fold, name="masgsm-ledger-fold")
-        fold.start()
+        fold_done = fold_elsewhere(self.ledger)
         try:
             yield
         finally:
-            fold.join()
+            fold_done()
 
     def _recording(self) -> bool:
         return self.writes and self.ledger is not None and self.account is not None

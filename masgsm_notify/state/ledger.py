@@ -281,12 +281,24 @@ class Ledger(Database):
             self.fold()
         return Claims(claim_id, refused)
 
-    def fold(self) -> None:
-        """Move every pending claim, whoever made it, into `sent` (see the module). Folding is
-        never needed for correctness, so a fold the disk or a lock refuses is left for the next:
-        the claims stay pending, held as firmly, and the claim or send that folded stands."""
-        with contextlib.suppress(StorageError), self.transaction() as db:
-            self._fold(db)
+    def fold(self) -> bool:
+        """Move every settled pending claim, whoever made it, into `sent` (see the module);
+        return whether it was done. Folding is never needed for correctness, so a fold the disk
+        or a lock refuses is left for the next: the claims stay pending, held as firmly, and the
+        claim or send that folded stands."""
+        try:
+            with self.transaction() as db:
+                self._fold(db)
+        except StorageError:
+            return False
+        self.forget_folded()
+        return True
+
+    def forget_folded(self) -> None:
+        """The settled claims were folded, on this connection or by another process: the pairs
+        read from pending claims, and the count of pairs claimed since a fold, start again."""
+        self._pending.clear()
+        self._claimed_since_fold = 0
 
     def _fold(self, db: sqlite3.Connection) -> None:
         """Settled claims only, whose state is final: a claim still in flight (or left so by a
@@ -326,8 +338,6 @@ class Ledger(Database):
             "DELETE FROM pending WHERE claim IN (SELECT id FROM claims WHERE state != ?)",
             (CLAIMED,),
         )
-        self._pending.clear()
-        self._claimed_since_fold = 0
 
     def settle(self, claim_id: int, state: str) -> None:
         """Record a claim's answer: ACCEPTED, UNKNOWN, or RELEASED when nothing went."""
@@ -359,7 +369,9 @@ class Ledger(Database):
             )
             if dry_run:
                 db.execute("ROLLBACK TO dry_run")
-            return forgotten + lines
+        if not dry_run:
+            self.forget_folded()
+        return forgotten + lines
 
     # -- journals known to the state -----------------------------------------------------------
 
