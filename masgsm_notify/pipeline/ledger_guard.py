@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..compose import Message
-from ..state.fold import fold_elsewhere
+from ..state.fold import fold_alongside
 from ..state.ledger import ACCEPTED, RELEASED, UNKNOWN, Ledger, Pair, digest
 from ..states import BatchState
 from .records import Draft
@@ -83,16 +83,17 @@ class LedgerGuard:
             self.ledger.settle(claim.id, RELEASED)
 
     @contextlib.contextmanager
-    def folding(self) -> Iterator[None]:
-        """Fold the pending claims into the ledger's index (see `Ledger.fold`) in a process of
-        its own (`state.fold`) while the block runs, which must not write to the ledger: after
-        a send, while its reports are read, so that neither waits for the other. A send that
-        stopped leaves its claims in flight pending, held as firmly, for a later fold."""
+    def folding(self, overlapped: bool) -> Iterator[None]:
+        """Fold the pending claims into the ledger's index (see `Ledger.fold`) while the block
+        runs, which must not use the ledger: after a send, while its reports are read, so that
+        neither waits for the other (`overlapped`: the block reads them; see `state.fold`). A
+        send that stopped leaves its claims in flight pending, held as firmly, for a later
+        fold."""
         if not self._recording():
             yield
             return
         assert self.ledger is not None
-        fold_done = fold_elsewhere(self.ledger)
+        fold_done = fold_alongside(self.ledger, overlapped)
         try:
             yield
         finally:

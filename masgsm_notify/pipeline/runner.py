@@ -138,13 +138,16 @@ class Runner:
             stop = self._send(records, info, client, service.title, lang, guard, screen)
             while self.window.waits_again(stop):  # --wait-for-window, past the window's end
                 stop = self._send(records, info, client, service.title, lang, guard, screen)
-            with guard.folding():
+            # Neither a person who stopped the run nor a provider that is gone is waited for.
+            reads_reports = not self.options.check_later and not isinstance(
+                stop, (InterruptedRunError, ProviderDownError)
+            )
+            with guard.folding(overlapped=reads_reports):
                 if self.options.check_later:
                     if stop is not None:
                         raise stop
                     return summarize(records, journal=str(records.journal.path), dry_run=False)
-                # Neither a person who stopped the run nor a provider that is gone is waited for.
-                if not isinstance(stop, (InterruptedRunError, ProviderDownError)):
+                if reads_reports:
                     stopping = threading.Event()
                     with self.stop.graceful(stopping, "no more waiting for delivery reports."):
                         self._check(

@@ -294,6 +294,11 @@ class Ledger(Database):
         self.forget_folded()
         return True
 
+    @property
+    def claimed_since_fold(self) -> int:
+        """Pairs this connection claimed since the last fold it did or heard of."""
+        return self._claimed_since_fold
+
     def forget_folded(self) -> None:
         """The settled claims were folded, on this connection or by another process: the pairs
         read from pending claims, and the count of pairs claimed since a fold, start again."""
