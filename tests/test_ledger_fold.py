@@ -99,6 +99,20 @@ def test_a_small_fold_or_one_with_nothing_alongside_stays_in_the_run(
     assert started == []
 
 
+@pytest.mark.parametrize("frozen, executable", [(True, sys.executable), (False, "")])
+def test_where_the_executable_is_not_python_the_fold_runs_on_a_thread(
+    tmp_path, monkeypatch, started, frozen, executable
+):
+    """A frozen application's executable is the application; an embedded one may have none."""
+    monkeypatch.setattr(fold_module.sys, "frozen", frozen, raising=False)
+    monkeypatch.setattr(fold_module.sys, "executable", executable)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        claimed(ledger, "them", 300)
+        fold_alongside(ledger, overlapped=True)()
+        assert (rows(ledger, "pending"), rows(ledger, "sent")) == (0, 300)
+    assert started == []
+
+
 def test_where_no_process_can_be_started_the_fold_runs_on_a_thread(tmp_path, monkeypatch):
     def refused(*args, **kwargs):
         raise BlockingIOError(11, "Resource temporarily unavailable")
