@@ -134,13 +134,6 @@ def run_env(sandbox: Sandbox, state: Path) -> dict[str, str]:
     }
 
 
-def disk_caught_up() -> None:
-    """Before a timed run: the benchmark's own earlier writes (a copied ledger of 80 MB, the last
-    run's journal) reach the disk now, not in the fsyncs of the run measured next, as a state
-    directory in use has long been on disk."""
-    os.sync()
-
-
 # Starts a command and writes its peak RSS to a file. A process's ru_maxrss starts from the
 # high-water mark of the process that spawned it (Linux keeps it across fork and exec), so a run
 # spawned by this benchmark, which holds a million-pair ledger's worth of memory by then, would
@@ -166,8 +159,10 @@ class Finished:
 
 
 def finished(command: list[str], env: dict[str, str] | None = None) -> Finished:
-    """Run a command that must succeed, with the disk caught up first."""
-    disk_caught_up()
+    """Run a command that must succeed. The benchmark's own earlier writes (a copied ledger of
+    80 MB, the last run's journal) reach the disk first, not in the fsyncs of the run measured,
+    as a state directory in use has long been on disk."""
+    os.sync()
     started_at = time.time()
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -252,12 +247,7 @@ def apprise_rate(sandbox: Sandbox, csv_path: Path, folder: Path, sample: int) ->
 def median_time(args: list[str], times: int) -> float:
     """The median wall time of a command that must succeed."""
     env = {**os.environ, "MASGSM_NOTIFY_NO_PLUGINS": "1"}
-    spent = []
-    for _ in range(times):
-        started = time.perf_counter()
-        subprocess.run(args, env=env, capture_output=True, check=True)
-        spent.append(time.perf_counter() - started)
-    return statistics.median(spent)
+    return statistics.median(finished(args, env).wall for _ in range(times))
 
 
 def phases(runs: list[dict]) -> str:

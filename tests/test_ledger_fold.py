@@ -43,7 +43,7 @@ def started(monkeypatch):
         calls.append((args[0], kwargs))
         return real_popen(*args, **kwargs)
 
-    monkeypatch.setattr(fold_module.subprocess, "Popen", popen)
+    monkeypatch.setattr(subprocess, "Popen", popen)
     monkeypatch.setattr(fold_module, "ELSEWHERE_AT", 100)
     return calls
 
@@ -117,7 +117,7 @@ def test_where_no_process_can_be_started_the_fold_runs_on_a_thread(tmp_path, mon
     def refused(*args, **kwargs):
         raise BlockingIOError(11, "Resource temporarily unavailable")
 
-    monkeypatch.setattr(fold_module.subprocess, "Popen", refused)
+    monkeypatch.setattr(subprocess, "Popen", refused)
     monkeypatch.setattr(fold_module, "ELSEWHERE_AT", 1)
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         claimed(ledger, "them", 3)

@@ -19,14 +19,17 @@ lost to a process that did not do it.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import MasgsmError
 from .ledger import Ledger
+
+if TYPE_CHECKING:
+    import subprocess
 
 ELSEWHERE_AT = 20_000  # pending pairs from which a process of its own pays for its start
 REFUSED = 3
@@ -45,6 +48,8 @@ def fold_alongside(ledger: Ledger, overlapped: bool) -> Callable[[], None]:
     has other work to do meanwhile (reading reports), which a process of its own leaves alone.
     """
     if overlapped and ledger.claimed_since_fold >= ELSEWHERE_AT and _can_start_python():
+        import subprocess  # only where a process is started: not a cost of every start-up
+
         try:
             process = subprocess.Popen(
                 [sys.executable, "-c", _CHILD, _PACKAGE_HOME, str(ledger.path)],
