@@ -250,12 +250,21 @@ def median_time(args: list[str], times: int) -> float:
     return statistics.median(finished(args, env).wall for _ in range(times))
 
 
+PHASES = ("plan", "send", "check")
+
+
 def phases(runs: list[dict]) -> str:
-    """The median of each phase the runs timed, as the summary shows them."""
-    return ", ".join(
+    """The median of each phase the runs timed, as the summary shows them, and of the rest of
+    the wall time (`around`: the interpreter and imports, settings, pre-flight, the summary,
+    waiting for the ledger's fold, and the interpreter's exit)."""
+    timed = [
         f"{phase} {statistics.median(r['timings'].get(phase, 0.0) for r in runs):.2f}"
-        for phase in ("plan", "send", "check")
+        for phase in PHASES
+    ]
+    around = statistics.median(
+        r["wall"] - sum(r["timings"].get(phase, 0.0) for phase in PHASES) for r in runs
     )
+    return ", ".join([*timed, f"around {around:.2f}"])
 
 
 def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
