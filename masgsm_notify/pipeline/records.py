@@ -454,9 +454,12 @@ class RunRecords:
         """Why messages are still unsent or unknown: (state, error, batches, messages), first
         seen first. Errors of batches whose messages went later are history, not listed."""
         open_states = (M.REJECTED, M.UNKNOWN, M.IN_FLIGHT)
+        # CROSS JOIN: the run's few batches with an error first, then their messages; left to
+        # itself SQLite walks every message in a batch (40 ms at 100,000) to find none.
         return self.db.execute(
             "SELECT b.state, b.error, COUNT(DISTINCT b.id), COUNT(*) FROM batches b"
-            " JOIN messages m ON m.batch_id = b.id WHERE b.run_id = ? AND b.error IS NOT NULL"
+            " CROSS JOIN messages m ON m.batch_id = b.id"
+            " WHERE b.run_id = ? AND b.error IS NOT NULL"
             f" AND m.state IN ({marks(open_states)})"
             " GROUP BY b.state, b.error ORDER BY MIN(b.id) LIMIT ?",
             (self.run.id, *open_states, limit),
