@@ -10,6 +10,7 @@ and what to do, from every statement: a failed transaction is rolled back whole.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -21,6 +22,9 @@ from .failures import storage_error
 from .paths import private_file
 
 PATIENCE = 10.0  # seconds to wait for another process holding a write lock
+# What the files ask of SQLite: upserts (3.24) and the JSON functions (built in since 3.38, an
+# option before it that most builds turned on).
+OLDEST_SQLITE = (3, 24, 0)
 
 
 class Database:
@@ -40,6 +44,16 @@ class Database:
         upgrades: Mapping[int, Callable[[sqlite3.Connection], None]] | None = None,
     ):
         self.path = path
+        missing = missing_sqlite_features()
+        if missing:
+            raise StorageError(
+                f"{path}: cannot open the {self.kind}: this Python's SQLite {missing}. "
+                "masgsm-notify needs SQLite 3.24 or later with its JSON functions (built in "
+                "since 3.38): use a Python whose sqlite3 module has one (python.org's "
+                "installers and current Linux distributions' Pythons do).",
+                path=str(path),
+                problem="old-sqlite",
+            )
         try:
             private_file(path)  # before SQLite creates it, and its -wal and -shm, with its mode
             self.db = sqlite3.connect(
@@ -153,6 +167,28 @@ class Transaction:
         if self.sync:
             with contextlib.suppress(StorageError):
                 self.db.execute("PRAGMA synchronous=NORMAL")
+
+
+@functools.cache
+def missing_sqlite_features() -> str | None:
+    """What this Python's SQLite lacks that the files need, said for a person; None when
+    nothing is. Found before any file is made, instead of as a failing statement mid-run."""
+    if sqlite3.sqlite_version_info < OLDEST_SQLITE:
+        return f"is {sqlite3.sqlite_version}, older than 3.24"
+    if not has_json_functions():
+        return f"({sqlite3.sqlite_version}) was built without its JSON functions"
+    return None
+
+
+def has_json_functions() -> bool:
+    probe = sqlite3.connect(":memory:")
+    try:
+        probe.execute("SELECT value FROM json_each('[1]')").fetchall()
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 def marks(values: tuple | list) -> str:
