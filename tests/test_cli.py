@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import select
 import socket
@@ -17,7 +18,7 @@ from urllib.parse import parse_qs
 import click
 import pytest
 import requests
-from helpers.cli import CLI, CliResult, run_cli
+from helpers.cli import CLI, NO_PLUGINS, CliResult, run_cli
 from helpers.http import ScriptedServer
 from helpers.sandbox import SANDBOX_PASSWORD, SANDBOX_USER, sandbox_messages, wait_settled
 
@@ -641,3 +642,21 @@ def test_the_run_command_loads_no_module_only_some_runs_need() -> None:
     optional = ("masgsm_notify.sandbox", "multiprocessing", "difflib", "http.server")
     code = "import masgsm_notify.cli.pipeline\n"
     assert _modules_loaded(code, f"m.startswith({optional!r})") == "[]"
+
+
+def test_the_command_frees_nothing_one_by_one_at_exit() -> None:
+    """The objects alive at the end of a command are frozen for the interpreter's exit, so it
+    does not walk and free them one by one (the system takes the memory back whole); the
+    handler registered first runs last, and finds them frozen."""
+    probe = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count(), file=sys.stderr))\n"
+        "from masgsm_notify.cli import main\n"
+        "main(['--version'], prog_name='masgsm-notify')\n"
+    )
+    env = {**os.environ, NO_PLUGINS: "1"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("masgsm-notify, version"), done.stdout
+    frozen = int(done.stderr.split("frozen ")[1].split()[0])
+    assert frozen > 5_000, done.stderr
