@@ -18,7 +18,7 @@ class _Value(str, Enum):
 
 class MessageState(_Value):
     PLANNED = "planned"  # rendered, validated, never attempted
-    IN_FLIGHT = "in_flight"  # its batch was committed as leaving; no answer recorded yet
+    IN_FLIGHT = "in_flight"  # its batch left: no answer yet, or sent and its report not read
     SENT = "sent"  # accepted by MASGSM, no report yet
     PENDING = "pending"  # the report says Bekleyen
     DELIVERED = "delivered"  # Iletilen
@@ -63,10 +63,11 @@ SET_ASIDE: dict[str, tuple[MessageState, ...]] = {
     "no_consent": (M.NO_CONSENT,),
 }
 
-# A batch's answer decides its messages' state.
+# Batches MASGSM took: their messages are sent, though written in flight until their report
+# is read (see pipeline/records.py).
+ANSWERED_SENT = (BatchState.SENT, BatchState.PARTIAL)
+# The answer of a batch MASGSM refused, or may not have taken, decides its messages' state.
 MESSAGE_STATE_OF_BATCH = {
-    BatchState.SENT: M.SENT,
-    BatchState.PARTIAL: M.SENT,
     BatchState.REJECTED: M.REJECTED,
     BatchState.UNKNOWN: M.UNKNOWN,
 }

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import assert_no_traceback, env_for, finish, offline, start
-from helpers.journal import assert_nothing_twice, count, journal_standing, query
+from helpers.journal import (
+    OF_BATCHES_IN_FLIGHT,
+    assert_nothing_twice,
+    count,
+    journal_standing,
+    query,
+)
 from helpers.pipelines import write
 from helpers.stopped import make_pipeline, resume, standing
 from helpers.waiting import wait_for
@@ -81,7 +87,7 @@ def test_a_second_signal_ends_at_once_and_what_was_out_is_unknown(
         assert result.returncode == 130, result.output
         assert "Stopped at once by a second signal (SIGINT)." in result.stderr
         assert "Batches still out count as unknown, as after a crash." in result.stderr
-        out = query(journal, "SELECT COUNT(*) FROM messages WHERE state = 'in_flight'")[0][0]
+        out = query(journal, OF_BATCHES_IN_FLIGHT.format("COUNT(*)"))[0][0]
         assert out > 0
 
         again = resume(result, env)

@@ -5,6 +5,13 @@ leaves and as sent (with the provider's message id), partial, rejected or unknow
 found in flight later, after a crash, is unknown, and is only sent again when the user asks.
 Reports are joined back to messages by number. Counts come from one cached pass (`tally`),
 redone only after a write.
+
+A batch answered sent or partial is written in its own row alone: its messages stay in flight
+until its report sets each one's state, which rewrites them anyway (once instead of twice: the
+sending thread's largest write per batch). `tally` counts them as sent meanwhile, in any
+process; the run writes down as sent those whose reports it did not read when it ends or stops
+(`settle_answered`), and a run found later with such messages (a crash, another process's
+`check`) has them written down before anything else (`settle_all_answered`).
 """
 
 from __future__ import annotations
@@ -22,16 +29,19 @@ from ..batching import distinct_batches
 from ..errors import InvalidNumberError
 from ..state.sqlite import marks
 from ..states import (
+    ANSWERED_SENT,
     AWAITING_REPORT,
     MESSAGE_STATE_OF_BATCH,
     SENDABLE,
     BatchState,
     MessageState,
 )
-from .journal import Journal, RunRecord
+from .journal import STATE_NOW, STATE_NOW_ARGS, Journal, RunRecord
 from .tally import Group, Tally
 
 if TYPE_CHECKING:  # compose brings Jinja, which the journal's readers do without
+    import sqlite3
+
     from ..compose import Message
 
 M = MessageState
@@ -81,6 +91,7 @@ class RunRecords:
         self._tally: Tally | None = None
         self._skipped: int | None = None
         self._held: Held | None = None
+        self._unreported: set[int] = set()  # batches answered here, their messages in flight
 
     def _changed(self) -> None:
         self._tally = None
@@ -235,6 +246,7 @@ class RunRecords:
         Returns how many messages were made sendable again.
         """
         with self.journal.transaction() as db:
+            self._settle_all_answered(db)  # answered, their reports not read: they went
             db.execute(
                 "UPDATE batches SET state = ?, error = 'interrupted while in flight'"
                 " WHERE run_id = ? AND state = ?",
@@ -328,31 +340,66 @@ class RunRecords:
         code: int | None = None,
         error: str | None = None,
     ) -> None:
-        """Record a batch's answer: sent, partial, rejected (nothing sent) or unknown."""
+        """Record a batch's answer: sent, partial, rejected (nothing sent) or unknown. The
+        messages of a batch that went keep their state until its report (see the module)."""
+        went = state in ANSWERED_SENT
         with self.journal.transaction() as db:
             db.execute(
                 "UPDATE batches SET state = ?, message_id = ?, code = ?, error = ?,"
                 " answered_at = ? WHERE id = ?",
                 (state, message_id, code, error, time.time(), batch_id),
             )
-            db.execute(
-                "UPDATE messages SET state = ? WHERE batch_id = ?",
-                (MESSAGE_STATE_OF_BATCH[state], batch_id),
-            )
+            if not went:
+                db.execute(
+                    "UPDATE messages SET state = ? WHERE batch_id = ?",
+                    (MESSAGE_STATE_OF_BATCH[state], batch_id),
+                )
+        if went:
+            self._unreported.add(batch_id)
         self._changed()
+
+    def settle_answered(self) -> None:
+        """Write down as sent the messages of the batches this object saw answered whose
+        reports were not applied: when the run ends or stops, for whatever reads the journal."""
+        if not self._unreported:
+            return
+        batches = sorted(self._unreported)
+        with self.journal.transaction() as db:
+            db.execute(
+                "UPDATE messages SET state = ? WHERE state = ?"
+                " AND batch_id IN (SELECT value FROM json_each(?))",
+                (M.SENT, M.IN_FLIGHT, json.dumps(batches)),
+            )
+        self._unreported.clear()
+        self._changed()
+
+    def settle_all_answered(self) -> None:
+        """The messages of every answered batch of the run that are still in flight are sent:
+        for a run that stopped, or was sent by another process, before its reports were read."""
+        with self.journal.transaction() as db:
+            self._settle_all_answered(db)
+        self._changed()
+
+    def _settle_all_answered(self, db: sqlite3.Connection) -> None:
+        db.execute(
+            "UPDATE messages SET state = ? WHERE state = ? AND batch_id IN"
+            f" (SELECT id FROM batches WHERE run_id = ? AND state IN ({marks(ANSWERED_SENT)}))",
+            (M.SENT, M.IN_FLIGHT, self.run.id, *ANSWERED_SENT),
+        )
+        self._unreported.clear()
 
     # -- delivery reports ----------------------------------------------------------------------
 
     def batches_to_check(self, partial_only: bool = False) -> list[tuple[int, str]]:
         """(batch id, message id) of accepted batches with numbers not yet final."""
-        states = (BatchState.PARTIAL,) if partial_only else (BatchState.SENT, BatchState.PARTIAL)
+        states = (BatchState.PARTIAL,) if partial_only else ANSWERED_SENT
         # EXISTS stops at a batch's first message still awaiting its report.
         return self.db.execute(
             "SELECT b.id, b.message_id FROM batches b WHERE b.run_id = ?"
             f" AND b.state IN ({marks(states)}) AND b.message_id IS NOT NULL AND EXISTS"
             " (SELECT 1 FROM messages m WHERE m.batch_id = b.id"
-            f" AND m.state IN ({marks(AWAITING_REPORT)})) ORDER BY b.id",
-            (self.run.id, *states, *AWAITING_REPORT),
+            f" AND m.state IN ({marks(_UNREPORTED)})) ORDER BY b.id",
+            (self.run.id, *states, *_UNREPORTED),
         ).fetchall()
 
     def apply_report(
@@ -391,8 +438,8 @@ class RunRecords:
         with self.journal.transaction() as db:
             db.execute(
                 "UPDATE messages SET state = ? WHERE batch_id = ?"
-                f" AND state IN ({marks(AWAITING_REPORT)})",
-                (base, batch_id, *AWAITING_REPORT),
+                f" AND state IN ({marks(_UNREPORTED)})",
+                (base, batch_id, *_UNREPORTED),
             )
             for state, numbers in lists.items():
                 if state != base:
@@ -400,17 +447,21 @@ class RunRecords:
                         "UPDATE messages SET state = ? WHERE batch_id = ? AND number = ?",
                         ((state, batch_id, number) for number in numbers),
                     )
+        self._unreported.discard(batch_id)
         self._changed()
 
     # -- reading -------------------------------------------------------------------------------
 
     def tally(self) -> Tally:
-        """Counts of the run's messages by state, encoding and segments, in one pass."""
+        """Counts of the run's messages by state, encoding and segments, in one pass. A message
+        in flight whose batch was answered sent or partial counts as sent (see the module), so
+        the counts are right in any process, before the run has written it down, or if it
+        could not."""
         if self._tally is None:
             rows = self.db.execute(
-                "SELECT state, encoding, segments, COUNT(*), SUM(copies) FROM messages"
-                " WHERE run_id = ? GROUP BY state, encoding, segments",
-                (self.run.id,),
+                f"SELECT {STATE_NOW} AS now, m.encoding, m.segments, COUNT(*), SUM(m.copies)"
+                " FROM messages m WHERE m.run_id = ? GROUP BY now, m.encoding, m.segments",
+                (*STATE_NOW_ARGS, self.run.id),
             )
             self._tally = Tally([Group(*row) for row in rows])
         return self._tally
@@ -460,9 +511,9 @@ class RunRecords:
             "SELECT b.state, b.error, COUNT(DISTINCT b.id), COUNT(*) FROM batches b"
             " CROSS JOIN messages m ON m.batch_id = b.id"
             " WHERE b.run_id = ? AND b.error IS NOT NULL"
-            f" AND m.state IN ({marks(open_states)})"
+            f" AND {STATE_NOW} IN ({marks(open_states)})"
             " GROUP BY b.state, b.error ORDER BY MIN(b.id) LIMIT ?",
-            (self.run.id, *open_states, limit),
+            (self.run.id, *STATE_NOW_ARGS, *open_states, limit),
         ).fetchall()
 
     def batch_counts(self) -> dict[str, int]:
@@ -494,16 +545,18 @@ class RunRecords:
     def results(self) -> Iterator[tuple]:
         """Each message, then each skipped row, as export rows (see `results.export_csv`)."""
         yield from self.db.execute(
-            "SELECT m.row, m.number, m.state, b.message_id, m.segments, m.copies, m.text"
+            f"SELECT m.row, m.number, {STATE_NOW}, b.message_id, m.segments, m.copies, m.text"
             " FROM messages m LEFT JOIN batches b ON b.id = m.batch_id WHERE m.run_id = ?"
             " ORDER BY m.id",
-            (self.run.id,),
+            (*STATE_NOW_ARGS, self.run.id),
         )
         for row, value, reason in self.skipped():
             yield row, value, "skipped", None, 0, 1, reason
 
 
 _NO_LIMIT = 2**63 - 1  # SQLite's largest id
+# The messages of a batch MASGSM took that its report has not set yet.
+_UNREPORTED = (*AWAITING_REPORT, M.IN_FLIGHT)
 
 
 def _ours(numbers: list[str], batch: set[str]) -> set[str]:

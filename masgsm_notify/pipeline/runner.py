@@ -146,6 +146,7 @@ class Runner:
                 if self.options.check_later:
                     if stop is not None:
                         raise stop
+                    records.settle_answered()
                     return summarize(records, journal=str(records.journal.path), dry_run=False)
                 if reads_reports:
                     stopping = threading.Event()
@@ -160,6 +161,7 @@ class Runner:
                         "while waiting for delivery reports (everything was sent); read them "
                         f"later with: {check_command(self.context, info)}"
                     )
+            records.settle_answered()  # the batches whose reports were not read
             self._balance_for_page(records, client, AFTER_SENDING)
             return self.outputs.finish(records, info, stop, self.plan)
 
@@ -182,6 +184,7 @@ class Runner:
             )
         with self._client(service) as client:
             self._check(records, client, wait=wait)
+            records.settle_all_answered()  # reports that did not come, of a run stopped
             self._balance_for_page(records, client, AT_CHECK)
         return self.outputs.finish(records, info, stop, None)
 

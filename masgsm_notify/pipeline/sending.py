@@ -326,6 +326,9 @@ class _Dispatch:
                 self.settle(future, quietly=True)
             except StorageError as failure:
                 broken = failure.path == journal
+        if not broken:  # the journal says of a stopped run what went, without its reports
+            with contextlib.suppress(StorageError):
+                self.records.settle_answered()
 
     def _close(self, batch: Batch, claim: Claim, outcome: Outcome) -> None:
         try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from phonenumbers import PhoneNumber, carrier
 
+from ..pipeline.journal import STATE_NOW, STATE_NOW_ARGS
 from ..pipeline.records import RunRecords
 from ..state.sqlite import marks
 from ..states import OUTCOMES, SET_ASIDE, MessageState
@@ -130,10 +131,10 @@ def reasons(records: RunRecords, dry_run: bool = False) -> list[Reason]:
     found = [
         Reason(OUTCOME_OF_STATE[state], error or why[state], rows)
         for state, error, rows in records.db.execute(
-            "SELECT m.state, b.error, SUM(m.copies) FROM messages m"
+            f"SELECT {STATE_NOW} AS now, b.error, SUM(m.copies) FROM messages m"
             " LEFT JOIN batches b ON b.id = m.batch_id"
-            f" WHERE m.run_id = ? AND m.state IN ({marks(states)}) GROUP BY m.state, b.error",
-            (records.run.id, *states),
+            f" WHERE m.run_id = ? GROUP BY now, b.error HAVING now IN ({marks(states)})",
+            (*STATE_NOW_ARGS, records.run.id, *states),
         )
     ]
     found += [
@@ -157,9 +158,9 @@ def prefixes(records: RunRecords) -> list[PrefixLine]:
     reader = sqlite3.connect(f"{records.journal.path.as_uri()}?mode=ro", uri=True)
     try:
         found = reader.execute(
-            "SELECT substr(number, 1, 3), state, SUM(copies) FROM messages"
-            f" WHERE run_id = ? AND state IN ({marks(states)}) GROUP BY 1, 2",
-            (records.run.id, *states),
+            f"SELECT substr(m.number, 1, 3), {STATE_NOW} AS now, SUM(m.copies) FROM messages m"
+            f" WHERE m.run_id = ? GROUP BY 1, 2 HAVING now IN ({marks(states)})",
+            (*STATE_NOW_ARGS, records.run.id, *states),
         ).fetchall()
     finally:
         reader.close()
@@ -199,9 +200,10 @@ def recipients(records: RunRecords, limit: int = RECIPIENTS_SHOWN) -> list[Recip
                 ]
         elif tally.messages(states):
             found += records.db.execute(
-                "SELECT row, number, state, segments, copies, batch_id FROM messages"
-                f" WHERE run_id = ? AND state IN ({marks(states)}) ORDER BY id LIMIT ?",
-                (records.run.id, *states, room),
+                f"SELECT m.row, m.number, {STATE_NOW}, m.segments, m.copies, m.batch_id"
+                f" FROM messages m WHERE m.run_id = ? AND {STATE_NOW} IN ({marks(states)})"
+                " ORDER BY m.id LIMIT ?",
+                (*STATE_NOW_ARGS, records.run.id, *STATE_NOW_ARGS, *states, room),
             ).fetchall()
     message_ids = _message_ids(records, {row[5] for row in found if row[5] is not None})
     return [
