@@ -265,7 +265,7 @@ def test_a_version_3_journal_is_upgraded_and_its_runs_resume(
     assert rest.returncode == 0, rest.output
     assert sorted(numbers_sent(sandbox)) == NUMBERS  # each once: the first two are not again
     assert set(numbers_sent(sandbox).values()) == {1}
-    assert query(tmp_path / "j.sqlite", "PRAGMA user_version") == [(4,)]
+    assert query(tmp_path / "j.sqlite", "PRAGMA user_version") == [(5,)]
     (index,) = query(
         tmp_path / "j.sqlite", "SELECT sql FROM sqlite_master WHERE name = 'messages_by_batch'"
     )

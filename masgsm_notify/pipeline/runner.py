@@ -144,9 +144,9 @@ class Runner:
             )
             with guard.folding(overlapped=reads_reports):
                 if self.options.check_later:
+                    records.settle_answered()
                     if stop is not None:
                         raise stop
-                    records.settle_answered()
                     return summarize(records, journal=str(records.journal.path), dry_run=False)
                 if reads_reports:
                     stopping = threading.Event()
